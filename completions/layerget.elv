@@ -1,0 +1,99 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[layerget] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'layerget'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'layerget'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
+            cand head 'Ask a registry about a blob without downloading it'
+            cand generate 'Write shell completions for every supported shell into DIR'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layerget;fetch'= {
+            cand -o 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)'
+            cand --output 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)'
+            cand -j 'Fetch up to N blobs at once'
+            cand --jobs 'Fetch up to N blobs at once'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --verify-cached 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;head'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;generate'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;help'= {
+            cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
+            cand head 'Ask a registry about a blob without downloading it'
+            cand generate 'Write shell completions for every supported shell into DIR'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layerget;help;fetch'= {
+        }
+        &'layerget;help;head'= {
+        }
+        &'layerget;help;generate'= {
+        }
+        &'layerget;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,82 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_layerget_global_optspecs
+    string join \n cache-dir= json q/quiet v/verbose progress= plain-http stall-timeout= h/help V/version
+end
+
+function __fish_layerget_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_layerget_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_layerget_using_subcommand
+    set -l cmd (__fish_layerget_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_needs_command" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_needs_command" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_needs_command" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_needs_command" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_needs_command" -s V -l version -d 'Print version'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output -d 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,125 @@
+//! The command line: clap definitions only. Commands receive plain settings built from these
+//! structs, never the structs themselves, so they can be called from tests and other code.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, shown in `--help` and the README; `envelope::Category` is their source.
+pub const EXIT_CODES: &str = "\
+Exit codes (the same for every command; with several REFs the first failure's code wins):
+  0  ok
+  1  other failure
+  2  usage: bad arguments, reference or digest
+  3  not found (404, BLOB_UNKNOWN, NAME_UNKNOWN, MANIFEST_UNKNOWN)
+  4  authentication or authorization refused (401/403, UNAUTHORIZED, DENIED)
+  5  integrity: digest or size mismatch (nothing is saved)
+  6  network or server failure (connection errors, 5xx)
+  7  rate limited (429, TOOMANYREQUESTS)
+  8  local storage (disk full, permissions)
+  130 interrupted (Ctrl-C); partial downloads are kept and resumed next time";
+
+/// Fetch container registry blobs into a verified, crash-safe OCI-layout cache.
+#[derive(Debug, Parser)]
+#[command(name = "layerget", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command accepts, before or after the subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options common to all commands.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]
+    #[arg(long, global = true, env = "LAYERGET_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Print one JSON object per REF on stdout, one per line
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// No progress and no informational messages on stderr (errors are still shown)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v, -vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Progress display: bars on a terminal, periodic lines (for CI logs), or none
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
+    pub progress: ProgressMode,
+
+    /// Talk plain HTTP to every registry (loopback registries use HTTP already)
+    #[arg(long, global = true)]
+    pub plain_http: bool,
+
+    /// Give up on a connection that sends nothing for this many seconds
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal, nothing otherwise
+    Auto,
+    /// Always bars (drawn only on a terminal)
+    Bar,
+    /// A line every few seconds per active blob
+    Plain,
+    /// Nothing
+    None,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download blobs by digest into the cache, verified, and print their cache paths
+    Fetch(FetchArgs),
+    /// Ask a registry about a blob without downloading it
+    Head(HeadArgs),
+    /// Write shell completions for every supported shell into DIR
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// `layerget fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Blobs to fetch: [REGISTRY[:PORT]/]NAME@DIGEST, e.g. 127.0.0.1:5000/team/app@sha256:…
+    #[arg(required = true, value_name = "REF")]
+    pub refs: Vec<String>,
+
+    /// Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Fetch up to N blobs at once
+    #[arg(short, long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Re-hash cached blobs before trusting them (a bad one is fetched again)
+    #[arg(long)]
+    pub verify_cached: bool,
+}
+
+/// `layerget head`.
+#[derive(Debug, Args)]
+pub struct HeadArgs {
+    /// The blob: [REGISTRY[:PORT]/]NAME@DIGEST
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+/// `layerget generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write the completion files into
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,515 @@
+//! HTTP access to a registry's blob endpoints: HEAD and ranged GET, redirects, and turning
+//! failed responses into [`RegistryError`]s that read as sentences.
+//!
+//! The client knows URLs, headers and statuses; it does not know the cache. Streaming a body
+//! into the store and deciding what to do with a partial answer is `transfer`'s job. Pure
+//! header parsing lives at the bottom of this file with its tests.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode, Url, redirect};
+
+use crate::digest::Digest;
+use crate::envelope::{Category, ErrorBody, MAX_BODY};
+use crate::reference::{Endpoint, Reference, api_url};
+
+/// Most redirects followed for one request (the same cap as curl's and reqwest's default).
+pub const MAX_REDIRECTS: usize = 10;
+
+/// The `User-Agent` layerget sends.
+pub const USER_AGENT: &str = concat!("layerget/", env!("CARGO_PKG_VERSION"));
+
+/// How to talk to registries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Use http even for registries that are not loopback.
+    pub plain_http: bool,
+    /// Give up on a connection attempt after this long.
+    pub connect_timeout: Duration,
+    /// Give up on a response (headers or the next body bytes) after this long without data.
+    pub stall_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            plain_http: false,
+            connect_timeout: Duration::from_secs(15),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry answered with a failure status.
+    #[error("{}", status_message(.subject, .location, *.status, .body))]
+    Status {
+        /// What was asked for (`blob sha256:…`).
+        subject: String,
+        /// `registry/repository`.
+        location: String,
+        /// The HTTP status.
+        status: u16,
+        /// The decoded body.
+        body: ErrorBody,
+    },
+    /// No usable HTTP exchange happened (DNS, connect, TLS, reset, timeout).
+    #[error("cannot get `{url}`: {reason}")]
+    Transport {
+        /// The URL, with credentials and query removed.
+        url: String,
+        /// The cause, from the error chain.
+        reason: String,
+    },
+    /// The registry answered something a correct registry never does.
+    #[error("invalid response from `{url}`: {reason}")]
+    Protocol {
+        /// The URL, with credentials and query removed.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl RegistryError {
+    /// The error's category (and so exit code).
+    pub fn category(&self) -> Category {
+        match self {
+            RegistryError::Status { status, body, .. } => {
+                crate::envelope::categorize(*status, body)
+            }
+            RegistryError::Transport { .. } | RegistryError::Protocol { .. } => Category::Network,
+            RegistryError::Setup(_) => Category::Other,
+        }
+    }
+}
+
+fn status_message(subject: &str, location: &str, status: u16, body: &ErrorBody) -> String {
+    let detail = match body {
+        ErrorBody::Empty => String::new(),
+        body => format!(" ({body})"),
+    };
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!("HTTP {status} {r}"))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match crate::envelope::categorize(status, body) {
+        Category::NotFound if !matches!(body, ErrorBody::Empty) => {
+            format!("{subject} not found in {location}{detail}")
+        }
+        Category::NotFound => format!("{subject} not found in {location} ({reason})"),
+        Category::Auth => format!("{location} refused access to {subject} ({reason}){detail}"),
+        Category::RateLimited => {
+            format!("{location} is rate limiting requests for {subject} ({reason}){detail}")
+        }
+        Category::Network => format!("{location} failed to serve {subject} ({reason}){detail}"),
+        _ => format!("{location} answered {reason} for {subject}{detail}"),
+    }
+}
+
+/// The answer to a HEAD request for a blob.
+#[derive(Debug, Clone)]
+pub struct BlobHead {
+    /// The final status (after redirects).
+    pub status: u16,
+    /// `Content-Length`, when sent.
+    pub size: Option<u64>,
+    /// `Docker-Content-Digest`, as sent.
+    pub digest: Option<String>,
+    /// `Content-Type`, as sent.
+    pub content_type: Option<String>,
+    /// The URL that answered (after redirects).
+    pub final_url: Url,
+}
+
+/// A blob GET whose headers arrived. The body is still unread.
+pub struct BlobResponse {
+    /// 200, 206 or 416; other statuses become errors.
+    pub status: u16,
+    /// The `Content-Length` header.
+    pub content_length: Option<u64>,
+    /// The parsed `Content-Range` header.
+    pub content_range: Option<ContentRange>,
+    /// `Docker-Content-Digest`, as sent.
+    pub digest: Option<String>,
+    /// The URL that answered (after redirects).
+    pub final_url: Url,
+    /// The response, for streaming its body.
+    pub response: reqwest::Response,
+}
+
+impl fmt::Debug for BlobResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobResponse")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .field("content_range", &self.content_range)
+            .field("final_url", &redact(&self.final_url))
+            .finish()
+    }
+}
+
+/// A registry client. Cheap to clone; clones share connections.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// Builds a client.
+    pub fn new(options: ClientOptions) -> Result<Client, RegistryError> {
+        // reqwest is built without a default crypto provider (see Cargo.toml); install ring
+        // once. A second install fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            // Hashed bytes must be the served bytes: never decode Content-Encoding.
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
+            .no_zstd()
+            .referer(false)
+            .redirect(redirect_policy())
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.stall_timeout)
+            .build()
+            .map_err(|e| RegistryError::Setup(error_text(&e)))?;
+        Ok(Client { http, options })
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// The URL of a blob: `<scheme>://<registry>/v2/<name>/blobs/<digest>`.
+    pub fn blob_url(&self, reference: &Reference, digest: &Digest) -> Url {
+        let registry = reference.registry();
+        let base = registry.base_url(registry.scheme(self.options.plain_http, false));
+        api_url(&base, reference.repository(), Endpoint::Blob(digest))
+    }
+
+    /// Sends HEAD for a blob. A failure status is an error whose category says which.
+    pub async fn head_blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<BlobHead, RegistryError> {
+        let url = self.blob_url(reference, digest);
+        let response = self.send(Method::HEAD, &url, HeaderMap::new()).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                subject: format!("blob {digest}"),
+                location: reference.location(),
+                status: status.as_u16(),
+                body: ErrorBody::Empty,
+            });
+        }
+        let headers = response.headers();
+        Ok(BlobHead {
+            status: status.as_u16(),
+            size: header_u64(headers, header::CONTENT_LENGTH),
+            digest: header_str(headers, "docker-content-digest"),
+            content_type: header_str(headers, header::CONTENT_TYPE),
+            final_url: response.url().clone(),
+        })
+    }
+
+    /// Sends GET for a blob, from byte `offset` on when it is not zero. `size`, when known,
+    /// makes the range closed (`bytes=N-(size-1)`), which some servers insist on.
+    pub async fn get_blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        offset: u64,
+        size: Option<u64>,
+    ) -> Result<BlobResponse, RegistryError> {
+        let url = self.blob_url(reference, digest);
+        let mut headers = HeaderMap::new();
+        if offset > 0 {
+            let range = match size {
+                Some(size) if size > offset => format!("bytes={offset}-{}", size - 1),
+                _ => format!("bytes={offset}-"),
+            };
+            headers.insert(
+                header::RANGE,
+                range.parse().expect("a formatted range is a valid header"),
+            );
+        }
+        let response = self.send(Method::GET, &url, headers).await?;
+        let status = response.status().as_u16();
+        if !matches!(status, 200 | 206 | 416) {
+            let body = read_error_body(response).await;
+            return Err(RegistryError::Status {
+                subject: format!("blob {digest}"),
+                location: reference.location(),
+                status,
+                body,
+            });
+        }
+        let final_url = response.url().clone();
+        let headers = response.headers();
+        let content_range =
+            match headers.get(header::CONTENT_RANGE) {
+                None => None,
+                Some(v) => Some(v.to_str().ok().and_then(ContentRange::parse).ok_or_else(
+                    || RegistryError::Protocol {
+                        url: redact(&final_url),
+                        reason: format!("malformed Content-Range header `{v:?}`"),
+                    },
+                )?),
+            };
+        Ok(BlobResponse {
+            status,
+            content_length: header_u64(headers, header::CONTENT_LENGTH),
+            content_range,
+            digest: header_str(headers, "docker-content-digest"),
+            final_url,
+            response,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.http
+            .request(method, url.clone())
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| transport_error(url, &e))
+    }
+}
+
+/// Turns a reqwest error into a [`RegistryError::Transport`] that names the URL without
+/// credentials or query.
+pub fn transport_error(url: &Url, e: &reqwest::Error) -> RegistryError {
+    let url = e.url().map_or_else(|| redact(url), redact);
+    RegistryError::Transport {
+        url,
+        reason: error_text(e),
+    }
+}
+
+/// The messages of an error's source chain, joined by `: `, with the URL reqwest likes to
+/// print left out (it may hold a presigned query).
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = match err.downcast_ref::<reqwest::Error>() {
+            Some(r) if r.is_timeout() => "timed out".to_owned(),
+            Some(r) if r.is_redirect() => "too many redirects or a refused redirect".to_owned(),
+            Some(r) if r.is_connect() => "connection failed".to_owned(),
+            Some(r) if r.is_body() || r.is_decode() => "error reading the body".to_owned(),
+            Some(r) if r.is_request() => "request failed".to_owned(),
+            _ => err.to_string(),
+        };
+        if !parts.iter().any(|p| p == &text) && !text.is_empty() {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Follows up to [`MAX_REDIRECTS`] redirects and refuses https → http. reqwest itself drops
+/// `Authorization`, `Cookie` and `Proxy-Authorization` when scheme, host or port change, which
+/// is what object storage behind a presigned URL requires (it answers 403 to a second
+/// credential).
+fn redirect_policy() -> redirect::Policy {
+    redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            let to = redact(attempt.url());
+            return attempt.error(format!("refusing a redirect from https to http (`{to}`)"));
+        }
+        attempt.follow()
+    })
+}
+
+/// Reads at most [`MAX_BODY`] bytes of an error body and decodes it.
+async fn read_error_body(mut response: reqwest::Response) -> ErrorBody {
+    let mut body = Vec::new();
+    while body.len() < MAX_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY - body.len())])
+            }
+            _ => break,
+        }
+    }
+    ErrorBody::decode(&body)
+}
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<u64> {
+    header_str(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+/// A URL fit for messages: no user info, no query (presigned URLs carry credentials there),
+/// no fragment.
+pub fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let had_query = url.query().is_some();
+    url.set_query(None);
+    url.set_fragment(None);
+    let mut s = url.to_string();
+    if had_query {
+        s.push_str("?…");
+    }
+    s
+}
+
+/// `host[:port]` of a URL, for showing where a request ended up.
+pub fn host_port(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// A parsed `Content-Range: bytes first-last/total` (RFC 9110 §14.4); `total` is `None` for
+/// `*`. The unsatisfied form `bytes */total` has no first and last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    /// First byte and last byte (inclusive), absent in `bytes */total`.
+    pub range: Option<(u64, u64)>,
+    /// The complete length, when known.
+    pub total: Option<u64>,
+}
+
+impl ContentRange {
+    /// Parses the header value; `None` when malformed.
+    pub fn parse(value: &str) -> Option<ContentRange> {
+        let rest = value.trim().strip_prefix("bytes")?.trim_start();
+        let (range, total) = rest.split_once('/')?;
+        let total = match total.trim() {
+            "*" => None,
+            t => Some(parse_digits(t)?),
+        };
+        let range = match range.trim() {
+            "*" => None,
+            r => {
+                let (first, last) = r.split_once('-')?;
+                let (first, last) = (parse_digits(first)?, parse_digits(last)?);
+                if last < first || total.is_some_and(|t| last >= t) {
+                    return None;
+                }
+                Some((first, last))
+            }
+        };
+        if range.is_none() && total.is_none() {
+            return None;
+        }
+        Some(ContentRange { range, total })
+    }
+}
+
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_table() {
+        let ok = |first, last, total| ContentRange {
+            range: Some((first, last)),
+            total,
+        };
+        let cases: &[(&str, Option<ContentRange>)] = &[
+            ("bytes 0-9/10", Some(ok(0, 9, Some(10)))),
+            ("bytes 10-19/*", Some(ok(10, 19, None))),
+            ("bytes  5-5/6", Some(ok(5, 5, Some(6)))),
+            (
+                "bytes */100",
+                Some(ContentRange {
+                    range: None,
+                    total: Some(100),
+                }),
+            ),
+            ("bytes 9-0/10", None),
+            ("bytes 0-10/10", None),
+            ("bytes */*", None),
+            ("bytes 0-9", None),
+            ("items 0-9/10", None),
+            ("bytes -1-9/10", None),
+            ("bytes 0-+9/10", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ContentRange::parse(input), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        let u =
+            Url::parse("https://user:secret@cdn.example:8443/blob?X-Amz-Signature=abc#f").unwrap();
+        assert_eq!(redact(&u), "https://cdn.example:8443/blob?…");
+        assert_eq!(host_port(&u), "cdn.example:8443");
+        let plain = Url::parse("http://127.0.0.1:5000/v2/").unwrap();
+        assert_eq!(redact(&plain), "http://127.0.0.1:5000/v2/");
+    }
+
+    #[test]
+    fn status_messages() {
+        let hex = "a".repeat(64);
+        let body = ErrorBody::decode(
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":null}]}"#,
+        );
+        let msg = status_message(
+            &format!("blob sha256:{hex}"),
+            "127.0.0.1:5000/team/sub/app",
+            404,
+            &body,
+        );
+        assert_eq!(
+            msg,
+            format!(
+                "blob sha256:{hex} not found in 127.0.0.1:5000/team/sub/app (BLOB_UNKNOWN: blob unknown to registry)"
+            )
+        );
+        let msg = status_message("blob x", "r/a", 404, &ErrorBody::Empty);
+        assert_eq!(msg, "blob x not found in r/a (HTTP 404 Not Found)");
+        let msg = status_message("blob x", "r/a", 401, &ErrorBody::Empty);
+        assert_eq!(msg, "r/a refused access to blob x (HTTP 401 Unauthorized)");
+        let msg = status_message("blob x", "r/a", 503, &ErrorBody::decode(b"down"));
+        assert_eq!(
+            msg,
+            "r/a failed to serve blob x (HTTP 503 Service Unavailable) (body: down)"
+        );
+    }
+}

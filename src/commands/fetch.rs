@@ -1,0 +1,248 @@
+//! `layerget fetch REF...`: download blobs by digest into the cache, then print their paths, or
+//! copy them to `-o PATH` / stdout. All REFs are parsed before any request; up to `--jobs` run
+//! at once, and results are reported in the order given.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+
+use super::{Common, Outcome, UsageError, category_of, json_error};
+use crate::cli::FetchArgs;
+use crate::client::Client;
+use crate::output::{Printer, human_bytes};
+use crate::reference::Reference;
+use crate::store::Store;
+use crate::transfer::{FetchOptions, FetchOutcome, fetch_blob};
+
+/// Where verified copies go besides the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Only the cache; print each blob's cache path.
+    None,
+    /// The bytes, on stdout.
+    Stdout,
+    /// This file (one REF).
+    File(PathBuf),
+    /// This directory, files named by digest hex (several REFs).
+    Dir(PathBuf),
+}
+
+/// Validated `fetch` settings.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    /// The references, each as given and parsed.
+    pub refs: Vec<(String, Reference)>,
+    /// Where copies go.
+    pub output: OutputTarget,
+    /// Transfers at once.
+    pub jobs: usize,
+    /// Re-hash cached blobs first.
+    pub verify_cached: bool,
+}
+
+impl FetchSettings {
+    /// Parses every reference (a usage error, before any request, if one is bad) and checks
+    /// `-o` against the number of REFs.
+    pub fn from_args(args: FetchArgs) -> anyhow::Result<FetchSettings> {
+        let refs = args
+            .refs
+            .iter()
+            .map(|s| {
+                Reference::parse_with_digest(s)
+                    .map(|r| (s.clone(), r))
+                    .with_context(|| format!("invalid reference `{s}`"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let several = refs.len() > 1;
+        let output = match args.output {
+            None => OutputTarget::None,
+            Some(p) if p.as_os_str() == "-" => {
+                if several {
+                    return Err(UsageError(
+                        "`-o -` takes a single REF: with several REFs, -o must be a directory"
+                            .into(),
+                    )
+                    .into());
+                }
+                OutputTarget::Stdout
+            }
+            Some(p) if several || p.is_dir() => {
+                if p.exists() && !p.is_dir() {
+                    return Err(UsageError(format!(
+                        "`{}` is not a directory: with several REFs, -o must be a directory",
+                        p.display()
+                    ))
+                    .into());
+                }
+                OutputTarget::Dir(p)
+            }
+            Some(p) => OutputTarget::File(p),
+        };
+        Ok(FetchSettings {
+            refs,
+            output,
+            jobs: usize::from(args.jobs),
+            verify_cached: args.verify_cached,
+        })
+    }
+}
+
+struct Done {
+    outcome: FetchOutcome,
+    millis: u128,
+}
+
+/// Runs `fetch`.
+pub async fn run(
+    common: &Common,
+    settings: FetchSettings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let store = Store::open(&common.cache_dir)
+        .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let client = Client::new(common.client.clone())?;
+    if let OutputTarget::Dir(dir) = &settings.output {
+        fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    }
+    let options = FetchOptions {
+        verify_cached: settings.verify_cached,
+    };
+    let (store, client) = (&store, &client);
+    let mut results = futures_util::stream::iter(settings.refs.iter())
+        .map(|(_, reference)| async move {
+            let digest = reference.digest().expect("fetch references carry a digest");
+            let progress = printer.progress(&digest.short());
+            let started = Instant::now();
+            let outcome = fetch_blob(client, store, reference, digest, options, &*progress).await?;
+            Ok::<_, anyhow::Error>(Done {
+                outcome,
+                millis: started.elapsed().as_millis(),
+            })
+        })
+        .buffered(settings.jobs);
+
+    let mut first_failure = None;
+    let mut index = 0;
+    while let Some(result) = results.next().await {
+        let (given, _) = &settings.refs[index];
+        index += 1;
+        let result = match result {
+            Ok(done) => place(&settings.output, &done.outcome, printer)
+                .await
+                .map(|()| done),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(done) => report(common, given, &done, &settings.output, printer)?,
+            Err(err) => {
+                if super::is_broken_pipe(&err) {
+                    return Err(err);
+                }
+                // Transfer errors already name the blob, the repository and the URL.
+                first_failure.get_or_insert(category_of(&err));
+                printer.error(&err);
+                if common.json {
+                    printer.json_line(&json_error(given, &err))?;
+                }
+            }
+        }
+    }
+    Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
+}
+
+/// Copies a fetched blob to where `-o` says. Nothing reaches PATH or stdout unverified: the
+/// source is the committed cache file.
+async fn place(
+    target: &OutputTarget,
+    outcome: &FetchOutcome,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let dest = match target {
+        OutputTarget::None => return Ok(()),
+        OutputTarget::Stdout => {
+            printer.copy_to_stdout(&outcome.path)?;
+            return Ok(());
+        }
+        OutputTarget::File(p) => p.clone(),
+        OutputTarget::Dir(d) => d.join(outcome.digest.hex()),
+    };
+    let src = outcome.path.clone();
+    let dest2 = dest.clone();
+    tokio::task::spawn_blocking(move || link_or_copy(&src, &dest2))
+        .await?
+        .with_context(|| format!("writing `{}`", dest.display()))
+}
+
+/// Puts `src` at `dest` atomically: a hard link when the file system allows (the cache file
+/// is read-only, so the link is too), else a copy (`std::fs::copy` uses `copy_file_range`, which
+/// reflinks on btrfs and XFS). Either way it goes through a temporary name in `dest`'s
+/// directory and a rename, so `dest` is never half written.
+fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "-o needs a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.layerget-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    if fs::hard_link(src, &tmp).is_err() {
+        fs::copy(src, &tmp)?;
+        let mut perms = fs::metadata(&tmp)?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&tmp, perms)?;
+    }
+    fs::rename(&tmp, dest).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+fn report(
+    common: &Common,
+    given: &str,
+    done: &Done,
+    target: &OutputTarget,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let o = &done.outcome;
+    if common.json {
+        printer.json_line(&serde_json::json!({
+            "ref": given,
+            "digest": o.digest.to_string(),
+            "size": o.size,
+            "path": o.path,
+            "cached": o.cached,
+            "bytes_transferred": o.bytes_transferred,
+            "duration_ms": done.millis,
+        }))?;
+    } else if *target == OutputTarget::None {
+        printer.data_line(&o.path.display().to_string())?;
+    }
+    if o.cached {
+        printer.info(&format!(
+            "{}: in the cache ({})",
+            o.digest.short(),
+            human_bytes(o.size)
+        ));
+    } else {
+        let secs = (done.millis as f64 / 1000.0).max(0.001);
+        printer.info(&format!(
+            "{}: fetched {} in {:.2} s ({}/s)",
+            o.digest.short(),
+            human_bytes(o.bytes_transferred),
+            secs,
+            human_bytes((o.bytes_transferred as f64 / secs) as u64)
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The subcommands. Each gets plain, validated settings and a [`Printer`], does its work through
+//! the library, and reports per-item results itself; [`run`] dispatches and [`category_of`]
+//! turns any error into the category that decides the exit code.
+
+mod fetch;
+mod generate;
+mod head;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command};
+use crate::client::{ClientOptions, RegistryError};
+use crate::digest::DigestError;
+use crate::envelope::Category;
+use crate::output::Printer;
+use crate::reference::ReferenceError;
+use crate::store::StoreError;
+use crate::transfer::TransferError;
+
+pub use fetch::{FetchSettings, OutputTarget};
+
+/// Bad arguments found after parsing (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// How a command ended when it did not fail as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Success,
+    /// Some items failed and were reported; exit with this category's code.
+    Failed(Category),
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The cache root.
+    pub cache_dir: PathBuf,
+    /// `--json` output.
+    pub json: bool,
+    /// How to reach registries.
+    pub client: ClientOptions,
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    let g = cli.global;
+    let common = || -> anyhow::Result<Common> {
+        Ok(Common {
+            cache_dir: match g.cache_dir.clone() {
+                Some(dir) => dir,
+                None => default_cache_dir()?,
+            },
+            json: g.json,
+            client: ClientOptions {
+                plain_http: g.plain_http,
+                stall_timeout: Duration::from_secs(g.stall_timeout),
+                ..ClientOptions::default()
+            },
+        })
+    };
+    match cli.command {
+        Command::Fetch(args) => {
+            let settings = FetchSettings::from_args(args)?;
+            fetch::run(&common()?, settings, printer).await
+        }
+        Command::Head(args) => head::run(&common()?, &args.reference, printer).await,
+        Command::Generate(args) => generate::run(&args.dir).map(|()| Outcome::Success),
+    }
+}
+
+/// `~/.cache/layerget` on Linux (the `directories` crate follows XDG).
+fn default_cache_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "layerget")
+        .map(|d| d.cache_dir().to_owned())
+        .ok_or_else(|| UsageError("cannot find a user cache directory (is HOME set?)\nhint: pass --cache-dir DIR or set LAYERGET_CACHE_DIR".into()))
+        .context("choosing the cache directory")
+}
+
+/// The category of an error: the first error in the chain that has one decides.
+pub fn category_of(err: &anyhow::Error) -> Category {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<TransferError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<RegistryError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return e.category();
+        }
+        if cause.is::<ReferenceError>() || cause.is::<DigestError>() || cause.is::<UsageError>() {
+            return Category::Usage;
+        }
+        if cause.is::<std::io::Error>() {
+            return Category::Storage;
+        }
+    }
+    Category::Other
+}
+
+/// Whether the error is a broken pipe on stdout (the reader went away: exit quietly).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The `error` member of a `--json` line for a failed item.
+pub fn json_error(reference: &str, err: &anyhow::Error) -> serde_json::Value {
+    let category = category_of(err);
+    serde_json::json!({
+        "ref": reference,
+        "error": {
+            "exit_code": category.exit_code(),
+            "category": category.as_str(),
+            "message": format!("{err:#}"),
+        }
+    })
+}

@@ -1,0 +1,21 @@
+//! layerget fetches blobs (image layers, configs, manifests) from container registries into a
+//! verified, content-addressed cache that is also a valid OCI image layout.
+//!
+//! The binary is a thin shell over this library. Modules, from the bottom up:
+//!
+//! - [`digest`], [`reference`], [`envelope`]: pure parsing and formatting (no I/O).
+//! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
+//! - [`transfer`]: one blob from a registry into the store, verified while it streams.
+//! - [`cli`], [`output`], [`commands`]: the command line, what it prints, and each subcommand.
+//!
+//! Dependencies point downwards only, and nothing below `commands` prints.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod digest;
+pub mod envelope;
+pub mod output;
+pub mod reference;
+pub mod store;
+pub mod transfer;

@@ -1,0 +1,66 @@
+//! The `layerget` binary: parse arguments, set up logging and the runtime, run the command,
+//! print the error chain and pick the exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use layerget::cli::Cli;
+use layerget::commands::{self, Outcome};
+use layerget::output::Printer;
+use tracing_subscriber::filter::LevelFilter;
+
+/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
+const INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .init();
+    let printer = Printer::new(cli.global.progress, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(&anyhow::Error::new(e).context("starting the async runtime"));
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = commands::run(cli, &printer) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // Do not wait for blocking tasks (a writer thread, a lock wait) on the way out.
+    runtime.shutdown_background();
+    match result {
+        None => {
+            printer.warn("interrupted; partial downloads are kept and resume on the next fetch");
+            ExitCode::from(INTERRUPTED)
+        }
+        Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
+        Some(Ok(Outcome::Failed(category))) => exit_code(category.exit_code()),
+        Some(Err(err)) if commands::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Some(Err(err)) => {
+            printer.error(&err);
+            exit_code(commands::category_of(&err).exit_code())
+        }
+    }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,284 @@
+//! Everything layerget prints. Data (paths, blob bytes, `--json` lines) goes to stdout;
+//! messages, errors and progress go to stderr. This is the only module allowed to print
+//! (clippy's `print_stdout`/`print_stderr` lints enforce it elsewhere).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::ProgressMode;
+use crate::transfer::Progress;
+
+/// How often `--progress plain` prints a line per active blob.
+const PLAIN_INTERVAL: Duration = Duration::from_secs(3);
+
+/// What kind of progress display is in effect, resolved against the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Display {
+    Bars,
+    Plain,
+    Silent,
+}
+
+/// Prints data and messages, and makes progress reporters.
+pub struct Printer {
+    quiet: bool,
+    display: Display,
+    multi: MultiProgress,
+    stdout: Mutex<io::Stdout>,
+}
+
+impl Printer {
+    /// A printer for these settings. Bars appear only when stderr is a terminal.
+    pub fn new(mode: ProgressMode, quiet: bool) -> Printer {
+        let tty = io::stderr().is_terminal();
+        let display = match mode {
+            _ if quiet => Display::Silent,
+            ProgressMode::Auto | ProgressMode::Bar if tty => Display::Bars,
+            ProgressMode::Plain => Display::Plain,
+            _ => Display::Silent,
+        };
+        let multi = MultiProgress::with_draw_target(if display == Display::Bars {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Printer {
+            quiet,
+            display,
+            multi,
+            stdout: Mutex::new(io::stdout()),
+        }
+    }
+
+    /// Writes one line of data to stdout.
+    pub fn data_line(&self, line: &str) -> io::Result<()> {
+        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        self.multi.suspend(|| {
+            writeln!(out, "{line}")?;
+            out.flush()
+        })
+    }
+
+    /// Writes one JSON document as a line to stdout.
+    pub fn json_line(&self, value: &serde_json::Value) -> io::Result<()> {
+        self.data_line(&value.to_string())
+    }
+
+    /// Copies a file to stdout (blob bytes for `-o -`).
+    pub fn copy_to_stdout(&self, path: &Path) -> io::Result<u64> {
+        let mut file = File::open(path)?;
+        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        let n = io::copy(&mut file, &mut *out)?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    /// An informational message on stderr (suppressed by `--quiet`).
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            self.stderr_line(msg);
+        }
+    }
+
+    /// A warning on stderr (shown even with `--quiet`).
+    pub fn warn(&self, msg: &str) {
+        self.stderr_line(&format!("warning: {msg}"));
+    }
+
+    /// An error with its whole cause chain, on stderr. A `hint:` part of the message goes on
+    /// its own line.
+    pub fn error(&self, err: &anyhow::Error) {
+        self.stderr_line(&format!("error: {err:#}"));
+    }
+
+    fn stderr_line(&self, msg: &str) {
+        self.multi.suspend(|| {
+            let _ = writeln!(io::stderr().lock(), "{msg}");
+        });
+    }
+
+    /// A progress reporter for one blob, labelled `label`.
+    pub fn progress(&self, label: &str) -> Box<dyn Progress + '_> {
+        match self.display {
+            Display::Bars => {
+                let bar = self.multi.add(ProgressBar::hidden());
+                bar.set_style(bar_style());
+                bar.set_prefix(label.to_owned());
+                Box::new(BarProgress {
+                    bar,
+                    printer: self,
+                    label: label.to_owned(),
+                })
+            }
+            Display::Plain => Box::new(PlainProgress {
+                printer: self,
+                label: label.to_owned(),
+                total: AtomicU64::new(0),
+                done: AtomicU64::new(0),
+                state: Mutex::new(PlainState {
+                    started: Instant::now(),
+                    last: Instant::now(),
+                    at_start: 0,
+                }),
+            }),
+            Display::Silent => Box::new(QuietProgress {
+                printer: self,
+                label: label.to_owned(),
+            }),
+        }
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix} [{bar:28}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )
+    .expect("the progress template is valid")
+    .progress_chars("=> ")
+}
+
+fn waiting_message(label: &str, holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => {
+            format!("{label}: waiting for another layerget (pid {pid}) fetching the same blob")
+        }
+        None => format!("{label}: waiting for another layerget fetching the same blob"),
+    }
+}
+
+struct QuietProgress<'a> {
+    printer: &'a Printer,
+    label: String,
+}
+
+impl Progress for QuietProgress<'_> {
+    fn waiting_for_lock(&self, holder: Option<u32>) {
+        self.printer.info(&waiting_message(&self.label, holder));
+    }
+    fn restarted(&self, reason: &str) {
+        self.printer.info(&format!("{}: {reason}", self.label));
+    }
+}
+
+struct BarProgress<'a> {
+    bar: ProgressBar,
+    printer: &'a Printer,
+    label: String,
+}
+
+impl Progress for BarProgress<'_> {
+    fn waiting_for_lock(&self, holder: Option<u32>) {
+        self.printer.info(&waiting_message(&self.label, holder));
+    }
+    fn started(&self, total: Option<u64>, done: u64) {
+        if let Some(t) = total {
+            self.bar.set_length(t);
+        }
+        self.bar.set_position(done);
+        self.bar.reset_eta();
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    fn advanced(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+    fn restarted(&self, reason: &str) {
+        self.bar.println(format!("{}: {reason}", self.label));
+        self.bar.set_position(0);
+    }
+    fn finished(&self) {
+        self.bar.finish_and_clear();
+        self.printer.multi.remove(&self.bar);
+    }
+}
+
+struct PlainState {
+    started: Instant,
+    last: Instant,
+    at_start: u64,
+}
+
+struct PlainProgress<'a> {
+    printer: &'a Printer,
+    label: String,
+    total: AtomicU64,
+    done: AtomicU64,
+    state: Mutex<PlainState>,
+}
+
+impl Progress for PlainProgress<'_> {
+    fn waiting_for_lock(&self, holder: Option<u32>) {
+        self.printer.info(&waiting_message(&self.label, holder));
+    }
+    fn started(&self, total: Option<u64>, done: u64) {
+        self.total.store(total.unwrap_or(0), Ordering::Relaxed);
+        self.done.store(done, Ordering::Relaxed);
+        let mut st = self.state.lock().expect("progress lock poisoned");
+        *st = PlainState {
+            started: Instant::now(),
+            last: Instant::now(),
+            at_start: done,
+        };
+    }
+    fn advanced(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let mut st = self.state.lock().expect("progress lock poisoned");
+        if st.last.elapsed() < PLAIN_INTERVAL {
+            return;
+        }
+        st.last = Instant::now();
+        let secs = st.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = (done - st.at_start) as f64 / secs;
+        let total = self.total.load(Ordering::Relaxed);
+        let of = if total > 0 {
+            format!(" of {} ({}%)", human_bytes(total), done * 100 / total)
+        } else {
+            String::new()
+        };
+        self.printer.info(&format!(
+            "{}: {}{of} at {}/s",
+            self.label,
+            human_bytes(done),
+            human_bytes(rate as u64)
+        ));
+    }
+    fn restarted(&self, reason: &str) {
+        self.printer.info(&format!("{}: {reason}", self.label));
+    }
+}
+
+/// `1.5 MiB`-style sizes for messages.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
+    }
+}

@@ -1,0 +1,158 @@
+//! One lock per digest, shared by every process that fetches into the same cache.
+//!
+//! The lock is `flock(2)` through std's `File::lock` on `ingest/<alg>/<hex>.lock`. The kernel
+//! releases it when the holder dies, so a killed process never blocks others. The holder writes
+//! its pid into the file so that a waiter can say whom it waits for. Whoever takes the lock
+//! must look in `blobs/` again before downloading: the previous holder may have published the
+//! blob (and removed the lock file) meanwhile.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+
+use super::{Store, StoreError};
+use crate::digest::Digest;
+
+/// A held per-digest lock. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct IngestLock {
+    file: File,
+    path: PathBuf,
+    digest: Digest,
+}
+
+/// The result of [`Store::try_lock`].
+#[derive(Debug)]
+pub enum LockAttempt {
+    /// The lock is ours.
+    Acquired(IngestLock),
+    /// Another process holds it; its pid when it wrote one.
+    Busy {
+        /// The holder's pid.
+        holder: Option<u32>,
+    },
+}
+
+impl Store {
+    fn lock_path(&self, digest: &Digest) -> PathBuf {
+        self.ingest_base(digest)
+            .join(format!("{}.lock", digest.hex()))
+    }
+
+    fn open_lock(&self, digest: &Digest) -> Result<(File, PathBuf), StoreError> {
+        let path = self.lock_path(digest);
+        let parent = path.parent().expect("lock paths have a parent");
+        fs::create_dir_all(parent).map_err(StoreError::io("create directory", parent))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(StoreError::io("open lock file", &path))?;
+        Ok((file, path))
+    }
+
+    /// Takes the lock for `digest` if it is free, without waiting.
+    pub fn try_lock(&self, digest: &Digest) -> Result<LockAttempt, StoreError> {
+        loop {
+            let (mut file, path) = self.open_lock(digest)?;
+            match file.try_lock() {
+                Ok(()) if !still_linked(&file, &path) => continue,
+                Ok(()) => return Ok(LockAttempt::Acquired(IngestLock::new(file, path, digest)?)),
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Ok(LockAttempt::Busy {
+                        holder: text.trim().parse().ok(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(StoreError::io("lock", &path)(e)),
+            }
+        }
+    }
+
+    /// Takes the lock for `digest`, waiting as long as another process holds it. Blocks the
+    /// thread: call it from `spawn_blocking`.
+    pub fn lock_blocking(&self, digest: &Digest) -> Result<IngestLock, StoreError> {
+        loop {
+            let (file, path) = self.open_lock(digest)?;
+            file.lock().map_err(StoreError::io("lock", &path))?;
+            if still_linked(&file, &path) {
+                return IngestLock::new(file, path, digest);
+            }
+        }
+    }
+}
+
+/// Whether `file` is still the file at `path`. The holder removes the lock file before it
+/// releases the lock, so a waiter that wakes up on an unlinked file must open the path again
+/// rather than share the lock with a newcomer who created a fresh file there.
+fn still_linked(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+impl IngestLock {
+    fn new(mut file: File, path: PathBuf, digest: &Digest) -> Result<IngestLock, StoreError> {
+        // The pid is advice for waiters' messages only; failing to write it is harmless.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()));
+        Ok(IngestLock {
+            file,
+            path,
+            digest: digest.clone(),
+        })
+    }
+
+    /// The digest this lock is for.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Releases the lock and removes the lock file (while still holding it, so waiters notice;
+    /// see `still_linked`).
+    pub fn release_and_remove(self) {
+        let _ = fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::{Algorithm, digest_bytes};
+
+    #[test]
+    fn second_locker_sees_busy_with_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = digest_bytes(Algorithm::Sha256, b"x");
+        let held = store.lock_blocking(&d).unwrap();
+        match store.try_lock(&d).unwrap() {
+            LockAttempt::Busy { holder } => assert_eq!(holder, Some(std::process::id())),
+            LockAttempt::Acquired(_) => panic!("a held lock was acquired twice"),
+        }
+        drop(held);
+        let LockAttempt::Acquired(lock) = store.try_lock(&d).unwrap() else {
+            panic!("a free lock was busy");
+        };
+        // A waiter blocked on the file that the holder removes must not keep that file's lock
+        // while a newcomer locks a fresh file at the same path.
+        let (s2, d2) = (store.clone(), d.clone());
+        let waiter = std::thread::spawn(move || s2.lock_blocking(&d2).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        lock.release_and_remove();
+        let got = waiter.join().unwrap();
+        assert!(matches!(
+            store.try_lock(&d).unwrap(),
+            LockAttempt::Busy { .. }
+        ));
+        drop(got);
+    }
+}

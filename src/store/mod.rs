@@ -1,0 +1,285 @@
+//! The cache: an OCI image layout on disk whose `blobs/` only ever holds complete, verified
+//! content.
+//!
+//! Layout of the root (OCI Image Layout Specification, plus two layerget additions):
+//!
+//! ```text
+//! oci-layout              {"imageLayoutVersion":"1.0.0"}
+//! index.json              the layout's image index (references, once `pull` records them)
+//! blobs/<alg>/<hex>       verified content, read-only files
+//! ingest/<alg>/<hex>/     a partial download: `data` and `state.json` (see `ingest`)
+//! ingest/<alg>/<hex>.lock the per-digest lock two processes fetching one blob share
+//! CACHEDIR.TAG            so backup tools skip the cache
+//! ```
+//!
+//! Content reaches `blobs/` only by `rename(2)` from `ingest/` on the same file system, after
+//! fsync and verification, so a reader never sees a partial blob. This module does file I/O
+//! and nothing else: no HTTP, no printing. Its functions block; async callers use
+//! `spawn_blocking`.
+
+mod ingest;
+mod lock;
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub use ingest::{Ingest, IngestState};
+pub use lock::{IngestLock, LockAttempt};
+
+use crate::digest::{Digest, Verifier};
+use crate::envelope::Category;
+
+/// The layout version this store writes and reads (`oci-layout`'s `imageLayoutVersion`).
+pub const LAYOUT_VERSION: &str = "1.0.0";
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by layerget.\n\
+# For information about cache directory tags, see https://bford.info/cachedir/\n";
+
+const EMPTY_INDEX: &str =
+    r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+
+/// Buffer size for hashing files: large enough that syscalls do not show next to SHA-256.
+pub(crate) const READ_BUF: usize = 1 << 20;
+
+/// What went wrong in the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file system operation failed.
+    #[error("cannot {action} `{}`: {source}", .path.display())]
+    Io {
+        /// What was being done (`create directory`, `rename`…).
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The directory holds an OCI layout of a version this build does not understand.
+    #[error("`{}` is an OCI image layout of version `{found}`; layerget understands {LAYOUT_VERSION}", .path.display())]
+    IncompatibleLayout {
+        /// The `oci-layout` file.
+        path: PathBuf,
+        /// The version found there.
+        found: String,
+    },
+    /// A file that should be ours holds something we cannot read.
+    #[error("`{}` is corrupt: {reason}", .path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// The error's category (and so exit code): always local storage.
+    pub fn category(&self) -> Category {
+        Category::Storage
+    }
+
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+        let path = path.to_owned();
+        move |source| StoreError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// An open cache root.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens the cache at `root`, creating the layout if it is missing.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in [root.to_owned(), root.join("blobs"), root.join("ingest")] {
+            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+        }
+        let layout = root.join("oci-layout");
+        match fs::read(&layout) {
+            Ok(bytes) => check_layout(&layout, &bytes)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => write_if_missing(
+                &layout,
+                format!(r#"{{"imageLayoutVersion":"{LAYOUT_VERSION}"}}"#).as_bytes(),
+            )?,
+            Err(e) => return Err(StoreError::io("read", &layout)(e)),
+        }
+        write_if_missing(&root.join("index.json"), EMPTY_INDEX.as_bytes())?;
+        write_if_missing(&root.join("CACHEDIR.TAG"), CACHEDIR_TAG.as_bytes())?;
+        Ok(Store {
+            root: root.to_owned(),
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a verified blob lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    /// The size of a cached blob, or `None` when it is not cached.
+    pub fn lookup(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(StoreError::Corrupt {
+                path,
+                reason: "not a regular file".into(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("inspect", &path)(e)),
+        }
+    }
+
+    /// Re-hashes a cached blob; returns the digest its bytes actually have.
+    pub fn hash_blob(&self, digest: &Digest) -> Result<Digest, StoreError> {
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(StoreError::io("open", &path))?;
+        let mut verifier = digest.algorithm().verifier();
+        hash_reader(file, &mut verifier, u64::MAX).map_err(StoreError::io("read", &path))?;
+        Ok(verifier.finish())
+    }
+
+    /// Removes a cached blob (one that failed verification). Missing is fine.
+    pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StoreError::io("remove", &path)(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn ingest_base(&self, digest: &Digest) -> PathBuf {
+        self.root.join("ingest").join(digest.algorithm().as_str())
+    }
+}
+
+/// Feeds up to `limit` bytes of `reader` into `verifier`.
+pub(crate) fn hash_reader(
+    reader: impl Read,
+    verifier: &mut Verifier,
+    limit: u64,
+) -> io::Result<()> {
+    let mut reader = reader.take(limit);
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        verifier.update(&buf[..n]);
+    }
+}
+
+fn check_layout(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Layout {
+        #[serde(rename = "imageLayoutVersion")]
+        version: String,
+    }
+    let layout: Layout = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if layout.version != LAYOUT_VERSION {
+        return Err(StoreError::IncompatibleLayout {
+            path: path.to_owned(),
+            found: layout.version,
+        });
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` atomically unless the file exists (another process may be
+/// opening the same fresh cache: the loser of the race keeps the winner's file).
+fn write_if_missing(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        match fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    };
+    let result = write();
+    let _ = fs::remove_file(&tmp);
+    result.map_err(StoreError::io("write", path))
+}
+
+/// fsyncs a directory so a rename into it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io("sync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::{Algorithm, digest_bytes};
+
+    #[test]
+    fn open_creates_a_valid_layout_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let layout: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("oci-layout")).unwrap()).unwrap();
+        assert_eq!(layout["imageLayoutVersion"], "1.0.0");
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(index["schemaVersion"], 2);
+        assert!(
+            fs::read_to_string(dir.path().join("CACHEDIR.TAG"))
+                .unwrap()
+                .starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+        );
+        Store::open(dir.path()).unwrap();
+        let d = digest_bytes(Algorithm::Sha256, b"x");
+        assert_eq!(store.lookup(&d).unwrap(), None);
+        assert!(
+            store
+                .blob_path(&d)
+                .ends_with(format!("blobs/sha256/{}", d.hex()))
+        );
+    }
+
+    #[test]
+    fn refuses_other_layout_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("version `2.0.0`"), "{err}");
+        fs::write(dir.path().join("oci-layout"), "nope").unwrap();
+        assert!(
+            Store::open(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("corrupt")
+        );
+    }
+}

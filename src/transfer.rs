@@ -1,0 +1,538 @@
+//! Moving one blob from a registry into the store: lock, resume, stream, hash, verify,
+//! publish.
+//!
+//! This is where `client` and `store` meet; neither knows the other. The rules (STYLE.md,
+//! "Fetching"): every byte is hashed as it streams; reading stops past the expected size; the
+//! digest asked for (and `Docker-Content-Digest`, when sent) must match before anything reaches
+//! `blobs/`; a mismatch deletes the partial; a network failure keeps it, and the next attempt
+//! re-hashes it and asks for the rest with `Range`. Writing happens on a dedicated thread fed
+//! by a bounded channel, so hashing and file I/O use both cores and memory stays flat.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::client::{BlobResponse, Client, RegistryError, redact};
+use crate::digest::{Digest, Verifier};
+use crate::envelope::Category;
+use crate::reference::Reference;
+use crate::store::{Ingest, IngestLock, LockAttempt, Store, StoreError};
+
+/// Chunks queued between the network task and the writer thread. Chunks are at most a few
+/// hundred KiB, so this bounds memory to a few MiB however large the blob is.
+const WRITE_QUEUE: usize = 32;
+/// Writer-side buffer, so small network chunks become few large writes.
+const WRITE_BUF: usize = 1 << 20;
+
+/// What a transfer reports while it runs. Implementations draw bars or print lines; the
+/// defaults do nothing.
+pub trait Progress: Send + Sync {
+    /// Another process holds the blob's lock; we wait for it.
+    fn waiting_for_lock(&self, _holder: Option<u32>) {}
+    /// The body starts: `total` bytes in all when known, `done` of them already on disk.
+    fn started(&self, _total: Option<u64>, _done: u64) {}
+    /// `bytes` more arrived.
+    fn advanced(&self, _bytes: u64) {}
+    /// Earlier progress was lost (the server ignored Range, or a resumed partial was bad).
+    fn restarted(&self, _reason: &str) {}
+    /// The transfer ended (either way).
+    fn finished(&self) {}
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// How to fetch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchOptions {
+    /// Re-hash a cached blob before trusting it.
+    pub verify_cached: bool,
+}
+
+/// The result of a successful fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its path in the cache.
+    pub path: PathBuf,
+    /// Answered from the cache without a request.
+    pub cached: bool,
+    /// Body bytes received over the network by this process.
+    pub bytes_transferred: u64,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The registry refused, or could not be reached before the body.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The cache failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bytes hash to something else. Nothing was published, and the partial was deleted.
+    #[error(
+        "blob {expected} from `{url}` does not match its digest: the {bytes} bytes received hash to {actual}; nothing was saved"
+    )]
+    DigestMismatch {
+        /// The digest asked for.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+        /// How many bytes.
+        bytes: u64,
+        /// Where they came from (redacted).
+        url: String,
+    },
+    /// The registry declares a different digest than the one asked for.
+    #[error(
+        "`{url}` answered for blob {expected} with Docker-Content-Digest {declared}; nothing was saved"
+    )]
+    DeclaredDigestMismatch {
+        /// The digest asked for.
+        expected: Digest,
+        /// The header's value.
+        declared: String,
+        /// Where (redacted).
+        url: String,
+    },
+    /// The body is longer than the size the server declared.
+    #[error(
+        "blob {digest} from `{url}` is longer than the {expected} bytes its headers declare; nothing was saved"
+    )]
+    TooLong {
+        /// The blob.
+        digest: Digest,
+        /// The declared size.
+        expected: u64,
+        /// Where (redacted).
+        url: String,
+    },
+    /// The body stopped early; the partial is kept for the next attempt.
+    #[error(
+        "download of blob {digest} from `{url}` broke off after {received} of {} bytes: {reason}; the partial download is kept and the next fetch resumes it",
+        .expected.map_or_else(|| "?".to_owned(), |e| e.to_string())
+    )]
+    Interrupted {
+        /// The blob.
+        digest: Digest,
+        /// Bytes on disk now.
+        received: u64,
+        /// The expected size, if known.
+        expected: Option<u64>,
+        /// Where (redacted).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A range answer that does not fit what was asked.
+    #[error("`{url}` answered a request for bytes {offset}- of blob {digest} with {answer}")]
+    BadRange {
+        /// The blob.
+        digest: Digest,
+        /// The offset asked for.
+        offset: u64,
+        /// What came back.
+        answer: String,
+        /// Where (redacted).
+        url: String,
+    },
+    /// Writing the partial download failed (disk full, permissions).
+    #[error("cannot write the partial download `{}`: {source}", .path.display())]
+    Write {
+        /// The data file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A blocking task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl TransferError {
+    /// The error's category (and so exit code).
+    pub fn category(&self) -> Category {
+        match self {
+            TransferError::Registry(e) => e.category(),
+            TransferError::Store(e) => e.category(),
+            TransferError::DigestMismatch { .. }
+            | TransferError::DeclaredDigestMismatch { .. }
+            | TransferError::TooLong { .. } => Category::Integrity,
+            TransferError::Interrupted { .. } | TransferError::BadRange { .. } => Category::Network,
+            TransferError::Write { .. } => Category::Storage,
+            TransferError::Internal(_) => Category::Other,
+        }
+    }
+}
+
+/// Fetches `digest` from `reference`'s repository into `store`, or answers from the cache.
+pub async fn fetch_blob(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    digest: &Digest,
+    options: FetchOptions,
+    progress: &dyn Progress,
+) -> Result<FetchOutcome, TransferError> {
+    if let Some(outcome) = cached(store, digest, options).await? {
+        return Ok(outcome);
+    }
+    let lock = acquire_lock(store, digest, progress).await?;
+    // The previous holder may have published it while we waited.
+    if let Some(size) = store.lookup(digest)? {
+        return Ok(FetchOutcome {
+            digest: digest.clone(),
+            size,
+            path: store.blob_path(digest),
+            cached: true,
+            bytes_transferred: 0,
+        });
+    }
+    let ingest = store.ingest(&lock, digest)?;
+    let result = download(client, reference, digest, ingest, progress).await;
+    progress.finished();
+    let (path, size, transferred) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            // Keep a partial worth resuming; remove an entry that never got a byte (a 404).
+            let ingest = store.ingest(&lock, digest)?;
+            if ingest.partial_len()? == 0 {
+                ingest.discard()?;
+                lock.release_and_remove();
+            }
+            return Err(e);
+        }
+    };
+    lock.release_and_remove();
+    Ok(FetchOutcome {
+        digest: digest.clone(),
+        size,
+        path,
+        cached: false,
+        bytes_transferred: transferred,
+    })
+}
+
+/// A cached blob, verified first when asked. A cached blob that fails verification is removed
+/// (it is re-fetched), never served.
+async fn cached(
+    store: &Store,
+    digest: &Digest,
+    options: FetchOptions,
+) -> Result<Option<FetchOutcome>, TransferError> {
+    let Some(size) = store.lookup(digest)? else {
+        return Ok(None);
+    };
+    if options.verify_cached {
+        let (s, d) = (store.clone(), digest.clone());
+        let actual = blocking(move || s.hash_blob(&d)).await??;
+        if &actual != digest {
+            store.remove_blob(digest)?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(FetchOutcome {
+        digest: digest.clone(),
+        size,
+        path: store.blob_path(digest),
+        cached: true,
+        bytes_transferred: 0,
+    }))
+}
+
+async fn acquire_lock(
+    store: &Store,
+    digest: &Digest,
+    progress: &dyn Progress,
+) -> Result<IngestLock, TransferError> {
+    match store.try_lock(digest)? {
+        LockAttempt::Acquired(lock) => Ok(lock),
+        LockAttempt::Busy { holder } => {
+            progress.waiting_for_lock(holder);
+            let (s, d) = (store.clone(), digest.clone());
+            Ok(blocking(move || s.lock_blocking(&d)).await??)
+        }
+    }
+}
+
+/// Streams the blob into `ingest`, resuming what it holds, and publishes it. Returns the blob
+/// path, its size and the bytes received.
+async fn download(
+    client: &Client,
+    reference: &Reference,
+    digest: &Digest,
+    mut ingest: Ingest,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, u64, u64), TransferError> {
+    let mut transferred = 0u64;
+    // One restart from zero is allowed: when the server ignores Range, or when a resumed
+    // partial turns out not to be a prefix of the blob.
+    let mut restarted = false;
+    loop {
+        let offset = ingest.partial_len()?;
+        let verifier = if offset > 0 {
+            // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
+            let (back, verifier) = blocking(move || {
+                let verifier = ingest.rehash(offset);
+                (ingest, verifier)
+            })
+            .await?;
+            ingest = back;
+            verifier?
+        } else {
+            digest.algorithm().verifier()
+        };
+        let response = client
+            .get_blob(reference, digest, offset, ingest.state.size)
+            .await?;
+        let url = redact(&response.final_url);
+        check_declared_digest(digest, &response, &url)?;
+        let start = match plan(digest, offset, &response, &url)? {
+            Plan::Stream { start, size } => {
+                ingest.state.size = size.or(ingest.state.size);
+                start
+            }
+            Plan::AlreadyComplete => {
+                // 416 on a resume: the partial may be the whole blob. Never trust the body of
+                // a 416 (the reference registry declares the full size and sends 33 bytes).
+                if verifier.clone().finish() == *digest {
+                    progress.started(Some(offset), offset);
+                    let path = blocking(move || ingest.commit()).await??;
+                    return Ok((path, offset, transferred));
+                }
+                if restarted {
+                    return Err(TransferError::BadRange {
+                        digest: digest.clone(),
+                        offset,
+                        answer: "416 Range Not Satisfiable twice".into(),
+                        url,
+                    });
+                }
+                restarted = true;
+                progress.restarted(
+                    "the server refused to resume and the partial data is not the whole blob",
+                );
+                ingest.writer(0)?;
+                continue;
+            }
+        };
+        let verifier = if start == 0 && offset > 0 {
+            progress.restarted("the server ignored the Range request; starting over");
+            digest.algorithm().verifier()
+        } else {
+            verifier
+        };
+        if ingest.state.source.is_none() {
+            ingest.state.source = Some(reference.location());
+        }
+        ingest.state.bytes = start;
+        ingest.save_state()?;
+        let file = ingest.writer(start)?;
+        progress.started(ingest.state.size, start);
+        let streamed = stream_body(response, verifier, file, ingest.state.size, progress).await;
+        let (verifier, received, outcome) = streamed;
+        transferred += received;
+        let total = start + received;
+        match outcome {
+            StreamEnd::Complete => {}
+            StreamEnd::TooLong => {
+                let expected = ingest.state.size.unwrap_or(total);
+                blocking(move || ingest.discard()).await??;
+                return Err(TransferError::TooLong {
+                    digest: digest.clone(),
+                    expected,
+                    url,
+                });
+            }
+            StreamEnd::Broken(reason) => {
+                ingest.state.bytes = total;
+                let _ = ingest.save_state();
+                return Err(TransferError::Interrupted {
+                    digest: digest.clone(),
+                    received: total,
+                    expected: ingest.state.size,
+                    url,
+                    reason,
+                });
+            }
+            StreamEnd::WriteFailed(source) => {
+                return Err(TransferError::Write {
+                    path: ingest.data_path().to_owned(),
+                    source,
+                });
+            }
+        }
+        let actual = verifier.finish();
+        if actual == *digest {
+            let path = blocking(move || ingest.commit()).await??;
+            return Ok((path, total, transferred));
+        }
+        if start > 0 && !restarted {
+            // The resumed prefix may be what was wrong (a crash can leave garbage): start
+            // over once before calling the registry a liar.
+            restarted = true;
+            progress.restarted("the resumed download did not verify; starting over");
+            ingest.writer(0)?;
+            continue;
+        }
+        blocking(move || ingest.discard()).await??;
+        return Err(TransferError::DigestMismatch {
+            expected: digest.clone(),
+            actual,
+            bytes: total,
+            url,
+        });
+    }
+}
+
+enum Plan {
+    /// Write the body from byte `start`; `size` is the blob size if the response tells it.
+    Stream { start: u64, size: Option<u64> },
+    /// 416 to a resume request.
+    AlreadyComplete,
+}
+
+/// Decides what a blob response means for a transfer that has `offset` bytes on disk.
+fn plan(digest: &Digest, offset: u64, r: &BlobResponse, url: &str) -> Result<Plan, TransferError> {
+    let bad = |answer: String| TransferError::BadRange {
+        digest: digest.clone(),
+        offset,
+        answer,
+        url: url.to_owned(),
+    };
+    match r.status {
+        // A full answer: to a resume request it means the range was ignored.
+        200 => Ok(Plan::Stream {
+            start: 0,
+            size: r.content_length,
+        }),
+        206 => {
+            let Some(cr) = r.content_range else {
+                return Err(bad("206 without Content-Range".into()));
+            };
+            match cr.range {
+                Some((first, last)) if first == offset => {
+                    let size = cr.total;
+                    if let Some(len) = r.content_length
+                        && len != last - first + 1
+                    {
+                        return Err(bad(format!(
+                            "206 whose Content-Length {len} disagrees with Content-Range {first}-{last}"
+                        )));
+                    }
+                    Ok(Plan::Stream {
+                        start: offset,
+                        size,
+                    })
+                }
+                _ => Err(bad(format!("206 for a different range ({cr:?})"))),
+            }
+        }
+        416 if offset > 0 => Ok(Plan::AlreadyComplete),
+        other => Err(bad(format!("HTTP {other}"))),
+    }
+}
+
+/// A `Docker-Content-Digest` of the same algorithm must equal the digest asked for. One of
+/// another algorithm cannot be checked without hashing twice, and is ignored.
+fn check_declared_digest(
+    digest: &Digest,
+    r: &BlobResponse,
+    url: &str,
+) -> Result<(), TransferError> {
+    let Some(declared) = &r.digest else {
+        return Ok(());
+    };
+    let same_algorithm = declared
+        .split_once(':')
+        .is_some_and(|(alg, _)| alg == digest.algorithm().as_str());
+    if same_algorithm && declared.trim() != digest.to_string() {
+        return Err(TransferError::DeclaredDigestMismatch {
+            expected: digest.clone(),
+            declared: declared.clone(),
+            url: url.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+enum StreamEnd {
+    Complete,
+    TooLong,
+    Broken(String),
+    WriteFailed(io::Error),
+}
+
+/// Streams a body: hash each chunk here, write it on a dedicated thread. Returns the hash
+/// state, the bytes received, and how it ended. The file is fsynced when the stream completes.
+async fn stream_body(
+    response: BlobResponse,
+    mut verifier: Verifier,
+    file: std::fs::File,
+    size: Option<u64>,
+    progress: &dyn Progress,
+) -> (Verifier, u64, StreamEnd) {
+    let start = verifier.bytes();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let writer = std::thread::spawn(move || -> io::Result<()> {
+        let mut out = BufWriter::with_capacity(WRITE_BUF, file);
+        while let Some(chunk) = rx.blocking_recv() {
+            out.write_all(&chunk)?;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    });
+    let mut body = response.response.bytes_stream();
+    let mut end = StreamEnd::Complete;
+    while let Some(item) = body.next().await {
+        let chunk = match item {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                end = StreamEnd::Broken(crate::client::error_text(&e));
+                break;
+            }
+        };
+        if size.is_some_and(|s| verifier.bytes() + chunk.len() as u64 > s) {
+            end = StreamEnd::TooLong;
+            break;
+        }
+        verifier.update(&chunk);
+        progress.advanced(chunk.len() as u64);
+        if tx.send(chunk).await.is_err() {
+            break; // The writer failed; its error is collected below.
+        }
+    }
+    drop(tx);
+    let received = verifier.bytes() - start;
+    let written = match tokio::task::spawn_blocking(move || writer.join()).await {
+        Ok(Ok(result)) => result,
+        _ => Err(io::Error::other("the writer thread panicked")),
+    };
+    if let Err(e) = written {
+        return (verifier, received, StreamEnd::WriteFailed(e));
+    }
+    if matches!(end, StreamEnd::Complete)
+        && let Some(s) = size
+        && verifier.bytes() < s
+    {
+        end = StreamEnd::Broken(format!("the body ended after {} bytes", verifier.bytes()));
+    }
+    (verifier, received, end)
+}
+
+/// Runs blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransferError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TransferError::Internal(e.to_string()))
+}
