@@ -91,8 +91,12 @@ pub enum Command {
 /// `layerget fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Blobs to fetch: [REGISTRY[:PORT]/]NAME@DIGEST, e.g. 127.0.0.1:5000/team/app@sha256:…
-    #[arg(required = true, value_name = "REF")]
+    /// Blobs to fetch.
+    #[arg(
+        required = true,
+        value_name = "REF",
+        help = "Blobs to fetch: [REGISTRY[:PORT]/]NAME@DIGEST, e.g. 127.0.0.1:5000/team/app@sha256:…"
+    )]
     pub refs: Vec<String>,
 
     /// Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)
@@ -111,8 +115,8 @@ pub struct FetchArgs {
 /// `layerget head`.
 #[derive(Debug, Args)]
 pub struct HeadArgs {
-    /// The blob: [REGISTRY[:PORT]/]NAME@DIGEST
-    #[arg(value_name = "REF")]
+    /// The blob.
+    #[arg(value_name = "REF", help = "The blob: [REGISTRY[:PORT]/]NAME@DIGEST")]
     pub reference: String,
 }
 

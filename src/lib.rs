@@ -3,7 +3,7 @@
 //!
 //! The binary is a thin shell over this library. Modules, from the bottom up:
 //!
-//! - [`digest`], [`reference`], [`envelope`]: pure parsing and formatting (no I/O).
+//! - [`digest`], [`reference`](mod@reference), [`envelope`]: pure parsing and formatting (no I/O).
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
 //! - [`cli`], [`output`], [`commands`]: the command line, what it prints, and each subcommand.

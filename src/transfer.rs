@@ -24,8 +24,10 @@ use crate::store::{Ingest, IngestLock, LockAttempt, Store, StoreError};
 /// Chunks queued between the network task and the writer thread. Chunks are at most a few
 /// hundred KiB, so this bounds memory to a few MiB however large the blob is.
 const WRITE_QUEUE: usize = 32;
-/// Writer-side buffer, so small network chunks become few large writes.
-const WRITE_BUF: usize = 1 << 20;
+/// Writer-side buffer, so that small network chunks (a slow link) become fewer writes. Chunks
+/// at least this large (hyper reads up to ~400 KiB at a time on a fast link) bypass it rather
+/// than being copied once more: profiling a 1 GiB fetch showed that copy at 5% of all CPU.
+const WRITE_BUF: usize = 64 << 10;
 
 /// What a transfer reports while it runs. Implementations draw bars or print lines; the
 /// defaults do nothing.
@@ -484,7 +486,20 @@ async fn stream_body(
     let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = std::thread::spawn(move || -> io::Result<()> {
         let mut out = BufWriter::with_capacity(WRITE_BUF, file);
-        while let Some(chunk) = rx.blocking_recv() {
+        loop {
+            // Batch writes while data flows; flush whenever the queue runs dry, so that a
+            // stalled or killed transfer has everything it received on disk for the resume.
+            let chunk = match rx.try_recv() {
+                Ok(chunk) => chunk,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    out.flush()?;
+                    match rx.blocking_recv() {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
             out.write_all(&chunk)?;
         }
         let file = out.into_inner().map_err(|e| e.into_error())?;

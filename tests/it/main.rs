@@ -1,0 +1,8 @@
+//! The integration-test binary: every test module shares `support` and one build.
+
+mod support;
+
+mod cli;
+mod fetch;
+mod harness;
+mod head;
