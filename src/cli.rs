@@ -61,6 +61,14 @@ pub struct GlobalArgs {
     /// Give up on a connection that sends nothing for this many seconds
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+
+    /// Retries after a failed attempt (connection errors, 5xx, 429); each one resumes
+    #[arg(long, global = true, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
+
+    /// Longest wait a registry's Retry-After may impose, in seconds
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
+    pub max_wait: u64,
 }
 
 /// How progress is shown.

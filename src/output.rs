@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
-use crate::transfer::Progress;
+use crate::transfer::{Progress, TransferError};
 
 /// How often `--progress plain` prints a line per active blob.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(3);
@@ -145,6 +145,13 @@ fn bar_style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
+fn retry_message(label: &str, attempt: u32, wait: Duration, error: &TransferError) -> String {
+    format!(
+        "{label}: attempt {attempt} failed ({error}); retrying in {:.1} s",
+        wait.as_secs_f64()
+    )
+}
+
 fn waiting_message(label: &str, holder: Option<u32>) -> String {
     match holder {
         Some(pid) => {
@@ -165,6 +172,10 @@ impl Progress for QuietProgress<'_> {
     }
     fn restarted(&self, reason: &str) {
         self.printer.info(&format!("{}: {reason}", self.label));
+    }
+    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
+        self.printer
+            .info(&retry_message(&self.label, attempt, wait, error));
     }
 }
 
@@ -192,6 +203,10 @@ impl Progress for BarProgress<'_> {
     fn restarted(&self, reason: &str) {
         self.bar.println(format!("{}: {reason}", self.label));
         self.bar.set_position(0);
+    }
+    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
+        self.bar
+            .println(retry_message(&self.label, attempt, wait, error));
     }
     fn finished(&self) {
         self.bar.finish_and_clear();
@@ -251,6 +266,10 @@ impl Progress for PlainProgress<'_> {
     }
     fn restarted(&self, reason: &str) {
         self.printer.info(&format!("{}: {reason}", self.label));
+    }
+    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
+        self.printer
+            .info(&retry_message(&self.label, attempt, wait, error));
     }
 }
 

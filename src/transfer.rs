@@ -15,6 +15,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use std::time::{Duration, Instant};
+
+use crate::client::retry::{Failure, RetryPolicy};
 use crate::client::{BlobResponse, Client, RegistryError, redact};
 use crate::digest::{Digest, Verifier};
 use crate::envelope::Category;
@@ -40,6 +43,8 @@ pub trait Progress: Send + Sync {
     fn advanced(&self, _bytes: u64) {}
     /// Earlier progress was lost (the server ignored Range, or a resumed partial was bad).
     fn restarted(&self, _reason: &str) {}
+    /// Attempt `attempt` failed with `error`; the next starts after `wait`.
+    fn retrying(&self, _attempt: u32, _wait: Duration, _error: &TransferError) {}
     /// The transfer ended (either way).
     fn finished(&self) {}
 }
@@ -53,6 +58,8 @@ impl Progress for NoProgress {}
 pub struct FetchOptions {
     /// Re-hash a cached blob before trusting it.
     pub verify_cached: bool,
+    /// When and how long to wait before trying again.
+    pub retry: RetryPolicy,
 }
 
 /// The result of a successful fetch.
@@ -157,6 +164,16 @@ pub enum TransferError {
     /// A blocking task died.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Every attempt failed; this is the last failure.
+    #[error("{last} (gave up after {attempts} attempts over {:.1} s)", .elapsed.as_secs_f64())]
+    Exhausted {
+        /// The last attempt's error.
+        last: Box<TransferError>,
+        /// Attempts made.
+        attempts: u32,
+        /// Time from the first attempt to the end of the last.
+        elapsed: Duration,
+    },
 }
 
 impl TransferError {
@@ -171,6 +188,17 @@ impl TransferError {
             TransferError::Interrupted { .. } | TransferError::BadRange { .. } => Category::Network,
             TransferError::Write { .. } => Category::Storage,
             TransferError::Internal(_) => Category::Other,
+            TransferError::Exhausted { last, .. } => last.category(),
+        }
+    }
+
+    /// What the retry policy needs to know: a broken body is a transport failure (the retry
+    /// resumes it); integrity and storage failures are final.
+    pub fn failure(&self) -> Failure<'_> {
+        match self {
+            TransferError::Registry(e) => e.failure(),
+            TransferError::Interrupted { .. } => Failure::Transport,
+            _ => Failure::Final,
         }
     }
 }
@@ -198,10 +226,44 @@ pub async fn fetch_blob(
             bytes_transferred: 0,
         });
     }
-    let ingest = store.ingest(&lock, digest)?;
-    let result = download(client, reference, digest, ingest, progress).await;
+    let started = Instant::now();
+    let mut attempt = 1;
+    let mut transferred = 0u64;
+    let result = loop {
+        let ingest = store.ingest(&lock, digest)?;
+        let attempt_result = download(
+            client,
+            reference,
+            digest,
+            ingest,
+            progress,
+            &mut transferred,
+        )
+        .await;
+        let error = match attempt_result {
+            Ok(done) => break Ok(done),
+            Err(e) => e,
+        };
+        let Some(wait) = options.retry.delay(attempt, error.failure()) else {
+            break Err(if attempt > 1 {
+                TransferError::Exhausted {
+                    last: Box::new(error),
+                    attempts: attempt,
+                    elapsed: started.elapsed(),
+                }
+            } else {
+                error
+            });
+        };
+        if error.category() == Category::RateLimited {
+            client.throttle(&client.blob_url(reference, digest), wait);
+        }
+        progress.retrying(attempt, wait, &error);
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    };
     progress.finished();
-    let (path, size, transferred) = match result {
+    let (path, size) = match result {
         Ok(done) => done,
         Err(e) => {
             // Keep a partial worth resuming; remove an entry that never got a byte (a 404).
@@ -266,15 +328,15 @@ async fn acquire_lock(
 }
 
 /// Streams the blob into `ingest`, resuming what it holds, and publishes it. Returns the blob
-/// path, its size and the bytes received.
+/// path and its size; adds the bytes received to `transferred`.
 async fn download(
     client: &Client,
     reference: &Reference,
     digest: &Digest,
     mut ingest: Ingest,
     progress: &dyn Progress,
-) -> Result<(PathBuf, u64, u64), TransferError> {
-    let mut transferred = 0u64;
+    transferred: &mut u64,
+) -> Result<(PathBuf, u64), TransferError> {
     // One restart from zero is allowed: when the server ignores Range, or when a resumed
     // partial turns out not to be a prefix of the blob.
     let mut restarted = false;
@@ -308,7 +370,7 @@ async fn download(
                 if verifier.clone().finish() == *digest {
                     progress.started(Some(offset), offset);
                     let path = blocking(move || ingest.commit()).await??;
-                    return Ok((path, offset, transferred));
+                    return Ok((path, offset));
                 }
                 if restarted {
                     return Err(TransferError::BadRange {
@@ -341,7 +403,7 @@ async fn download(
         progress.started(ingest.state.size, start);
         let streamed = stream_body(response, verifier, file, ingest.state.size, progress).await;
         let (verifier, received, outcome) = streamed;
-        transferred += received;
+        *transferred += received;
         let total = start + received;
         match outcome {
             StreamEnd::Complete => {}
@@ -375,7 +437,7 @@ async fn download(
         let actual = verifier.finish();
         if actual == *digest {
             let path = blocking(move || ingest.commit()).await??;
-            return Ok((path, total, transferred));
+            return Ok((path, total));
         }
         if start > 0 && !restarted {
             // The resumed prefix may be what was wrong (a crash can leave garbage): start

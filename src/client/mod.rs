@@ -5,8 +5,12 @@
 //! into the store and deciding what to do with a partial answer is `transfer`'s job. Pure
 //! header parsing lives at the bottom of this file with its tests.
 
+pub mod retry;
+
+use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url, redirect};
@@ -56,6 +60,8 @@ pub enum RegistryError {
         status: u16,
         /// The decoded body.
         body: ErrorBody,
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
     },
     /// No usable HTTP exchange happened (DNS, connect, TLS, reset, timeout).
     #[error("cannot get `{url}`: {reason}")]
@@ -87,6 +93,24 @@ impl RegistryError {
             }
             RegistryError::Transport { .. } | RegistryError::Protocol { .. } => Category::Network,
             RegistryError::Setup(_) => Category::Other,
+        }
+    }
+
+    /// What the retry policy needs to know about this error.
+    pub fn failure(&self) -> retry::Failure<'_> {
+        match self {
+            RegistryError::Status {
+                status,
+                body,
+                retry_after,
+                ..
+            } => retry::Failure::Status {
+                status: *status,
+                body,
+                retry_after: *retry_after,
+            },
+            RegistryError::Transport { .. } => retry::Failure::Transport,
+            RegistryError::Protocol { .. } | RegistryError::Setup(_) => retry::Failure::Final,
         }
     }
 }
@@ -157,11 +181,14 @@ impl fmt::Debug for BlobResponse {
     }
 }
 
-/// A registry client. Cheap to clone; clones share connections.
+/// A registry client. Cheap to clone; clones share connections and rate-limit state.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     options: ClientOptions,
+    /// Per `host:port`, no request before this instant: a 429 on one transfer slows every
+    /// transfer to that host, not only the one that got it.
+    throttle: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Client {
@@ -183,7 +210,29 @@ impl Client {
             .read_timeout(options.stall_timeout)
             .build()
             .map_err(|e| RegistryError::Setup(error_text(&e)))?;
-        Ok(Client { http, options })
+        Ok(Client {
+            http,
+            options,
+            throttle: Arc::default(),
+        })
+    }
+
+    /// Holds back every request to `url`'s host for `wait` (after a 429 there).
+    pub fn throttle(&self, url: &Url, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut map = self.throttle.lock().expect("throttle lock poisoned");
+        let entry = map.entry(host_port(url)).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    async fn wait_for_host(&self, url: &Url) {
+        let until = {
+            let map = self.throttle.lock().expect("throttle lock poisoned");
+            map.get(&host_port(url)).copied()
+        };
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
     }
 
     /// The options this client was built with.
@@ -213,6 +262,7 @@ impl Client {
                 location: reference.location(),
                 status: status.as_u16(),
                 body: ErrorBody::Empty,
+                retry_after: retry_after(response.headers()),
             });
         }
         let headers = response.headers();
@@ -249,12 +299,14 @@ impl Client {
         let response = self.send(Method::GET, &url, headers).await?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
+            let retry_after = retry_after(response.headers());
             let body = read_error_body(response).await;
             return Err(RegistryError::Status {
                 subject: format!("blob {digest}"),
                 location: reference.location(),
                 status,
                 body,
+                retry_after,
             });
         }
         let final_url = response.url().clone();
@@ -285,6 +337,7 @@ impl Client {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.wait_for_host(url).await;
         self.http
             .request(method, url.clone())
             .headers(headers)
@@ -357,6 +410,11 @@ async fn read_error_body(mut response: reqwest::Response) -> ErrorBody {
         }
     }
     ErrorBody::decode(&body)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_str(headers, header::RETRY_AFTER)
+        .and_then(|v| retry::parse_retry_after(&v, SystemTime::now()))
 }
 
 fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {

@@ -110,6 +110,7 @@ pub async fn run(
     }
     let options = FetchOptions {
         verify_cached: settings.verify_cached,
+        retry: common.retry,
     };
     let (store, client) = (&store, &client);
     let mut results = futures_util::stream::iter(settings.refs.iter())

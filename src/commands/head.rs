@@ -12,7 +12,24 @@ pub async fn run(common: &Common, given: &str, printer: &Printer) -> anyhow::Res
     let digest = reference.digest().expect("checked by parse_with_digest");
     let client = Client::new(common.client.clone())?;
     let registry_url = client.blob_url(&reference, digest);
-    let head = match client.head_blob(&reference, digest).await {
+    let mut attempt = 1;
+    let result = loop {
+        match client.head_blob(&reference, digest).await {
+            Ok(head) => break Ok(head),
+            Err(e) => match common.retry.delay(attempt, e.failure()) {
+                Some(wait) => {
+                    printer.info(&format!(
+                        "attempt {attempt} failed ({e}); retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    ));
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => break Err(e),
+            },
+        }
+    };
+    let head = match result {
         Ok(head) => head,
         Err(e) => {
             let err = anyhow::Error::new(e);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
+use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
 use crate::digest::DigestError;
 use crate::envelope::Category;
@@ -45,6 +46,8 @@ pub struct Common {
     pub json: bool,
     /// How to reach registries.
     pub client: ClientOptions,
+    /// When to try again.
+    pub retry: RetryPolicy,
 }
 
 /// Runs the command line.
@@ -61,6 +64,11 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
                 plain_http: g.plain_http,
                 stall_timeout: Duration::from_secs(g.stall_timeout),
                 ..ClientOptions::default()
+            },
+            retry: RetryPolicy {
+                retries: g.retries,
+                max_wait: Duration::from_secs(g.max_wait),
+                ..RetryPolicy::default()
             },
         })
     };

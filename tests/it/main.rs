@@ -6,3 +6,4 @@ mod cli;
 mod fetch;
 mod harness;
 mod head;
+mod transfer;

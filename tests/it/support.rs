@@ -796,6 +796,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// Headers in arrival order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// When the request head had arrived (for asserting waits and backoff).
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -967,6 +969,7 @@ fn read_request_head(reader: &mut impl BufRead) -> io::Result<RecordedRequest> {
         method: method.to_owned(),
         path: path.to_owned(),
         headers: read_headers(reader)?,
+        at: std::time::Instant::now(),
     })
 }
 

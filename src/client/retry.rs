@@ -1,0 +1,190 @@
+//! The one retry policy: which failures are worth another attempt, and how long to wait first.
+//!
+//! Pure code, table-tested. Retried: connection errors, timeouts, resets, a body that broke
+//! off, HTTP 408, 429, 500, 502, 503, 504, and the envelope codes `TOOMANYREQUESTS` and
+//! `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The wait
+//! is capped exponential backoff with full jitter, unless the server sent `Retry-After`, which
+//! is honoured up to `max_wait`.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime};
+
+use crate::envelope::ErrorBody;
+
+/// Retry settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (so `retries + 1` attempts at most).
+    pub retries: u32,
+    /// The first backoff; it doubles with each attempt.
+    pub base: Duration,
+    /// The longest backoff.
+    pub cap: Duration,
+    /// The longest wait a `Retry-After` may impose.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(20),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What went wrong, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure<'a> {
+    /// No HTTP answer: connect, TLS, reset, timeout, or a body that broke off.
+    Transport,
+    /// An HTTP answer with a failure status.
+    Status {
+        /// The status.
+        status: u16,
+        /// Its decoded body.
+        body: &'a ErrorBody,
+        /// `Retry-After`, parsed.
+        retry_after: Option<Duration>,
+    },
+    /// Anything else: never retried.
+    Final,
+}
+
+impl RetryPolicy {
+    /// Whether `failure` deserves another attempt.
+    pub fn is_retryable(&self, failure: Failure<'_>) -> bool {
+        match failure {
+            Failure::Transport => true,
+            Failure::Status { status, body, .. } => {
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+                    || body
+                        .codes()
+                        .iter()
+                        .any(|c| matches!(*c, "TOOMANYREQUESTS" | "UNAVAILABLE"))
+            }
+            Failure::Final => false,
+        }
+    }
+
+    /// How long to wait before attempt number `attempt` + 1 (`attempt` counts from 1), or
+    /// `None` when no attempt is left or the failure is final.
+    pub fn delay(&self, attempt: u32, failure: Failure<'_>) -> Option<Duration> {
+        if attempt > self.retries || !self.is_retryable(failure) {
+            return None;
+        }
+        if let Failure::Status {
+            retry_after: Some(wait),
+            ..
+        } = failure
+        {
+            return Some(wait.min(self.max_wait));
+        }
+        Some(self.backoff(attempt))
+    }
+
+    /// Capped exponential backoff with full jitter: uniform in `[ceiling/2, ceiling]`, where
+    /// the ceiling is `base * 2^(attempt-1)` up to `cap`. (Half the ceiling is kept so a retry
+    /// is never immediate.)
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        let ceiling = self.base.saturating_mul(factor).min(self.cap);
+        let half = ceiling / 2;
+        half + half.mul_f64(jitter())
+    }
+}
+
+/// A number in `[0, 1)` from the standard library's per-process random hash keys (no RNG
+/// crate needed for jitter).
+fn jitter() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`.
+/// A date in the past means no wait.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_retried() {
+        let p = RetryPolicy::default();
+        let empty = ErrorBody::Empty;
+        let status = |status, body| Failure::Status {
+            status,
+            body,
+            retry_after: None,
+        };
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(p.is_retryable(status(s, &empty)), "{s}");
+        }
+        for s in [400, 401, 403, 404, 405, 416, 501, 505] {
+            assert!(!p.is_retryable(status(s, &empty)), "{s}");
+        }
+        let toomany = ErrorBody::decode(br#"{"errors":[{"code":"TOOMANYREQUESTS"}]}"#);
+        let unavailable = ErrorBody::decode(br#"{"errors":[{"code":"UNAVAILABLE"}]}"#);
+        let denied = ErrorBody::decode(br#"{"errors":[{"code":"DENIED"}]}"#);
+        assert!(p.is_retryable(status(403, &toomany)));
+        assert!(p.is_retryable(status(400, &unavailable)));
+        assert!(!p.is_retryable(status(403, &denied)));
+        assert!(p.is_retryable(Failure::Transport));
+        assert!(!p.is_retryable(Failure::Final));
+    }
+
+    #[test]
+    fn delays() {
+        let p = RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(350),
+            max_wait: Duration::from_secs(5),
+        };
+        for attempt in 1..=3 {
+            let d = p.delay(attempt, Failure::Transport).unwrap();
+            let ceiling = Duration::from_millis(100 * (1 << (attempt - 1))).min(p.cap);
+            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
+        }
+        assert_eq!(p.delay(4, Failure::Transport), None);
+        assert_eq!(p.delay(1, Failure::Final), None);
+        let body = ErrorBody::Empty;
+        let with_after = |secs| Failure::Status {
+            status: 429,
+            body: &body,
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(p.delay(1, with_after(2)), Some(Duration::from_secs(2)));
+        assert_eq!(p.delay(1, with_after(600)), Some(Duration::from_secs(5)));
+        // Huge attempt numbers neither overflow nor exceed the cap.
+        assert!(RetryPolicy::default().backoff(1000) <= RetryPolicy::default().cap);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+}
