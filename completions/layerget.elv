@@ -35,6 +35,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --version 'Print version'
             cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
             cand head 'Ask a registry about a blob without downloading it'
+            cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
             cand generate 'Write shell completions for every supported shell into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -73,6 +74,25 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'layerget;serve'= {
+            cand --listen 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning'
+            cand --max-connections 'Most connections served at once; more wait to be accepted'
+            cand --header-timeout 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)'
+            cand --idle-timeout 'Close a connection that moves no byte for SECS'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'layerget;generate'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
@@ -91,12 +111,15 @@ set edit:completion:arg-completer[layerget] = {|@words|
         &'layerget;help'= {
             cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
             cand head 'Ask a registry about a blob without downloading it'
+            cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
             cand generate 'Write shell completions for every supported shell into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'layerget;help;fetch'= {
         }
         &'layerget;help;head'= {
+        }
+        &'layerget;help;serve'= {
         }
         &'layerget;help;generate'= {
         }

@@ -40,6 +40,7 @@ complete -c layerget -n "__fish_layerget_needs_command" -s h -l help -d 'Print h
 complete -c layerget -n "__fish_layerget_needs_command" -s V -l version -d 'Print version'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output -d 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)' -r -F
@@ -71,6 +72,23 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l idle-timeout -d 'Close a connection that moves no byte for SECS' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
@@ -84,7 +102,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quie
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -91,6 +91,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Ask a registry about a blob without downloading it
     Head(HeadArgs),
+    /// Serve the cache as a read-only registry (pull side of the OCI Distribution API)
+    Serve(ServeArgs),
     /// Write shell completions for every supported shell into DIR
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -126,6 +128,30 @@ pub struct HeadArgs {
     /// The blob.
     #[arg(value_name = "REF", help = "The blob: [REGISTRY[:PORT]/]NAME@DIGEST")]
     pub reference: String,
+}
+
+/// `layerget serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Cache directory to serve [default: --cache-dir, LAYERGET_CACHE_DIR or the user cache dir]
+    #[arg(value_name = "CACHE_DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Most connections served at once; more wait to be accepted
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// Close a connection that moves no byte for SECS
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout: u64,
 }
 
 /// `layerget generate`.

@@ -6,6 +6,7 @@
 //! - [`digest`], [`reference`](mod@reference), [`envelope`]: pure parsing and formatting (no I/O).
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
+//! - [`server`]: the store served back as a read-only registry (`layerget serve`).
 //! - [`cli`], [`output`], [`commands`]: the command line, what it prints, and each subcommand.
 //!
 //! Dependencies point downwards only, and nothing below `commands` prints.
@@ -17,5 +18,6 @@ pub mod digest;
 pub mod envelope;
 pub mod output;
 pub mod reference;
+pub mod server;
 pub mod store;
 pub mod transfer;

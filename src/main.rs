@@ -38,7 +38,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // `serve` handles SIGINT itself, to finish in-flight responses before it exits.
+    let handles_signals = matches!(cli.command, layerget::cli::Command::Serve(_));
     let result = runtime.block_on(async {
+        if handles_signals {
+            return Some(commands::run(cli, &printer).await);
+        }
         tokio::select! {
             result = commands::run(cli, &printer) => Some(result),
             _ = tokio::signal::ctrl_c() => None,

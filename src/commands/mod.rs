@@ -5,6 +5,7 @@
 mod fetch;
 mod generate;
 mod head;
+mod serve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +79,9 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             fetch::run(&common()?, settings, printer).await
         }
         Command::Head(args) => head::run(&common()?, &args.reference, printer).await,
+        Command::Serve(args) => {
+            serve::run(&common()?, serve::ServeSettings::from(args), printer).await
+        }
         Command::Generate(args) => generate::run(&args.dir).map(|()| Outcome::Success),
     }
 }

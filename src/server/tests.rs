@@ -1,0 +1,396 @@
+//! The server's answers, against an in-memory source: statuses, headers and bodies per
+//! endpoint, without sockets.
+
+use axum::http::{HeaderMap, Method};
+
+use super::*;
+use crate::digest::{Algorithm, digest_bytes};
+use crate::server::source::REF_NAME;
+
+const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+struct Fixture {
+    source: MemorySource,
+    blob: Vec<u8>,
+    digest: Digest,
+    manifest: Vec<u8>,
+    manifest_digest: Digest,
+    untyped_digest: Digest,
+}
+
+fn fixture() -> Fixture {
+    let blob: Vec<u8> = (0..49).collect();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let manifest =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{}},"layers":[]}}"#)
+            .into_bytes();
+    // An OCI manifest without `mediaType`: the index's descriptor or its shape tells.
+    let untyped = br#"{"schemaVersion":2,"config":{},"layers":[]}"#.to_vec();
+    let digest = digest_bytes(Algorithm::Sha256, &blob);
+    let manifest_digest = digest_bytes(Algorithm::Sha256, &manifest);
+    let untyped_digest = digest_bytes(Algorithm::Sha256, &untyped);
+    let tags: Vec<_> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|t| {
+            serde_json::json!({"digest": untyped_digest.to_string(), "size": 1,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "annotations": {REF_NAME: format!("127.0.0.1:5000/team/app:{t}")}})
+        })
+        .chain([
+            serde_json::json!({"digest": manifest_digest.to_string(), "size": 1,
+            "annotations": {REF_NAME: "docker.io/library/alpine:3.20"}}),
+        ])
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": tags}).to_string();
+    Fixture {
+        source: MemorySource::new(
+            [blob.clone(), big, manifest.clone(), untyped],
+            index.as_bytes(),
+        ),
+        blob,
+        digest,
+        manifest,
+        manifest_digest,
+        untyped_digest,
+    }
+}
+
+/// Answers a request the way `handle` does, and collects the body.
+async fn call(
+    f: &Fixture,
+    method: Method,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            HeaderName::try_from(*k).unwrap(),
+            HeaderValue::try_from(*v).unwrap(),
+        );
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let response = match answer(&f.source, &method, path, query, &map) {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+fn h<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+fn code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["errors"][0]["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn base_endpoint() {
+    let f = fixture();
+    for path in ["/v2/", "/v2"] {
+        let (status, headers, body) = call(&f, Method::GET, path, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, b"{}");
+        assert_eq!(h(&headers, "content-type"), Some("application/json"));
+    }
+}
+
+#[tokio::test]
+async fn blob_get_head_and_ranges() {
+    let f = fixture();
+    let path = format!("/v2/any/name/blobs/{}", f.digest);
+    let etag = format!("\"{}\"", f.digest);
+    let (status, headers, body) = call(&f, Method::GET, &path, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, f.blob);
+    assert_eq!(h(&headers, "content-length"), Some("49"));
+    assert_eq!(
+        h(&headers, "content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        h(&headers, "docker-content-digest"),
+        Some(f.digest.to_string().as_str())
+    );
+    assert_eq!(h(&headers, "etag"), Some(etag.as_str()));
+    assert_eq!(h(&headers, "accept-ranges"), Some("bytes"));
+    assert_eq!(h(&headers, "cache-control"), Some(IMMUTABLE));
+
+    let (status, headers, body) = call(&f, Method::HEAD, &path, &[]).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    assert_eq!(h(&headers, "content-length"), Some("49"));
+
+    // (request headers, status, Content-Range, bytes of the blob)
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        u16,
+        Option<&'a str>,
+        std::ops::Range<usize>,
+    );
+    let cases: &[Case<'_>] = &[
+        (
+            &[("range", "bytes=10-19")],
+            206,
+            Some("bytes 10-19/49"),
+            10..20,
+        ),
+        (
+            &[("range", "bytes=40-100")],
+            206,
+            Some("bytes 40-48/49"),
+            40..49,
+        ),
+        (
+            &[("range", "bytes=-5")],
+            206,
+            Some("bytes 44-48/49"),
+            44..49,
+        ),
+        (&[("range", "bytes=0-")], 206, Some("bytes 0-48/49"), 0..49),
+        (&[("range", "bytes=0-1,3-4")], 200, None, 0..49),
+        (&[("range", "bytes=x")], 200, None, 0..49),
+        (
+            &[("range", "bytes=1-2"), ("if-range", "\"other\"")],
+            200,
+            None,
+            0..49,
+        ),
+        (
+            &[("range", "bytes=1-2"), ("if-range", &etag)],
+            206,
+            Some("bytes 1-2/49"),
+            1..3,
+        ),
+    ];
+    for (headers_in, want, content_range, span) in cases {
+        let (status, headers, body) = call(&f, Method::GET, &path, headers_in).await;
+        assert_eq!(status.as_u16(), *want, "{headers_in:?}");
+        assert_eq!(
+            h(&headers, "content-range"),
+            *content_range,
+            "{headers_in:?}"
+        );
+        assert_eq!(body, f.blob[span.clone()], "{headers_in:?}");
+        assert_eq!(
+            h(&headers, "content-length"),
+            Some(span.len().to_string().as_str())
+        );
+    }
+
+    for range in ["bytes=49-", "bytes=20-10", "bytes=-0"] {
+        let (status, headers, body) = call(&f, Method::GET, &path, &[("range", range)]).await;
+        assert_eq!(status, 416, "{range}");
+        assert_eq!(h(&headers, "content-range"), Some("bytes */49"));
+        assert_eq!(h(&headers, "content-type"), Some("application/json"));
+        assert_eq!(
+            h(&headers, "content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        assert_eq!(code(&body), "RANGE_INVALID");
+    }
+
+    let (status, headers, body) = call(&f, Method::GET, &path, &[("if-none-match", &etag)]).await;
+    assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
+    assert_eq!(h(&headers, "etag"), Some(etag.as_str()));
+}
+
+#[tokio::test]
+async fn big_blobs_stream_exact_ranges() {
+    let f = fixture();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let d = digest_bytes(Algorithm::Sha256, &big);
+    let path = format!("/v2/a/blobs/{d}");
+    let (status, _, body) = call(&f, Method::GET, &path, &[]).await;
+    assert_eq!(status, 200);
+    assert!(body == big);
+    let (status, _, body) = call(&f, Method::GET, &path, &[("range", "bytes=1000-150000")]).await;
+    assert_eq!(status, 206);
+    assert!(body == big[1000..150_001]);
+}
+
+#[tokio::test]
+async fn blob_errors() {
+    let f = fixture();
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let cases = [
+        (format!("/v2/a/blobs/{unknown}"), 404, "BLOB_UNKNOWN"),
+        ("/v2/a/blobs/sha256:abc".into(), 400, "DIGEST_INVALID"),
+        ("/v2/a/blobs/notadigest".into(), 400, "DIGEST_INVALID"),
+        (
+            format!("/v2/a/blobs/md5:{}", "0".repeat(32)),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (
+            format!("/v2/a/blobs/sha256:{}", "A".repeat(64)),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (format!("/v2/Team/blobs/{unknown}"), 400, "NAME_INVALID"),
+        (format!("/v2/a/../b/blobs/{unknown}"), 400, "NAME_INVALID"),
+        (format!("/v2/%2e%2e/blobs/{unknown}"), 400, "NAME_INVALID"),
+        ("/v2/a/b".into(), 404, "NOT_FOUND"),
+        ("/etc/passwd".into(), 404, "NOT_FOUND"),
+    ];
+    for (path, status, want) in cases {
+        let (s, headers, body) = call(&f, Method::GET, &path, &[]).await;
+        assert_eq!(s.as_u16(), status, "{path}");
+        assert_eq!(code(&body), want, "{path}");
+        assert_eq!(h(&headers, "content-type"), Some("application/json"));
+    }
+}
+
+#[tokio::test]
+async fn writes_are_refused_with_allow() {
+    let f = fixture();
+    let blob = format!("/v2/a/blobs/{}", f.digest);
+    for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        let (s, headers, body) = call(&f, method.clone(), &blob, &[]).await;
+        assert_eq!(s, 405, "{method}");
+        assert_eq!(h(&headers, "allow"), Some("GET, HEAD"));
+        assert_eq!(code(&body), "UNSUPPORTED");
+        let (s, headers, _) = call(&f, method.clone(), "/v2/a/blobs/uploads/", &[]).await;
+        assert_eq!(s, 405, "{method}");
+        assert_eq!(h(&headers, "allow"), Some(""));
+    }
+}
+
+#[tokio::test]
+async fn manifests_by_tag_and_digest() {
+    let f = fixture();
+    // By digest, under any name: the JSON's mediaType.
+    let (s, headers, body) = call(
+        &f,
+        Method::GET,
+        &format!("/v2/x/manifests/{}", f.manifest_digest),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(body, f.manifest);
+    assert_eq!(h(&headers, "content-type"), Some(MANIFEST_TYPE));
+    assert_eq!(h(&headers, "cache-control"), Some(IMMUTABLE));
+    // By tag: the host of the recorded reference does not matter.
+    let (s, headers, body) = call(&f, Method::GET, "/v2/library/alpine/manifests/3.20", &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(body, f.manifest);
+    assert_eq!(
+        h(&headers, "docker-content-digest"),
+        Some(f.manifest_digest.to_string().as_str())
+    );
+    assert_eq!(h(&headers, "cache-control"), None);
+    // No mediaType in the JSON: the index.json descriptor's.
+    let (s, headers, _) = call(&f, Method::HEAD, "/v2/team/app/manifests/b", &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(h(&headers, "content-type"), Some(OCI_MANIFEST));
+    let (s, headers, _) = call(
+        &f,
+        Method::GET,
+        &format!("/v2/z/manifests/{}", f.untyped_digest),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h(&headers, "content-type"), Some(OCI_MANIFEST));
+
+    let cases = [
+        (
+            "/v2/team/app/manifests/nope".to_owned(),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+        ("/v2/other/manifests/a".to_owned(), 404, "MANIFEST_UNKNOWN"),
+        (
+            "/v2/team/app/manifests/-bad".to_owned(),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            "/v2/team/app/manifests/sha256:1".to_owned(),
+            400,
+            "DIGEST_INVALID",
+        ),
+        // A layer is no manifest.
+        (
+            format!("/v2/team/app/manifests/{}", f.digest),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+    ];
+    for (path, status, want) in cases {
+        let (s, _, body) = call(&f, Method::GET, &path, &[]).await;
+        assert_eq!(s.as_u16(), status, "{path}");
+        assert_eq!(code(&body), want, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn tags_list_pages() {
+    let f = fixture();
+    let list = |body: &[u8]| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["name"], "team/app");
+        v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (s, headers, body) = call(&f, Method::GET, "/v2/team/app/tags/list", &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(list(&body), ["a", "b", "c", "d"]);
+    assert_eq!(h(&headers, "link"), None);
+    let (_, headers, body) = call(&f, Method::GET, "/v2/team/app/tags/list?n=2", &[]).await;
+    assert_eq!(list(&body), ["a", "b"]);
+    assert_eq!(
+        h(&headers, "link"),
+        Some("</v2/team/app/tags/list?n=2&last=b>; rel=\"next\"")
+    );
+    let (_, headers, body) = call(&f, Method::GET, "/v2/team/app/tags/list?n=2&last=b", &[]).await;
+    assert_eq!(list(&body), ["c", "d"]);
+    assert_eq!(h(&headers, "link"), None);
+    let (_, _, body) = call(&f, Method::GET, "/v2/team/app/tags/list?last=c", &[]).await;
+    assert_eq!(list(&body), ["d"]);
+    let (_, _, body) = call(&f, Method::GET, "/v2/team/app/tags/list?n=0", &[]).await;
+    assert!(list(&body).is_empty());
+    for bad in ["n=-1", "n=x", "n=", "n=99999999999999999999999"] {
+        let (s, _, body) = call(
+            &f,
+            Method::GET,
+            &format!("/v2/team/app/tags/list?{bad}"),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        assert_eq!(code(&body), "PAGINATION_NUMBER_INVALID");
+    }
+    let (s, _, body) = call(&f, Method::GET, "/v2/nobody/tags/list", &[]).await;
+    assert_eq!(s, 404);
+    assert_eq!(code(&body), "NAME_UNKNOWN");
+}
+
+#[tokio::test]
+async fn referrers_are_an_empty_index() {
+    let f = fixture();
+    let (s, headers, body) = call(
+        &f,
+        Method::GET,
+        &format!("/v2/a/referrers/{}", f.digest),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h(&headers, "content-type"), Some(OCI_INDEX));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["manifests"], serde_json::json!([]));
+    let (s, _, _) = call(&f, Method::GET, "/v2/a/referrers/sha256:zz", &[]).await;
+    assert_eq!(s, 400);
+}
