@@ -94,7 +94,12 @@ pub enum ApiError {
     /// No such blob in the cache.
     BlobUnknown(Digest),
     /// No such manifest (unknown tag or digest, or the blob is no manifest).
-    ManifestUnknown(String),
+    ManifestUnknown {
+        /// The repository asked.
+        name: String,
+        /// The tag or digest asked.
+        reference: String,
+    },
     /// The cache has no tags for this repository.
     NameUnknown(String),
     /// A method this read-only registry does not allow here.
@@ -144,11 +149,16 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "blob unknown to registry",
             json!(d.to_string()),
         ),
-        ApiError::ManifestUnknown(r) => (
+        ApiError::ManifestUnknown { name, reference } => (
             StatusCode::NOT_FOUND,
             "MANIFEST_UNKNOWN",
             "manifest unknown",
-            json!(r),
+            // distribution's detail shapes, which clients may show.
+            if reference.contains(':') {
+                json!({ "Name": name, "Revision": reference })
+            } else {
+                json!({ "Tag": reference })
+            },
         ),
         ApiError::NameUnknown(n) => (
             StatusCode::NOT_FOUND,
@@ -445,6 +455,10 @@ fn manifest<S: BlobSource>(
     reference: &str,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let unknown = || ApiError::ManifestUnknown {
+        name: name.to_owned(),
+        reference: reference.to_owned(),
+    };
     let index;
     let (digest, recorded_type, by_digest) = if reference.contains(':') {
         let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
@@ -452,14 +466,11 @@ fn manifest<S: BlobSource>(
     } else {
         index = source.index()?;
         if !is_tag(reference) {
-            return Err(ApiError::ManifestUnknown(reference.to_owned()));
+            return Err(unknown());
         }
-        let entry = index
-            .tag(name, reference)
-            .ok_or_else(|| ApiError::ManifestUnknown(format!("{name}:{reference}")))?;
+        let entry = index.tag(name, reference).ok_or_else(unknown)?;
         (entry.digest.clone(), entry.media_type.clone(), false)
     };
-    let unknown = || ApiError::ManifestUnknown(reference.to_owned());
     let blob = source.open(&digest)?.ok_or_else(unknown)?;
     if blob.size > MAX_MANIFEST {
         return Err(unknown());

@@ -6,4 +6,5 @@ mod cli;
 mod fetch;
 mod harness;
 mod head;
+mod serve;
 mod transfer;

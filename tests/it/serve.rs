@@ -1,0 +1,896 @@
+//! `layerget serve` end to end: the same requests against the reference registry and against
+//! `serve` over a cache holding the same content (differential), real clients (`skopeo`,
+//! `layerget fetch`), hostile requests, and a graceful shutdown.
+//!
+//! Deliberate differences from distribution 2.8.2 (each case below says which applies):
+//!
+//! - D1 error bodies: ours are always the JSON envelope with `Content-Type: application/json`
+//!   and a matching `Content-Length`; the registry answers router misses with Go's plain
+//!   `404 page not found`, and 416 with text whose length is not its `Content-Length`.
+//! - D2 bad names and bad last segments: ours are 400 `NAME_INVALID` / `DIGEST_INVALID`; the
+//!   registry's router does not match them (404 text), and it redirects `..` paths (301).
+//! - D3 several ranges: ours 200 with the whole blob (RFC 9110 allows ignoring them); the
+//!   registry sends `multipart/byteranges`.
+//! - D4 a malformed `Range` or another unit: ours ignores it (200, RFC 9110 section 14.2); Go's
+//!   `ServeContent` answers 416.
+//! - D5 `Cache-Control`: ours `public, max-age=31536000, immutable`; the registry's
+//!   `max-age=31536000`.
+//! - D6 pagination: 2.8.2 ignores `n` and `last` on tag lists; ours pages and validates them.
+//! - D7 writes: ours 405 `UNSUPPORTED` with `Allow` (read-only); the registry accepts uploads.
+//! - D8 blobs are shared by all names (the cache is one content-addressed store); the registry
+//!   scopes them to the repository they were pushed to.
+//! - D9 referrers: ours 200 with an empty index; 2.8.2 predates the referrers API (404).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const REPO: &str = "team/sub/app";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A running `layerget serve`, killed by pid when dropped.
+struct Serve {
+    child: Option<Child>,
+    addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    /// Starts `layerget -v serve CACHE --listen 127.0.0.1:0 EXTRA…` and waits for the address.
+    fn start(cache: &Path, extra: &[&str]) -> Serve {
+        let home = isolated_home();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_layerget"))
+            .arg("-v")
+            .arg("serve")
+            .arg(cache)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_BACKTRACE", "0")
+            .env("NO_COLOR", "1")
+            .env("HOME", &home)
+            .env_remove("LAYERGET_CACHE_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn layerget serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read serve stderr");
+            stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.split("on http://").nth(1) {
+                addr = Some(rest.trim_end_matches("/v2/").to_owned());
+                break;
+            }
+        }
+        let addr = addr.unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("serve printed no address:\n{}", stderr.lock().unwrap())
+        });
+        // Keep draining stderr (the access log) so the pipe never fills.
+        let sink = stderr.clone();
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Serve {
+            child: Some(child),
+            addr,
+            stderr,
+        }
+    }
+
+    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http_request(&self.addr, method, target, headers, b"")
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The registry and a cache holding the same image: a config, a small layer, a layer bigger
+/// than the server's in-memory limit, an empty blob and an OCI manifest tagged `v1`.
+struct World {
+    registry: TestRegistry,
+    cache: TempCache,
+    small: Vec<u8>,
+    small_digest: String,
+    big_digest: String,
+    empty_digest: String,
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    digests: Vec<String>,
+}
+
+fn world() -> World {
+    let registry = TestRegistry::start();
+    let small: Vec<u8> = (0..49).collect();
+    let mut big = Vec::new();
+    generated_bytes(300_000, 5).read_to_end(&mut big).unwrap();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let small_digest = registry.push_blob(REPO, &small);
+    let big_digest = registry.push_blob(REPO, &big);
+    let empty_digest = registry.push_blob(REPO, b"");
+    let config_digest = registry.push_blob(REPO, config);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": small_digest, "size": small.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": big_digest, "size": big.len()},
+        ],
+    })
+    .to_string()
+    .into_bytes();
+    let manifest_digest = registry.push_manifest(REPO, "v1", OCI_MANIFEST, &manifest);
+    let digests = vec![
+        small_digest.clone(),
+        big_digest.clone(),
+        empty_digest.clone(),
+        config_digest,
+        manifest_digest.clone(),
+    ];
+    let cache = TempCache::new();
+    fill_cache(&cache, &registry.addr(), &digests[..4]);
+    // `pull` does not exist yet, and distribution 2.8.2 links a manifest under the repository's
+    // manifests, not its layers, so `/blobs/<manifest digest>` is 404 there: place the manifest
+    // as pull will (its digest was checked by push_manifest), and record the tag with a full
+    // reference.
+    let path = cache.blob_path(&manifest_digest);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, &manifest).unwrap();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": format!("{}/{REPO}:v1", registry.addr())},
+        }],
+    });
+    fs::write(cache.path().join("index.json"), index.to_string()).unwrap();
+    World {
+        registry,
+        cache,
+        small,
+        small_digest,
+        big_digest,
+        empty_digest,
+        manifest,
+        manifest_digest,
+        digests,
+    }
+}
+
+/// `layerget fetch` every digest of `REPO` from `addr` into `cache`.
+fn fill_cache(cache: &TempCache, addr: &str, digests: &[String]) {
+    let refs: Vec<String> = digests
+        .iter()
+        .map(|d| format!("{addr}/{REPO}@{d}"))
+        .collect();
+    layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .arg("fetch")
+        .args(&refs)
+        .assert()
+        .success();
+}
+
+/// How the two answers must relate.
+enum Expect {
+    /// Same status, same key headers, same body.
+    Same,
+    /// Same status and `Content-Range`; bodies and other headers may differ (reason given).
+    SameStatus(&'static str),
+    /// Same status only (reason given).
+    StatusOnly(&'static str),
+    /// Different statuses: (registry, ours, reason).
+    Differs(u16, u16, &'static str),
+}
+
+/// Headers whose values must agree when both answers succeed.
+const KEY_HEADERS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "docker-content-digest",
+    "content-range",
+    "accept-ranges",
+    "etag",
+    "docker-distribution-api-version",
+];
+
+fn compare(
+    w: &World,
+    serve: &Serve,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    expect: Expect,
+) {
+    let theirs = w.registry.request(method, target, headers);
+    let ours = serve.request(method, target, headers);
+    let why = match &expect {
+        Expect::Same => "",
+        Expect::SameStatus(r) | Expect::StatusOnly(r) | Expect::Differs(_, _, r) => r,
+    };
+    let what = format!("{method} {target} {headers:?} ({why})");
+    assert_eq!(
+        ours.header("docker-distribution-api-version"),
+        Some("registry/2.0"),
+        "{what}"
+    );
+    if ours.status >= 400 {
+        // D1: every error of ours is a well-formed envelope.
+        assert_eq!(
+            ours.header("content-type"),
+            Some("application/json"),
+            "{what}"
+        );
+        if method != "HEAD" {
+            assert_eq!(
+                ours.content_length(),
+                Some(ours.body.len() as u64),
+                "{what}"
+            );
+            let v: Value =
+                serde_json::from_slice(&ours.body).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(v["errors"][0]["code"].is_string(), "{what}");
+        }
+    }
+    match expect {
+        Expect::Same => {
+            assert_eq!(ours.status, theirs.status, "{what}: {}", ours.text());
+            let json = ours.header("content-type") == Some("application/json");
+            for h in KEY_HEADERS {
+                // Go ends JSON bodies with a newline; the parsed JSON is compared instead.
+                if json && *h == "content-length" {
+                    continue;
+                }
+                let (a, b) = (theirs.header(h), ours.header(h));
+                // Go writes `application/json; charset=utf-8`; ours has no parameter.
+                let norm =
+                    |v: Option<&str>| v.map(|v| v.trim_end_matches("; charset=utf-8").to_owned());
+                assert_eq!(norm(b), norm(a), "{what}: header {h}");
+            }
+            if json && !ours.body.is_empty() {
+                let (a, b): (Value, Value) = (
+                    serde_json::from_slice(&theirs.body).unwrap(),
+                    serde_json::from_slice(&ours.body).unwrap(),
+                );
+                assert_eq!(b, a, "{what}");
+            } else {
+                assert!(ours.body == theirs.body, "{what}: bodies differ");
+            }
+        }
+        Expect::SameStatus(_) => {
+            assert_eq!(ours.status, theirs.status, "{what}: {}", ours.text());
+            assert_eq!(
+                ours.header("content-range"),
+                theirs.header("content-range"),
+                "{what}"
+            );
+        }
+        Expect::StatusOnly(_) => assert_eq!(ours.status, theirs.status, "{what}: {}", ours.text()),
+        Expect::Differs(registry, serve_status, _) => {
+            assert_eq!(theirs.status, registry, "{what}: registry");
+            assert_eq!(ours.status, serve_status, "{what}: serve: {}", ours.text());
+        }
+    }
+}
+
+#[test]
+fn answers_like_the_reference_registry() {
+    let w = world();
+    let serve = Serve::start(w.cache.path(), &[]);
+    let blob = |d: &str| format!("/v2/{REPO}/blobs/{d}");
+    let small = blob(&w.small_digest);
+    let big = blob(&w.big_digest);
+    let etag = format!("\"{}\"", w.small_digest);
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let accept = [("Accept", OCI_MANIFEST)];
+    use Expect::*;
+
+    compare(&w, &serve, "GET", "/v2/", &[], Same);
+    // D8: the manifest is in the registry's repository as a manifest only.
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &blob(&w.manifest_digest),
+        &[],
+        Differs(404, 200, "D8"),
+    );
+    for d in &w.digests[..4] {
+        compare(
+            &w,
+            &serve,
+            "GET",
+            &blob(d),
+            &[],
+            SameStatus("D5: Cache-Control differs; content checked below"),
+        );
+        compare(&w, &serve, "HEAD", &blob(d), &[], Same);
+    }
+    compare(&w, &serve, "GET", &small, &[], Same);
+    compare(&w, &serve, "GET", &big, &[], Same);
+    for range in [
+        "bytes=10-19",
+        "bytes=0-0",
+        "bytes=40-100",
+        "bytes=-5",
+        "bytes=-100",
+        "bytes=45-",
+        "bytes=0-",
+    ] {
+        compare(&w, &serve, "GET", &small, &[("Range", range)], Same);
+        compare(&w, &serve, "HEAD", &small, &[("Range", range)], Same);
+    }
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &big,
+        &[("Range", "bytes=70000-299999")],
+        Same,
+    );
+    compare(&w, &serve, "GET", &big, &[("Range", "bytes=1-")], Same);
+    // 416: same status and `Content-Range: bytes */size`; D1 for the body.
+    for range in ["bytes=49-", "bytes=100-200"] {
+        compare(
+            &w,
+            &serve,
+            "GET",
+            &small,
+            &[("Range", range)],
+            SameStatus("D1"),
+        );
+        compare(
+            &w,
+            &serve,
+            "HEAD",
+            &small,
+            &[("Range", range)],
+            SameStatus("D1"),
+        );
+    }
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &blob(&w.empty_digest),
+        &[("Range", "bytes=0-")],
+        SameStatus("D1"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "bytes=20-10")],
+        StatusOnly("D1, D10"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "bytes=0-1,5-6")],
+        Differs(206, 200, "D3"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "bytes=x-y")],
+        Differs(416, 200, "D4"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "items=0-1")],
+        Differs(416, 200, "D4"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "bytes=1-2"), ("If-Range", "\"sha256:other\"")],
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("Range", "bytes=1-2"), ("If-Range", &etag)],
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("If-None-Match", &etag)],
+        SameStatus("304"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &small,
+        &[("If-None-Match", "\"sha256:other\"")],
+        Same,
+    );
+
+    // Unknown and malformed digests.
+    compare(&w, &serve, "GET", &blob(&unknown), &[], Same);
+    compare(
+        &w,
+        &serve,
+        "HEAD",
+        &blob(&unknown),
+        &[],
+        SameStatus("D1: lengths of different bodies"),
+    );
+    for bad in [
+        "sha256:abc",
+        &format!("sha256:{}", "A".repeat(64)),
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+    ] {
+        compare(
+            &w,
+            &serve,
+            "GET",
+            &blob(bad),
+            &[],
+            SameStatus("D1: our message names the problem"),
+        );
+    }
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &blob("notadigest"),
+        &[],
+        Differs(404, 400, "D2"),
+    );
+    // Bad names.
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/Team/App/blobs/{}", w.small_digest),
+        &[],
+        Differs(404, 400, "D2"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/team/../app/blobs/{}", w.small_digest),
+        &[],
+        Differs(301, 400, "D2"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/other/blobs/{}", w.small_digest),
+        &[],
+        Differs(404, 200, "D8"),
+    );
+
+    // Manifests, by tag and by digest.
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/manifests/v1"),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "HEAD",
+        &format!("/v2/{REPO}/manifests/v1"),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/manifests/{}", w.manifest_digest),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "HEAD",
+        &format!("/v2/{REPO}/manifests/{}", w.manifest_digest),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/manifests/v2"),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/manifests/{unknown}"),
+        &accept,
+        Same,
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/manifests/sha256:abc"),
+        &accept,
+        Differs(500, 400, "D11"),
+    );
+    // Tags.
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/tags/list"),
+        &[],
+        Same,
+    );
+    compare(&w, &serve, "GET", "/v2/nobody/tags/list", &[], Same);
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/tags/list?n=x"),
+        &[],
+        Differs(200, 400, "D6"),
+    );
+    compare(
+        &w,
+        &serve,
+        "GET",
+        &format!("/v2/{REPO}/referrers/{}", w.manifest_digest),
+        &[],
+        Differs(404, 200, "D9"),
+    );
+
+    // Bodies of the tagged manifest and the blobs are the cache's bytes.
+    let r = serve.request("GET", &format!("/v2/{REPO}/manifests/v1"), &[]);
+    assert_eq!(r.body, w.manifest);
+    assert_eq!(
+        r.header("content-type"),
+        Some(OCI_MANIFEST),
+        "served without a matching Accept"
+    );
+    assert_eq!(serve.request("GET", &small, &[]).body, w.small);
+
+    // D7: read-only. (DELETE is not sent to the registry: its storage allows deletes.)
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        let r = serve.request(method, &small, &[]);
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        let r = serve.request(method, &format!("/v2/{REPO}/blobs/uploads/"), &[]);
+        assert_eq!(r.status, 405, "{method}");
+    }
+    assert!(
+        serve.log().contains(&format!("GET {small} 200 49B")),
+        "{}",
+        serve.log()
+    );
+}
+
+/// A `skopeo copy` to `dir:`, with no policy file or credentials needed.
+fn skopeo_copy(addr: &str, dest: &Path) {
+    let home = isolated_home();
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--retry-times",
+            "0",
+        ])
+        .arg(format!("docker://{addr}/{REPO}:v1"))
+        .arg(format!("dir:{}", dest.display()))
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "skopeo from {addr}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().into(), fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn skopeo_and_layerget_pull_the_same_image_from_serve() {
+    let w = world();
+    let serve = Serve::start(w.cache.path(), &[]);
+    let (from_registry, from_serve) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    skopeo_copy(&w.registry.addr(), from_registry.path());
+    skopeo_copy(&serve.addr, from_serve.path());
+    let (a, b) = (
+        dir_files(from_registry.path()),
+        dir_files(from_serve.path()),
+    );
+    assert_eq!(
+        a.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        b.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert!(a == b, "skopeo got different bytes");
+    assert!(b.iter().any(|(_, bytes)| *bytes == w.manifest));
+
+    // layerget fetch from serve fills a second cache with identical blobs.
+    let second = TempCache::new();
+    fill_cache(&second, &serve.addr, &w.digests);
+    for d in &w.digests {
+        assert_eq!(
+            fs::read(second.blob_path(d)).unwrap(),
+            fs::read(w.cache.blob_path(d)).unwrap(),
+            "{d}"
+        );
+    }
+}
+
+/// Sends raw bytes and reads whatever comes back until EOF or timeout.
+fn raw(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_server_keeps_serving() {
+    let w = world();
+    // Content that must never be served: a secret linked in under a digest's name, and a
+    // partial download in ingest/.
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("secret");
+    fs::write(&secret, b"secret").unwrap();
+    let secret_digest = sha256_digest(b"secret");
+    std::os::unix::fs::symlink(&secret, w.cache.blob_path(&secret_digest)).unwrap();
+    let partial_digest = sha256_digest(b"partial");
+    let ingest = w
+        .cache
+        .path()
+        .join("ingest/sha256")
+        .join(&partial_digest[7..]);
+    fs::create_dir_all(&ingest).unwrap();
+    fs::write(ingest.join("data"), b"partial").unwrap();
+
+    let serve = Serve::start(
+        w.cache.path(),
+        &["--header-timeout", "1", "--max-connections", "16"],
+    );
+    let addr = serve.addr.clone();
+    let long_name = "a/".repeat(150) + "b";
+    let cases: Vec<(String, &[u16])> = vec![
+        (format!("/v2/{REPO}/blobs/{secret_digest}"), &[404]),
+        (format!("/v2/{REPO}/blobs/{partial_digest}"), &[404]),
+        ("/v2/../../etc/passwd".into(), &[404]),
+        ("/v2/..%2f..%2fetc/passwd/blobs/x".into(), &[400]),
+        (
+            format!("/v2/{REPO}/blobs/..%2F..%2Fingest%2Fsha256"),
+            &[400],
+        ),
+        (
+            format!("/v2/%2e%2e/%2e%2e/blobs/{}", w.small_digest),
+            &[400],
+        ),
+        (
+            format!("/v2/{REPO}/blobs/sha256:{}", &partial_digest[7..])
+                .replace("sha256:", "sha256%3a"),
+            &[400],
+        ),
+        (format!("/v2/{long_name}/tags/list"), &[400]),
+        ("/v2/a%00/tags/list".into(), &[400]),
+        (format!("/v2/{REPO}/manifests/..%2f..%2findex.json"), &[404]),
+        (
+            format!("/v2/{REPO}/blobs/sha256:{}", "0".repeat(10_000)),
+            &[400, 431],
+        ),
+    ];
+    for (target, statuses) in &cases {
+        let r = serve.request("GET", target, &[]);
+        assert!(
+            statuses.contains(&r.status),
+            "{target}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    // Raw bytes no client library would send: a NUL in the request line, huge heads.
+    let nul = raw(&addr, b"GET /v2/a\0b/tags/list HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_of(&nul), 400, "{nul}");
+    let long_line = format!("GET /v2/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(40_000));
+    assert_eq!(status_of(&raw(&addr, long_line.as_bytes())), 431);
+    let mut many = String::from("GET /v2/ HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        many.push_str(&format!("X-Filler-{i}: {}\r\n", "v".repeat(100)));
+    }
+    many.push_str("\r\n");
+    let answer = raw(&addr, many.as_bytes());
+    assert!(matches!(status_of(&answer), 431 | 400), "{answer}");
+
+    // A slow client sending its head byte by byte is cut off by the header timeout (1 s),
+    // and does not hold the server meanwhile.
+    let slow = thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            let started = Instant::now();
+            for b in b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: 1234567890\r\n\r\n" {
+                if s.write_all(&[*b]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            (started.elapsed(), out)
+        }
+    });
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        serve.request("GET", "/v2/", &[]).status,
+        200,
+        "held by a slow client"
+    );
+    let (elapsed, out) = slow.join().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out).contains("200 OK"),
+        "slow head was served"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "cut off after {elapsed:?}"
+    );
+
+    // Many idle connections, more than --max-connections: the excess waits, the idle ones are
+    // cut by the header timeout, and a real request gets through.
+    let idle: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let started = Instant::now();
+    let r = serve.request("GET", &format!("/v2/{REPO}/blobs/{}", w.small_digest), &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+
+    // Still serving, and still exact.
+    let r = serve.request(
+        "GET",
+        &format!("/v2/{REPO}/blobs/{}", w.small_digest),
+        &[("Range", "bytes=1-2")],
+    );
+    assert_eq!((r.status, r.body.as_slice()), (206, &w.small[1..3]));
+}
+
+#[test]
+fn sigterm_finishes_the_response_in_flight() {
+    let registry = TestRegistry::start();
+    let size = 32 << 20;
+    let digest = registry.push_generated_blob(REPO, size, 11);
+    let cache = TempCache::new();
+    fill_cache(&cache, &registry.addr(), std::slice::from_ref(&digest));
+    drop(registry);
+    let serve = Serve::start(cache.path(), &[]);
+
+    let mut s = TcpStream::connect(&serve.addr).unwrap();
+    write!(
+        s,
+        "GET /v2/{REPO}/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 4096];
+    let n = s.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let kill = Command::new("kill")
+        .args(["-TERM", &serve.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    thread::sleep(Duration::from_millis(300));
+    // New connections are refused once shutdown starts...
+    assert!(try_http_request(&serve.addr, "GET", "/v2/", &[], b"").is_err());
+    // ...but the response in flight completes.
+    let mut rest = first[..n].to_vec();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.read_to_end(&mut rest).unwrap();
+    let body_start = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(rest.len() - body_start, size as usize);
+    assert_eq!(sha256_reader(&mut &rest[body_start..]), digest);
+
+    let mut serve = serve;
+    let status = serve.child.take().unwrap().wait().unwrap();
+    assert!(status.success(), "{status}: {}", serve.log());
+}
+
+#[test]
+fn serve_refuses_a_missing_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    layerget()
+        .arg("serve")
+        .arg(dir.path().join("nope"))
+        .args(["--listen", "127.0.0.1:0"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no cache at"));
+}
