@@ -48,6 +48,8 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once')
+            [CompletionResult]::new('--segments', '--segments', [CompletionResultType]::ParameterName, 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]')
+            [CompletionResult]::new('--segment-min', '--segment-min', [CompletionResultType]::ParameterName, 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')

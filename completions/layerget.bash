@@ -87,7 +87,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,6 +106,14 @@ _layerget() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segments)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segment-min)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -45,6 +45,8 @@ complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Wri
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output -d 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segments -d 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segment-min -d 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'

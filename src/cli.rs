@@ -120,6 +120,57 @@ pub struct FetchArgs {
     /// Re-hash cached blobs before trusting them (a bad one is fetched again)
     #[arg(long)]
     pub verify_cached: bool,
+
+    /// Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for
+    /// loopback registries, where segments only add work]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub segments: Option<u32>,
+
+    /// Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)
+    #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
+    pub segment_min: u64,
+}
+
+/// Parses `1048576`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`/`MB`-style suffixes and
+/// lower case accepted too).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits_end);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 1048576, 512K, 64M, 2G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("`{s}` has an unknown unit (use K, M, G or T)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("10X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }
 
 /// `layerget head`.

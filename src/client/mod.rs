@@ -275,21 +275,20 @@ impl Client {
         })
     }
 
-    /// Sends GET for a blob, from byte `offset` on when it is not zero. `size`, when known,
-    /// makes the range closed (`bytes=N-(size-1)`), which some servers insist on.
+    /// Sends GET for a blob; `range` asks for bytes `first..=last` (`last` open when `None`).
+    /// Resumes send a closed range when the size is known, which some servers insist on.
     pub async fn get_blob(
         &self,
         reference: &Reference,
         digest: &Digest,
-        offset: u64,
-        size: Option<u64>,
+        range: Option<(u64, Option<u64>)>,
     ) -> Result<BlobResponse, RegistryError> {
         let url = self.blob_url(reference, digest);
         let mut headers = HeaderMap::new();
-        if offset > 0 {
-            let range = match size {
-                Some(size) if size > offset => format!("bytes={offset}-{}", size - 1),
-                _ => format!("bytes={offset}-"),
+        if let Some((first, last)) = range {
+            let range = match last {
+                Some(last) => format!("bytes={first}-{last}"),
+                None => format!("bytes={first}-"),
             };
             headers.insert(
                 header::RANGE,

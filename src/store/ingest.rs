@@ -31,6 +31,28 @@ pub struct IngestState {
     pub bytes: u64,
     /// Unix seconds of the last update, for ingest garbage collection.
     pub updated: u64,
+    /// For a segmented download: each segment's range and progress. The data file then has
+    /// holes, and only `start..start + written` of each segment is valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<Segment>>,
+}
+
+/// One range of a segmented download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Bytes written from `start` on.
+    pub written: u64,
+}
+
+impl Segment {
+    /// Whether every byte of the segment is written.
+    pub fn is_done(&self) -> bool {
+        self.start + self.written >= self.end
+    }
 }
 
 /// A partial download of one digest, held under its lock.
@@ -68,6 +90,7 @@ impl Store {
                     source: None,
                     bytes: 0,
                     updated: now(),
+                    segments: None,
                 }
             }
         };
@@ -103,6 +126,18 @@ impl Ingest {
             hash_reader(file, &mut verifier, len).map_err(StoreError::io("read", &self.data))?;
         }
         Ok(verifier)
+    }
+
+    /// Opens the data file for positional reads and writes (segmented downloads), keeping
+    /// whatever it holds.
+    pub fn positional(&self) -> Result<File, StoreError> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.data)
+            .map_err(StoreError::io("open", &self.data))
     }
 
     /// Opens the data file for appending at `offset`, dropping anything after it.

@@ -24,7 +24,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub use ingest::{Ingest, IngestState};
+pub use ingest::{Ingest, IngestState, Segment};
 pub use lock::{IngestLock, LockAttempt};
 
 use crate::digest::{Digest, Verifier};

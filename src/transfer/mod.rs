@@ -24,6 +24,8 @@ use crate::envelope::Category;
 use crate::reference::Reference;
 use crate::store::{Ingest, IngestLock, LockAttempt, Store, StoreError};
 
+mod segments;
+
 /// Chunks queued between the network task and the writer thread. Chunks are at most a few
 /// hundred KiB, so this bounds memory to a few MiB however large the blob is.
 const WRITE_QUEUE: usize = 32;
@@ -54,13 +56,33 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// How to fetch.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct FetchOptions {
     /// Re-hash a cached blob before trusting it.
     pub verify_cached: bool,
     /// When and how long to wait before trying again.
     pub retry: RetryPolicy,
+    /// Parallel Range requests for one big blob (1 = one stream).
+    pub segments: u32,
+    /// Smallest blob that is downloaded in segments.
+    pub segment_min: u64,
 }
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            verify_cached: false,
+            retry: RetryPolicy::default(),
+            segments: DEFAULT_SEGMENTS,
+            segment_min: DEFAULT_SEGMENT_MIN,
+        }
+    }
+}
+
+/// Default `--segments`.
+pub const DEFAULT_SEGMENTS: u32 = 4;
+/// Default `--segment-min`.
+pub const DEFAULT_SEGMENT_MIN: u64 = 64 << 20;
 
 /// The result of a successful fetch.
 #[derive(Debug, Clone)]
@@ -236,6 +258,7 @@ pub async fn fetch_blob(
             reference,
             digest,
             ingest,
+            options,
             progress,
             &mut transferred,
         )
@@ -334,13 +357,45 @@ async fn download(
     reference: &Reference,
     digest: &Digest,
     mut ingest: Ingest,
+    options: FetchOptions,
     progress: &dyn Progress,
     transferred: &mut u64,
 ) -> Result<(PathBuf, u64), TransferError> {
     // One restart from zero is allowed: when the server ignores Range, or when a resumed
     // partial turns out not to be a prefix of the blob.
     let mut restarted = false;
+    // Once a server answered a range with a full body, segments would only repeat that.
+    let mut ranges_ignored = false;
     loop {
+        if ingest.state.segments.is_some() && ingest.state.size.is_some() {
+            let resumed = ingest
+                .state
+                .segments
+                .iter()
+                .flatten()
+                .any(|s| s.written > 0);
+            let end = segments::download(
+                client,
+                reference,
+                digest,
+                &mut ingest,
+                None,
+                progress,
+                transferred,
+            )
+            .await?;
+            match finish_segmented(digest, ingest, end, resumed && !restarted, progress).await? {
+                Segmented::Done(path, size) => return Ok((path, size)),
+                Segmented::Again(back, why) => {
+                    ingest = back;
+                    match why {
+                        Again::RangesIgnored => ranges_ignored = true,
+                        Again::Mismatch => restarted = true,
+                    }
+                    continue;
+                }
+            }
+        }
         let offset = ingest.partial_len()?;
         let verifier = if offset > 0 {
             // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
@@ -354,9 +409,11 @@ async fn download(
         } else {
             digest.algorithm().verifier()
         };
-        let response = client
-            .get_blob(reference, digest, offset, ingest.state.size)
-            .await?;
+        let range = (offset > 0).then(|| {
+            let last = ingest.state.size.filter(|s| *s > offset).map(|s| s - 1);
+            (offset, last)
+        });
+        let response = client.get_blob(reference, digest, range).await?;
         let url = redact(&response.final_url);
         check_declared_digest(digest, &response, &url)?;
         let start = match plan(digest, offset, &response, &url)? {
@@ -398,6 +455,36 @@ async fn download(
             ingest.state.source = Some(reference.location());
         }
         ingest.state.bytes = start;
+        if let Some(size) = ingest.state.size
+            && start == 0
+            && response.status == 200
+            && options.segments > 1
+            && size >= options.segment_min.max(1)
+            && !ranges_ignored
+        {
+            // Big blob, fresh start: this response serves segment 0, Range requests the rest.
+            ingest.state.segments = Some(segments::plan(size, options.segments));
+            ingest.writer(0)?;
+            ingest.save_state()?;
+            let end = segments::download(
+                client,
+                reference,
+                digest,
+                &mut ingest,
+                Some(response),
+                progress,
+                transferred,
+            )
+            .await?;
+            match finish_segmented(digest, ingest, end, false, progress).await? {
+                Segmented::Done(path, size) => return Ok((path, size)),
+                Segmented::Again(back, why) => {
+                    ingest = back;
+                    ranges_ignored |= why == Again::RangesIgnored;
+                    continue;
+                }
+            }
+        }
         ingest.save_state()?;
         let file = ingest.writer(start)?;
         progress.started(ingest.state.size, start);
@@ -454,6 +541,62 @@ async fn download(
             bytes: total,
             url,
         });
+    }
+}
+
+enum Segmented {
+    Done(PathBuf, u64),
+    /// Go on as one stream (the server ignores Range) or from zero (a resumed segmented
+    /// download did not verify).
+    Again(Ingest, Again),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    RangesIgnored,
+    Mismatch,
+}
+
+/// Publishes a verified segmented download, or prepares the ingest for the single-stream path.
+async fn finish_segmented(
+    digest: &Digest,
+    mut ingest: Ingest,
+    end: segments::SegmentedEnd,
+    may_restart: bool,
+    progress: &dyn Progress,
+) -> Result<Segmented, TransferError> {
+    let size = ingest.state.size.unwrap_or(0);
+    match end {
+        segments::SegmentedEnd::Hashed(actual) if actual == *digest => {
+            // The file may extend past the blob if an older, larger plan wrote there.
+            ingest.writer(size)?;
+            let path = blocking(move || ingest.commit()).await??;
+            Ok(Segmented::Done(path, size))
+        }
+        segments::SegmentedEnd::Hashed(actual) => {
+            if may_restart {
+                progress.restarted("the resumed download did not verify; starting over");
+                ingest.state.segments = None;
+                ingest.writer(0)?;
+                ingest.save_state()?;
+                return Ok(Segmented::Again(ingest, Again::Mismatch));
+            }
+            blocking(move || ingest.discard()).await??;
+            Err(TransferError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+                bytes: size,
+                url: String::from("the registry"),
+            })
+        }
+        segments::SegmentedEnd::RangesIgnored { contiguous } => {
+            progress.restarted("the server ignored a Range request; continuing as one stream");
+            ingest.state.segments = None;
+            ingest.state.bytes = contiguous;
+            ingest.writer(contiguous)?;
+            ingest.save_state()?;
+            Ok(Segmented::Again(ingest, Again::RangesIgnored))
+        }
     }
 }
 

@@ -6,5 +6,6 @@ mod cli;
 mod fetch;
 mod harness;
 mod head;
+mod segments;
 mod serve;
 mod transfer;
