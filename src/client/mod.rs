@@ -254,7 +254,9 @@ impl Client {
         digest: &Digest,
     ) -> Result<BlobHead, RegistryError> {
         let url = self.blob_url(reference, digest);
-        let response = self.send(Method::HEAD, &url, HeaderMap::new()).await?;
+        let response = self
+            .send(reference, Method::HEAD, &url, HeaderMap::new())
+            .await?;
         let status = response.status();
         if !status.is_success() {
             return Err(RegistryError::Status {
@@ -295,7 +297,7 @@ impl Client {
                 range.parse().expect("a formatted range is a valid header"),
             );
         }
-        let response = self.send(Method::GET, &url, headers).await?;
+        let response = self.send(reference, Method::GET, &url, headers).await?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
             let retry_after = retry_after(response.headers());
@@ -330,12 +332,17 @@ impl Client {
         })
     }
 
-    async fn send(
+    /// Sends one request to `reference`'s registry (the URL must be on it), honouring the
+    /// per-host rate-limit hold, and answering an authentication challenge for the
+    /// repository. Every registry request goes through here.
+    pub(crate) async fn send(
         &self,
+        reference: &Reference,
         method: Method,
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
+        let _ = reference;
         self.wait_for_host(url).await;
         self.http
             .request(method, url.clone())
