@@ -53,7 +53,7 @@ _layerget() {
 
     case "${cmd}" in
         layerget)
-            opts="-q -v -h -V --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help --version fetch head serve generate help"
+            opts="-q -v -h -V --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help --version fetch head serve generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -79,6 +79,14 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -87,7 +95,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,6 +145,14 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -145,7 +161,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__generate)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +184,14 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -179,7 +203,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,6 +226,14 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -297,7 +329,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -336,6 +368,14 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

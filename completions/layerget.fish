@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_layerget_global_optspecs
-    string join \n cache-dir= json q/quiet v/verbose progress= plain-http stall-timeout= retries= max-wait= h/help V/version
+    string join \n cache-dir= json q/quiet v/verbose progress= plain-http stall-timeout= retries= max-wait= username= password-stdin ca-file= insecure h/help V/version
 end
 
 function __fish_layerget_needs_command
@@ -32,10 +32,14 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_needs_command" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_needs_command" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_needs_command" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_needs_command" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_needs_command" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_needs_command" -s V -l version -d 'Print version'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
@@ -55,11 +59,15 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
@@ -69,10 +77,14 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
@@ -86,10 +98,14 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
@@ -99,10 +115,14 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'

@@ -69,6 +69,23 @@ pub struct GlobalArgs {
     /// Longest wait a registry's Retry-After may impose, in seconds
     #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
     pub max_wait: u64,
+
+    /// User name for registry logins (the password comes from --password-stdin or
+    /// LAYERGET_PASSWORD; without these, docker and podman credentials are used)
+    #[arg(long, global = true, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Read the password (or token) for --username from stdin
+    #[arg(long, global = true, requires = "username")]
+    pub password_stdin: bool,
+
+    /// Trust the CA certificates in this PEM file (implies https, loopback included)
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Accept any TLS certificate, unverified (implies https, loopback included)
+    #[arg(long, global = true)]
+    pub insecure: bool,
 }
 
 /// How progress is shown.

@@ -5,6 +5,9 @@
 //! into the store and deciding what to do with a partial answer is `transfer`'s job. Pure
 //! header parsing lives at the bottom of this file with its tests.
 
+pub mod auth;
+pub mod challenge;
+pub mod credentials;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -15,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url, redirect};
 
+use self::auth::{Auth, AuthContext};
+use self::credentials::{Found, Sources};
 use crate::digest::Digest;
 use crate::envelope::{Category, ErrorBody, MAX_BODY};
 use crate::reference::{Endpoint, Reference, api_url};
@@ -34,6 +39,19 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Give up on a response (headers or the next body bytes) after this long without data.
     pub stall_timeout: Duration,
+    /// Credentials from flags or environment variables, used for every registry.
+    pub credentials: Option<Found>,
+    /// Extra trusted roots (PEM); implies https, loopback included.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate; implies https, loopback included.
+    pub insecure: bool,
+}
+
+impl ClientOptions {
+    /// Whether a TLS option asks for https even where http is the default.
+    pub fn wants_tls(&self) -> bool {
+        self.ca_file.is_some() || self.insecure
+    }
 }
 
 impl Default for ClientOptions {
@@ -42,6 +60,9 @@ impl Default for ClientOptions {
             plain_http: false,
             connect_timeout: Duration::from_secs(15),
             stall_timeout: Duration::from_secs(30),
+            credentials: None,
+            ca_file: None,
+            insecure: false,
         }
     }
 }
@@ -50,7 +71,7 @@ impl Default for ClientOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry answered with a failure status.
-    #[error("{}", status_message(.subject, .location, *.status, .body))]
+    #[error("{}", status_message(.subject, .location, *.status, .body, .auth.as_deref()))]
     Status {
         /// What was asked for (`blob sha256:…`).
         subject: String,
@@ -62,6 +83,8 @@ pub enum RegistryError {
         body: ErrorBody,
         /// `Retry-After`, when sent.
         retry_after: Option<Duration>,
+        /// For 401/403: what the request was authenticated with.
+        auth: Option<Box<AuthContext>>,
     },
     /// No usable HTTP exchange happened (DNS, connect, TLS, reset, timeout).
     #[error("cannot get `{url}`: {reason}")]
@@ -115,7 +138,13 @@ impl RegistryError {
     }
 }
 
-fn status_message(subject: &str, location: &str, status: u16, body: &ErrorBody) -> String {
+fn status_message(
+    subject: &str,
+    location: &str,
+    status: u16,
+    body: &ErrorBody,
+    auth: Option<&AuthContext>,
+) -> String {
     let detail = match body {
         ErrorBody::Empty => String::new(),
         body => format!(" ({body})"),
@@ -130,7 +159,11 @@ fn status_message(subject: &str, location: &str, status: u16, body: &ErrorBody) 
             format!("{subject} not found in {location}{detail}")
         }
         Category::NotFound => format!("{subject} not found in {location} ({reason})"),
-        Category::Auth => format!("{location} refused access to {subject} ({reason}){detail}"),
+        Category::Auth => {
+            let registry = location.split('/').next().unwrap_or(location);
+            let why = auth.map(|a| a.explain(registry)).unwrap_or_default();
+            format!("{location} refused access to {subject} ({reason}){detail}{why}")
+        }
         Category::RateLimited => {
             format!("{location} is rate limiting requests for {subject} ({reason}){detail}")
         }
@@ -186,6 +219,7 @@ impl fmt::Debug for BlobResponse {
 pub struct Client {
     http: reqwest::Client,
     options: ClientOptions,
+    auth: Arc<Auth>,
     /// Per `host:port`, no request before this instant: a 429 on one transfer slows every
     /// transfer to that host, not only the one that got it.
     throttle: Arc<Mutex<HashMap<String, Instant>>>,
@@ -197,7 +231,32 @@ impl Client {
         // reqwest is built without a default crypto provider (see Cargo.toml); install ring
         // once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &options.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                RegistryError::Setup(format!("cannot read the CA file `{}`: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::Setup(format!(
+                    "`{}` holds no usable PEM certificates: {}",
+                    path.display(),
+                    error_text(&e)
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(RegistryError::Setup(format!(
+                    "`{}` holds no PEM certificates",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        if options.insecure {
+            builder = builder
+                .tls_danger_accept_invalid_certs(true)
+                .tls_danger_accept_invalid_hostnames(true);
+        }
+        let http = builder
             .user_agent(USER_AGENT)
             // Hashed bytes must be the served bytes: never decode Content-Encoding.
             .no_gzip()
@@ -210,9 +269,11 @@ impl Client {
             .read_timeout(options.stall_timeout)
             .build()
             .map_err(|e| RegistryError::Setup(error_text(&e)))?;
+        let auth = Arc::new(Auth::new(Sources::from_env(options.credentials.clone())));
         Ok(Client {
             http,
             options,
+            auth,
             throttle: Arc::default(),
         })
     }
@@ -243,7 +304,8 @@ impl Client {
     /// The URL of a blob: `<scheme>://<registry>/v2/<name>/blobs/<digest>`.
     pub fn blob_url(&self, reference: &Reference, digest: &Digest) -> Url {
         let registry = reference.registry();
-        let base = registry.base_url(registry.scheme(self.options.plain_http, false));
+        let base =
+            registry.base_url(registry.scheme(self.options.plain_http, self.options.wants_tls()));
         api_url(&base, reference.repository(), Endpoint::Blob(digest))
     }
 
@@ -265,6 +327,7 @@ impl Client {
                 status: status.as_u16(),
                 body: ErrorBody::Empty,
                 retry_after: retry_after(response.headers()),
+                auth: auth_context(&response),
             });
         }
         let headers = response.headers();
@@ -301,6 +364,7 @@ impl Client {
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
             let retry_after = retry_after(response.headers());
+            let auth = auth_context(&response);
             let body = read_error_body(response).await;
             return Err(RegistryError::Status {
                 subject: format!("blob {digest}"),
@@ -308,6 +372,7 @@ impl Client {
                 status,
                 body,
                 retry_after,
+                auth,
             });
         }
         let final_url = response.url().clone();
@@ -342,15 +407,73 @@ impl Client {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
-        let _ = reference;
-        self.wait_for_host(url).await;
-        self.http
-            .request(method, url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| transport_error(url, &e))
+        let registry = reference.registry().as_str();
+        let scope = format!("repository:{}:pull", reference.repository());
+        let mut authorization = self.auth.authorize(&self.http, registry, &scope).await?;
+        let mut answered_challenge = false;
+        loop {
+            self.wait_for_host(url).await;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(a) = &authorization {
+                // reqwest drops this header when a redirect leaves the registry's origin.
+                request = request.header(header::AUTHORIZATION, a.header.clone());
+            }
+            let mut response = request.send().await.map_err(|e| transport_error(url, &e))?;
+            let status = response.status().as_u16();
+            let challenges = if status == 401 && !answered_challenge {
+                challenge::parse(
+                    response
+                        .headers()
+                        .get_all(header::WWW_AUTHENTICATE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok()),
+                )
+            } else {
+                Vec::new()
+            };
+            if challenges.is_empty() || !self.auth.learn(registry, &challenges) {
+                if matches!(status, 401 | 403) {
+                    let context = match &authorization {
+                        Some(a) => a.context.clone(),
+                        None => self.auth.anonymous_context(registry, &scope),
+                    };
+                    response.extensions_mut().insert(context);
+                }
+                return Ok(response);
+            }
+            // Answer the challenge once: a fresh token (the cached one may have been
+            // revoked or expired early), the scope it says is missing, or Basic credentials.
+            answered_challenge = true;
+            if let Some(a) = &authorization {
+                self.auth.forget(a).await;
+            }
+            let wanted = challenges
+                .iter()
+                .find(|c| c.param("error") == Some("insufficient_scope"))
+                .and_then(|c| c.param("scope"))
+                .unwrap_or(&scope)
+                .to_owned();
+            match self.auth.authorize(&self.http, registry, &wanted).await? {
+                Some(next) => authorization = Some(next),
+                None => {
+                    let context = self.auth.anonymous_context(registry, &scope);
+                    response.extensions_mut().insert(context);
+                    return Ok(response);
+                }
+            }
+        }
     }
+}
+
+fn auth_context(response: &reqwest::Response) -> Option<Box<AuthContext>> {
+    response
+        .extensions()
+        .get::<AuthContext>()
+        .cloned()
+        .map(Box::new)
 }
 
 /// Turns a reqwest error into a [`RegistryError::Transport`] that names the URL without
@@ -559,6 +682,7 @@ mod tests {
             "127.0.0.1:5000/team/sub/app",
             404,
             &body,
+            None,
         );
         assert_eq!(
             msg,
@@ -566,11 +690,11 @@ mod tests {
                 "blob sha256:{hex} not found in 127.0.0.1:5000/team/sub/app (BLOB_UNKNOWN: blob unknown to registry)"
             )
         );
-        let msg = status_message("blob x", "r/a", 404, &ErrorBody::Empty);
+        let msg = status_message("blob x", "r/a", 404, &ErrorBody::Empty, None);
         assert_eq!(msg, "blob x not found in r/a (HTTP 404 Not Found)");
-        let msg = status_message("blob x", "r/a", 401, &ErrorBody::Empty);
+        let msg = status_message("blob x", "r/a", 401, &ErrorBody::Empty, None);
         assert_eq!(msg, "r/a refused access to blob x (HTTP 401 Unauthorized)");
-        let msg = status_message("blob x", "r/a", 503, &ErrorBody::decode(b"down"));
+        let msg = status_message("blob x", "r/a", 503, &ErrorBody::decode(b"down"), None);
         assert_eq!(
             msg,
             "r/a failed to serve blob x (HTTP 503 Service Unavailable) (body: down)"

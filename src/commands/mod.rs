@@ -7,12 +7,14 @@ mod generate;
 mod head;
 mod serve;
 
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
+use crate::client::credentials::{Credentials, Found, Secret};
 use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
 use crate::digest::DigestError;
@@ -51,9 +53,62 @@ pub struct Common {
     pub retry: RetryPolicy,
 }
 
+/// Explicit credentials: `--username` with `--password-stdin` (or `LAYERGET_PASSWORD`), else
+/// `LAYERGET_USERNAME` with `LAYERGET_PASSWORD`.
+fn explicit_credentials(g: &crate::cli::GlobalArgs) -> anyhow::Result<Option<Found>> {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let (username, password, source) = match &g.username {
+        Some(user) if g.password_stdin => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from stdin")?;
+            // One trailing newline is the shell's, not the password's (as docker does).
+            let password = password
+                .strip_suffix("\r\n")
+                .or_else(|| password.strip_suffix('\n'))
+                .unwrap_or(&password)
+                .to_owned();
+            (user.clone(), password, "--username and --password-stdin")
+        }
+        Some(user) => match env("LAYERGET_PASSWORD") {
+            Some(p) => (user.clone(), p, "--username and LAYERGET_PASSWORD"),
+            None => {
+                return Err(UsageError(
+                    "--username needs a password: pass --password-stdin or set LAYERGET_PASSWORD"
+                        .into(),
+                )
+                .into());
+            }
+        },
+        None => match (env("LAYERGET_USERNAME"), env("LAYERGET_PASSWORD")) {
+            (Some(u), Some(p)) => (u, p, "LAYERGET_USERNAME and LAYERGET_PASSWORD"),
+            _ => return Ok(None),
+        },
+    };
+    if password.is_empty() {
+        return Err(UsageError(format!("the password given for `{username}` is empty")).into());
+    }
+    Ok(Some(Found {
+        credentials: Credentials::Basic {
+            username,
+            password: Secret::new(password),
+        },
+        source: source.to_owned(),
+    }))
+}
+
 /// Runs the command line.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     let g = cli.global;
+    if g.insecure {
+        printer.warn("--insecure: TLS certificates are not verified; anyone on the path can read and change the traffic");
+    }
+    let credentials = if matches!(cli.command, Command::Generate(_)) {
+        None
+    } else {
+        explicit_credentials(&g)?
+    };
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
             cache_dir: match g.cache_dir.clone() {
@@ -64,6 +119,9 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             client: ClientOptions {
                 plain_http: g.plain_http,
                 stall_timeout: Duration::from_secs(g.stall_timeout),
+                credentials: credentials.clone(),
+                ca_file: g.ca_file.clone(),
+                insecure: g.insecure,
                 ..ClientOptions::default()
             },
             retry: RetryPolicy {

@@ -1,0 +1,551 @@
+//! Registry authentication: answering `WWW-Authenticate` challenges with Basic credentials or
+//! a bearer token from the registry's token service (the Docker token flow, "Token
+//! Authentication Specification" of the Docker Registry HTTP API v2).
+//!
+//! State is per client and shared by every concurrent transfer: credentials are looked up once
+//! per registry, the scheme a registry asked for is remembered (so later requests carry
+//! credentials up front instead of collecting a 401 each), and tokens are cached per
+//! (realm, service, scope) until shortly before they expire. Token fetches are serialized, so
+//! several transfers that start at once cause one token request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::Url;
+use reqwest::header::HeaderValue;
+use serde::Deserialize;
+
+use super::challenge::Challenge;
+use super::credentials::{Credentials, Found, Secret, Sources, base64_encode};
+use super::{RegistryError, error_text, redact};
+use crate::envelope::ErrorBody;
+
+/// Token lifetime when the token service does not say (the spec's default).
+const DEFAULT_EXPIRY: Duration = Duration::from_secs(60);
+/// The spec's minimum lifetime; shorter claims are taken as this (as docker does) unless the
+/// server insists on less (see `token_lifetime`).
+const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+/// The most of a token response that is read.
+const MAX_TOKEN_BODY: usize = 256 * 1024;
+
+/// What a refused request was authenticated with, for the error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthContext {
+    /// The token realm (a URL), or the Basic realm.
+    pub realm: Option<String>,
+    /// The `service` of the challenge.
+    pub service: Option<String>,
+    /// The scope asked for.
+    pub scope: Option<String>,
+    /// The user whose credentials were used, if any, and where they came from.
+    pub user: Option<(String, String)>,
+}
+
+impl AuthContext {
+    /// The sentence appended to a 401/403 message, and its hint line.
+    pub fn explain(&self, registry: &str) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.realm {
+            parts.push(format!("realm `{r}`"));
+        }
+        if let Some(s) = &self.service {
+            parts.push(format!("service `{s}`"));
+        }
+        if let Some(s) = &self.scope {
+            parts.push(format!("scope `{s}`"));
+        }
+        let asked = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("; challenge: {}", parts.join(", "))
+        };
+        let (who, hint) = match &self.user {
+            Some((user, source)) => (
+                format!("; credentials of `{user}` from {source} were refused"),
+                format!(
+                    "hint: check the password or token for `{user}`, and that it may pull this repository (`docker login {registry}` stores new ones)"
+                ),
+            ),
+            None => (
+                "; no credentials were sent".to_owned(),
+                format!(
+                    "hint: log in with `docker login {registry}`, or pass --username USER --password-stdin"
+                ),
+            ),
+        };
+        format!("{asked}{who}\n{hint}")
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Scheme {
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+    Basic {
+        realm: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: Secret,
+    expires: Instant,
+}
+
+type TokenKey = (String, Option<String>, String);
+
+/// Authentication state shared by a client's requests.
+#[derive(Debug)]
+pub struct Auth {
+    sources: Sources,
+    credentials: Mutex<HashMap<String, Option<Found>>>,
+    schemes: Mutex<HashMap<String, Scheme>>,
+    tokens: tokio::sync::Mutex<HashMap<TokenKey, Token>>,
+}
+
+/// The `Authorization` header to send, and what it stands for.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The header value.
+    pub header: HeaderValue,
+    /// For messages when it is refused.
+    pub context: AuthContext,
+    /// The token cache entry it came from, to drop it when the registry refuses it.
+    token_key: Option<TokenKey>,
+}
+
+impl Auth {
+    /// Auth state over these credential sources.
+    pub fn new(sources: Sources) -> Auth {
+        Auth {
+            sources,
+            credentials: Mutex::default(),
+            schemes: Mutex::default(),
+            tokens: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Credentials for `registry`, looked up once; warnings are logged once.
+    fn credentials(&self, registry: &str) -> Option<Found> {
+        let mut map = self.credentials.lock().expect("credentials lock poisoned");
+        if let Some(found) = map.get(registry) {
+            return found.clone();
+        }
+        let (found, warnings) = self.sources.lookup(registry);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        map.insert(registry.to_owned(), found.clone());
+        found
+    }
+
+    /// Remembers the challenge a registry answered with. Bearer is preferred over Basic, as
+    /// docker does.
+    pub fn learn(&self, registry: &str, challenges: &[Challenge]) -> bool {
+        let scheme = challenges
+            .iter()
+            .find(|c| c.is("bearer") && c.param("realm").is_some())
+            .map(|c| Scheme::Bearer {
+                realm: c.param("realm").unwrap_or_default().to_owned(),
+                service: c.param("service").map(str::to_owned),
+            })
+            .or_else(|| {
+                challenges
+                    .iter()
+                    .find(|c| c.is("basic"))
+                    .map(|c| Scheme::Basic {
+                        realm: c.param("realm").map(str::to_owned),
+                    })
+            });
+        match scheme {
+            Some(s) => {
+                self.schemes
+                    .lock()
+                    .expect("schemes lock poisoned")
+                    .insert(registry.to_owned(), s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a token the registry refused, so the next request fetches a new one.
+    pub async fn forget(&self, authorization: &Authorization) {
+        if let Some(key) = &authorization.token_key {
+            self.tokens.lock().await.remove(key);
+        }
+    }
+
+    /// The `Authorization` for a request to `registry` needing `scope`, when the registry's
+    /// scheme is known: a cached or fresh bearer token, or Basic credentials. `None` when
+    /// nothing is known yet or Basic is asked without credentials.
+    pub async fn authorize(
+        &self,
+        http: &reqwest::Client,
+        registry: &str,
+        scope: &str,
+    ) -> Result<Option<Authorization>, RegistryError> {
+        let scheme = self
+            .schemes
+            .lock()
+            .expect("schemes lock poisoned")
+            .get(registry)
+            .cloned();
+        let found = match &scheme {
+            Some(_) => self.credentials(registry),
+            None => return Ok(None),
+        };
+        let user = found
+            .as_ref()
+            .map(|f| (f.credentials.username().to_owned(), f.source.clone()));
+        match scheme {
+            None => Ok(None),
+            Some(Scheme::Basic { realm }) => {
+                let Some(Found {
+                    credentials: Credentials::Basic { username, password },
+                    ..
+                }) = found
+                else {
+                    return Ok(None);
+                };
+                let value = format!(
+                    "Basic {}",
+                    base64_encode(format!("{username}:{}", password.expose()).as_bytes())
+                );
+                Ok(Some(Authorization {
+                    header: sensitive(&value),
+                    context: AuthContext {
+                        realm,
+                        service: None,
+                        scope: None,
+                        user,
+                    },
+                    token_key: None,
+                }))
+            }
+            Some(Scheme::Bearer { realm, service }) => {
+                let key: TokenKey = (realm.clone(), service.clone(), scope.to_owned());
+                let mut tokens = self.tokens.lock().await;
+                let token = match tokens.get(&key) {
+                    Some(t) if t.expires > Instant::now() => t.clone(),
+                    _ => {
+                        let context = AuthContext {
+                            realm: Some(realm.clone()),
+                            service: service.clone(),
+                            scope: Some(scope.to_owned()),
+                            user: user.clone(),
+                        };
+                        let t = fetch_token(
+                            http,
+                            &realm,
+                            service.as_deref(),
+                            scope,
+                            found.as_ref(),
+                            &context,
+                        )
+                        .await?;
+                        tokens.insert(key.clone(), t.clone());
+                        t
+                    }
+                };
+                Ok(Some(Authorization {
+                    header: sensitive(&format!("Bearer {}", token.value.expose())),
+                    context: AuthContext {
+                        realm: Some(realm),
+                        service,
+                        scope: Some(scope.to_owned()),
+                        user,
+                    },
+                    token_key: Some(key),
+                }))
+            }
+        }
+    }
+
+    /// What an unauthenticated refusal from `registry` was about, for messages.
+    pub fn anonymous_context(&self, registry: &str, scope: &str) -> AuthContext {
+        let scheme = self
+            .schemes
+            .lock()
+            .expect("schemes lock poisoned")
+            .get(registry)
+            .cloned();
+        let (realm, service) = match scheme {
+            Some(Scheme::Bearer { realm, service }) => (Some(realm), service),
+            Some(Scheme::Basic { realm }) => (realm, None),
+            None => (None, None),
+        };
+        AuthContext {
+            realm,
+            service,
+            scope: Some(scope.to_owned()),
+            user: None,
+        }
+    }
+}
+
+fn sensitive(value: &str) -> HeaderValue {
+    let mut v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    issued_at: Option<String>,
+}
+
+/// Asks the token service for a token: the OAuth2 POST flow with a refresh token when the
+/// credentials are an identity token (falling back to GET on 404/405, as docker does), else
+/// GET with Basic credentials or anonymously.
+async fn fetch_token(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: &str,
+    found: Option<&Found>,
+    context: &AuthContext,
+) -> Result<Token, RegistryError> {
+    let realm_url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
+        url: realm.to_owned(),
+        reason: format!("the token realm is not a URL ({e})"),
+    })?;
+    let shown = redact(&realm_url);
+    let refused = |status: u16, body: ErrorBody| RegistryError::Status {
+        subject: "a token".to_owned(),
+        location: format!("the token service `{shown}`"),
+        status,
+        body,
+        retry_after: None,
+        auth: Some(Box::new(context.clone())),
+    };
+    let transport = |e: reqwest::Error| RegistryError::Transport {
+        url: shown.clone(),
+        reason: error_text(&e),
+    };
+    let mut response = None;
+    if let Some(Found {
+        credentials: Credentials::IdentityToken { token, .. },
+        ..
+    }) = found
+    {
+        let mut form = Url::parse("form:").expect("a static URL parses");
+        {
+            let mut pairs = form.query_pairs_mut();
+            pairs
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", token.expose())
+                .append_pair("client_id", "layerget");
+            if let Some(s) = service {
+                pairs.append_pair("service", s);
+            }
+            pairs.append_pair("scope", scope);
+        }
+        let r = http
+            .post(realm_url.clone())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.query().unwrap_or_default().to_owned())
+            .send()
+            .await
+            .map_err(transport)?;
+        if !matches!(r.status().as_u16(), 404 | 405) {
+            response = Some(r);
+        }
+    }
+    let response = match response {
+        Some(r) => r,
+        None => {
+            let mut url = realm_url.clone();
+            {
+                let mut pairs = url.query_pairs_mut();
+                if let Some(s) = service {
+                    pairs.append_pair("service", s);
+                }
+                pairs.append_pair("scope", scope);
+            }
+            let mut request = http.get(url);
+            match found.map(|f| &f.credentials) {
+                Some(Credentials::Basic { username, password }) => {
+                    request = request.basic_auth(username, Some(password.expose()));
+                }
+                Some(Credentials::IdentityToken { username, token }) => {
+                    request = request.basic_auth(
+                        username.as_deref().unwrap_or("<token>"),
+                        Some(token.expose()),
+                    );
+                }
+                None => {}
+            }
+            request.send().await.map_err(transport)?
+        }
+    };
+    let status = response.status().as_u16();
+    let body = read_capped(response).await;
+    if !(200..300).contains(&status) {
+        return Err(refused(status, ErrorBody::decode(&body)));
+    }
+    let parsed: TokenResponse =
+        serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            url: shown.clone(),
+            reason: format!("the token response is not JSON ({e})"),
+        })?;
+    let value = parsed
+        .token
+        .filter(|t| !t.is_empty())
+        .or(parsed.access_token.filter(|t| !t.is_empty()))
+        .ok_or_else(|| RegistryError::Protocol {
+            url: shown.clone(),
+            reason: "the token response has no token".into(),
+        })?;
+    let lifetime = token_lifetime(
+        parsed.expires_in,
+        parsed.issued_at.as_deref(),
+        SystemTime::now(),
+    );
+    Ok(Token {
+        value: Secret::new(value),
+        expires: Instant::now() + lifetime,
+    })
+}
+
+/// How long a fresh token may be used: `expires_in` (default 60 s) counted from `issued_at`
+/// when given (clock skew aside), less a margin so it is not used in its last seconds.
+fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>, now: SystemTime) -> Duration {
+    let lifetime = expires_in.map_or(DEFAULT_EXPIRY, Duration::from_secs);
+    let elapsed = issued_at
+        .and_then(parse_rfc3339)
+        .and_then(|issued| now.duration_since(issued).ok())
+        // A far-off issued_at is clock skew, not age.
+        .filter(|age| *age < lifetime)
+        .unwrap_or(Duration::ZERO);
+    let left = lifetime.saturating_sub(elapsed);
+    left.saturating_sub(SAFETY_MARGIN.min(left / 2))
+}
+
+/// Parses `2026-11-28T03:00:00Z` and `…+01:00` / fractional seconds (what token services send).
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let (date, time) = s.split_once(['T', 't'])?;
+    let mut d = date.split('-');
+    let (y, m, day): (i64, u32, u32) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (clock, offset_secs) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0i64)
+    } else {
+        let i = time.rfind(['+', '-'])?;
+        let (c, off) = time.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let clock = clock.split('.').next()?;
+    let mut t = clock.split(':');
+    let (hh, mm, ss): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs;
+    u64::try_from(secs)
+        .ok()
+        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < MAX_TOKEN_BODY {
+        match response.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_TOKEN_BODY - body.len())]),
+            _ => break,
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        let t = |s| {
+            parse_rfc3339(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())
+        };
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(t("2026-11-28T03:00:00Z"), Some(1_795_834_800));
+        assert_eq!(
+            t("2026-11-28T04:00:00.123456789+01:00"),
+            Some(1_795_834_800)
+        );
+        assert_eq!(t("2000-02-29T12:00:00Z"), Some(951_825_600));
+        assert_eq!(t("2026-13-01T00:00:00Z"), None);
+        assert_eq!(t("yesterday"), None);
+    }
+
+    #[test]
+    fn lifetimes() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_834_800);
+        assert_eq!(token_lifetime(None, None, now), Duration::from_secs(55));
+        assert_eq!(
+            token_lifetime(Some(300), None, now),
+            Duration::from_secs(295)
+        );
+        // Issued 100 s ago with 300 s to live: 200 s left, less the margin.
+        assert_eq!(
+            token_lifetime(Some(300), Some("2026-11-28T02:58:20Z"), now),
+            Duration::from_secs(195)
+        );
+        // A 2 s token is used for at most 1 s.
+        assert_eq!(token_lifetime(Some(2), None, now), Duration::from_secs(1));
+        // Skewed clocks: an issued_at in the future or long ago does not shorten it.
+        assert_eq!(
+            token_lifetime(Some(60), Some("2030-01-01T00:00:00Z"), now),
+            Duration::from_secs(55)
+        );
+        assert_eq!(
+            token_lifetime(Some(60), Some("2020-01-01T00:00:00Z"), now),
+            Duration::from_secs(55)
+        );
+    }
+
+    #[test]
+    fn explanations_name_the_challenge_and_hint() {
+        let ctx = AuthContext {
+            realm: Some("http://127.0.0.1:1/token".into()),
+            service: Some("svc".into()),
+            scope: Some("repository:a/b:pull".into()),
+            user: None,
+        };
+        let text = ctx.explain("127.0.0.1:5000");
+        assert!(text.contains("realm `http://127.0.0.1:1/token`"), "{text}");
+        assert!(text.contains("service `svc`") && text.contains("scope `repository:a/b:pull`"));
+        assert!(text.contains("\nhint: log in with `docker login 127.0.0.1:5000`"));
+    }
+}
