@@ -1,5 +1,6 @@
 //! The integration-test binary: every test module shares `support` and one build.
 
+mod auth_support;
 mod support;
 
 mod cli;
