@@ -32,6 +32,8 @@ pub struct Printer {
     quiet: bool,
     display: Display,
     multi: MultiProgress,
+    /// A bar summing every blob's bytes, shown when several blobs move at once.
+    total: Mutex<Option<ProgressBar>>,
     stdout: Mutex<io::Stdout>,
 }
 
@@ -54,6 +56,7 @@ impl Printer {
             quiet,
             display,
             multi,
+            total: Mutex::new(None),
             stdout: Mutex::new(io::stdout()),
         }
     }
@@ -105,19 +108,41 @@ impl Printer {
         });
     }
 
+    /// Shows a total bar under the per-blob bars (for commands that move several blobs).
+    pub fn show_total(&self) {
+        if self.display != Display::Bars {
+            return;
+        }
+        // Created hidden and handed to the MultiProgress before styling: a bar with its own
+        // stderr target would draw once outside the multi and leave a stale line.
+        let bar = self.multi.add(ProgressBar::hidden());
+        bar.set_length(0);
+        bar.set_style(bar_style());
+        bar.set_prefix("total".to_owned());
+        *self.total.lock().expect("total lock poisoned") = Some(bar);
+    }
+
+    fn total_bar(&self) -> Option<ProgressBar> {
+        self.total.lock().expect("total lock poisoned").clone()
+    }
+
+    /// Removes the total bar.
+    pub fn finish_total(&self) {
+        if let Some(bar) = self.total.lock().expect("total lock poisoned").take() {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
     /// A progress reporter for one blob, labelled `label`.
     pub fn progress(&self, label: &str) -> Box<dyn Progress + '_> {
         match self.display {
-            Display::Bars => {
-                let bar = self.multi.add(ProgressBar::hidden());
-                bar.set_style(bar_style());
-                bar.set_prefix(label.to_owned());
-                Box::new(BarProgress {
-                    bar,
-                    printer: self,
-                    label: label.to_owned(),
-                })
-            }
+            Display::Bars => Box::new(BarProgress {
+                bar: std::sync::OnceLock::new(),
+                counted: AtomicU64::new(0),
+                printer: self,
+                label: label.to_owned(),
+            }),
             Display::Plain => Box::new(PlainProgress {
                 printer: self,
                 label: label.to_owned(),
@@ -180,9 +205,45 @@ impl Progress for QuietProgress<'_> {
 }
 
 struct BarProgress<'a> {
-    bar: ProgressBar,
+    /// Added to the display when the body starts, so queued blobs show no empty bars.
+    bar: std::sync::OnceLock<ProgressBar>,
+    /// The length this blob added to the total bar.
+    counted: AtomicU64,
     printer: &'a Printer,
     label: String,
+}
+
+impl BarProgress<'_> {
+    fn bar(&self) -> &ProgressBar {
+        self.bar.get_or_init(|| {
+            let bar = match self.printer.total_bar() {
+                // Per-blob bars go above the total.
+                Some(total) => self
+                    .printer
+                    .multi
+                    .insert_before(&total, ProgressBar::hidden()),
+                None => self.printer.multi.add(ProgressBar::hidden()),
+            };
+            bar.set_length(0);
+            bar.set_style(bar_style());
+            bar.set_prefix(self.label.clone());
+            bar
+        })
+    }
+
+    /// Moves this blob's bar to `position`, and the total bar by the same amount.
+    fn move_to(&self, position: u64) {
+        let bar = self.bar();
+        let old = bar.position();
+        bar.set_position(position);
+        if let Some(sum) = self.printer.total_bar() {
+            if position >= old {
+                sum.inc(position - old);
+            } else {
+                sum.set_position(sum.position().saturating_sub(old - position));
+            }
+        }
+    }
 }
 
 impl Progress for BarProgress<'_> {
@@ -190,27 +251,36 @@ impl Progress for BarProgress<'_> {
         self.printer.info(&waiting_message(&self.label, holder));
     }
     fn started(&self, total: Option<u64>, done: u64) {
+        let bar = self.bar();
         if let Some(t) = total {
-            self.bar.set_length(t);
+            bar.set_length(t);
+            let before = self.counted.swap(t, Ordering::Relaxed);
+            if let Some(sum) = self.printer.total_bar() {
+                sum.set_length((sum.length().unwrap_or(0) + t).saturating_sub(before));
+            }
         }
-        self.bar.set_position(done);
-        self.bar.reset_eta();
-        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        self.move_to(done);
+        bar.reset_eta();
     }
     fn advanced(&self, bytes: u64) {
-        self.bar.inc(bytes);
+        self.bar().inc(bytes);
+        if let Some(sum) = self.printer.total_bar() {
+            sum.inc(bytes);
+        }
     }
     fn restarted(&self, reason: &str) {
-        self.bar.println(format!("{}: {reason}", self.label));
-        self.bar.set_position(0);
+        self.printer.info(&format!("{}: {reason}", self.label));
+        self.move_to(0);
     }
     fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
-        self.bar
-            .println(retry_message(&self.label, attempt, wait, error));
+        self.printer
+            .info(&retry_message(&self.label, attempt, wait, error));
     }
     fn finished(&self) {
-        self.bar.finish_and_clear();
-        self.printer.multi.remove(&self.bar);
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+            self.printer.multi.remove(bar);
+        }
     }
 }
 

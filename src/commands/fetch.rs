@@ -121,6 +121,9 @@ pub async fn run(
         segment_min: settings.segment_min,
     };
     let (store, client) = (&store, &client);
+    if settings.refs.len() > 1 {
+        printer.show_total();
+    }
     let mut results = futures_util::stream::iter(settings.refs.iter())
         .map(|(_, reference)| async move {
             let digest = reference.digest().expect("fetch references carry a digest");
@@ -174,6 +177,7 @@ pub async fn run(
             }
         }
     }
+    printer.finish_total();
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
 }
 

@@ -606,3 +606,33 @@ fn a_closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn plain_progress_prints_lines_for_ci_logs() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.addr());
+    let cache = TempCache::new();
+    let size = 3 << 20;
+    let digest = registry.push_generated_blob("p/plain", size, 13);
+    proxy.push_fault(Fault::Stall {
+        after: 1 << 20,
+        secs: 4,
+    });
+    let short = &digest[..19];
+    fetch(&cache)
+        .args(["--progress", "plain"])
+        .arg(proxy.reference("p/plain", &digest))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!("{short}: ")))
+        .stderr(predicate::str::contains(" of 3.0 MiB ("))
+        .stderr(predicate::str::contains("/s"));
+    // Without a terminal, the default shows no progress at all.
+    let cache = TempCache::new();
+    let out = fetch(&cache)
+        .arg(registry.reference("p/plain", &digest))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!stderr.contains(" of 3.0 MiB"), "{stderr}");
+}
