@@ -32,6 +32,8 @@ const MAX_TOKEN_BODY: usize = 256 * 1024;
 /// What a refused request was authenticated with, for the error message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
+    /// The registry (`host[:port]`), for the login hint.
+    pub registry: String,
     /// The token realm (a URL), or the Basic realm.
     pub realm: Option<String>,
     /// The `service` of the challenge.
@@ -44,7 +46,8 @@ pub struct AuthContext {
 
 impl AuthContext {
     /// The sentence appended to a 401/403 message, and its hint line.
-    pub fn explain(&self, registry: &str) -> String {
+    pub fn explain(&self) -> String {
+        let registry = &self.registry;
         let mut parts = Vec::new();
         if let Some(r) = &self.realm {
             parts.push(format!("realm `{r}`"));
@@ -218,6 +221,7 @@ impl Auth {
                 Ok(Some(Authorization {
                     header: sensitive(&value),
                     context: AuthContext {
+                        registry: registry.to_owned(),
                         realm,
                         service: None,
                         scope: None,
@@ -233,6 +237,7 @@ impl Auth {
                     Some(t) if t.expires > Instant::now() => t.clone(),
                     _ => {
                         let context = AuthContext {
+                            registry: registry.to_owned(),
                             realm: Some(realm.clone()),
                             service: service.clone(),
                             scope: Some(scope.to_owned()),
@@ -254,6 +259,7 @@ impl Auth {
                 Ok(Some(Authorization {
                     header: sensitive(&format!("Bearer {}", token.value.expose())),
                     context: AuthContext {
+                        registry: registry.to_owned(),
                         realm: Some(realm),
                         service,
                         scope: Some(scope.to_owned()),
@@ -279,6 +285,7 @@ impl Auth {
             None => (None, None),
         };
         AuthContext {
+            registry: registry.to_owned(),
             realm,
             service,
             scope: Some(scope.to_owned()),
@@ -538,12 +545,13 @@ mod tests {
     #[test]
     fn explanations_name_the_challenge_and_hint() {
         let ctx = AuthContext {
+            registry: "127.0.0.1:5000".into(),
             realm: Some("http://127.0.0.1:1/token".into()),
             service: Some("svc".into()),
             scope: Some("repository:a/b:pull".into()),
             user: None,
         };
-        let text = ctx.explain("127.0.0.1:5000");
+        let text = ctx.explain();
         assert!(text.contains("realm `http://127.0.0.1:1/token`"), "{text}");
         assert!(text.contains("service `svc`") && text.contains("scope `repository:a/b:pull`"));
         assert!(text.contains("\nhint: log in with `docker login 127.0.0.1:5000`"));

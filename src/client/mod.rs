@@ -160,8 +160,7 @@ fn status_message(
         }
         Category::NotFound => format!("{subject} not found in {location} ({reason})"),
         Category::Auth => {
-            let registry = location.split('/').next().unwrap_or(location);
-            let why = auth.map(|a| a.explain(registry)).unwrap_or_default();
+            let why = auth.map(AuthContext::explain).unwrap_or_default();
             format!("{location} refused access to {subject} ({reason}){detail}{why}")
         }
         Category::RateLimited => {

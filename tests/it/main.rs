@@ -3,6 +3,7 @@
 mod auth_support;
 mod support;
 
+mod auth;
 mod cli;
 mod fetch;
 mod harness;
