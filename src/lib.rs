@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod digest;
 pub mod envelope;
 pub mod output;

@@ -45,6 +45,8 @@ pub struct ClientOptions {
     pub ca_file: Option<std::path::PathBuf>,
     /// Accept any certificate; implies https, loopback included.
     pub insecure: bool,
+    /// Per-registry settings from the config file (flags win).
+    pub registries: std::collections::BTreeMap<String, crate::config::RegistrySettings>,
 }
 
 impl ClientOptions {
@@ -63,6 +65,7 @@ impl Default for ClientOptions {
             credentials: None,
             ca_file: None,
             insecure: false,
+            registries: Default::default(),
         }
     }
 }
@@ -217,6 +220,7 @@ impl fmt::Debug for BlobResponse {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    per_registry: HashMap<String, reqwest::Client>,
     options: ClientOptions,
     auth: Arc<Auth>,
     /// Per `host:port`, no request before this instant: a 429 on one transfer slows every
@@ -230,51 +234,47 @@ impl Client {
         // reqwest is built without a default crypto provider (see Cargo.toml); install ring
         // once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
-        if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                RegistryError::Setup(format!("cannot read the CA file `{}`: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                RegistryError::Setup(format!(
-                    "`{}` holds no usable PEM certificates: {}",
-                    path.display(),
-                    error_text(&e)
-                ))
-            })?;
-            if certs.is_empty() {
-                return Err(RegistryError::Setup(format!(
-                    "`{}` holds no PEM certificates",
-                    path.display()
-                )));
+        let http = build_http(&options, options.ca_file.as_deref(), options.insecure)?;
+        // Registries whose config-file entry asks for other TLS settings get their own
+        // connection pool; flags win over the file.
+        let mut per_registry = HashMap::new();
+        for (name, settings) in &options.registries {
+            let ca = options.ca_file.as_deref().or(settings.ca_file.as_deref());
+            let insecure = options.insecure || settings.insecure;
+            if ca != options.ca_file.as_deref() || insecure != options.insecure {
+                per_registry.insert(name.clone(), build_http(&options, ca, insecure)?);
             }
-            builder = builder.tls_certs_merge(certs);
         }
-        if options.insecure {
-            builder = builder
-                .tls_danger_accept_invalid_certs(true)
-                .tls_danger_accept_invalid_hostnames(true);
-        }
-        let http = builder
-            .user_agent(USER_AGENT)
-            // Hashed bytes must be the served bytes: never decode Content-Encoding.
-            .no_gzip()
-            .no_brotli()
-            .no_deflate()
-            .no_zstd()
-            .referer(false)
-            .redirect(redirect_policy())
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.stall_timeout)
-            .build()
-            .map_err(|e| RegistryError::Setup(error_text(&e)))?;
         let auth = Arc::new(Auth::new(Sources::from_env(options.credentials.clone())));
         Ok(Client {
             http,
+            per_registry,
             options,
             auth,
             throttle: Arc::default(),
         })
+    }
+
+    /// The connection pool for a registry (its own when the config file gives it other TLS
+    /// settings).
+    fn http_for(&self, registry: &str) -> &reqwest::Client {
+        self.per_registry.get(registry).unwrap_or(&self.http)
+    }
+
+    /// `http` or `https` for a registry: flags first, then its config-file entry, then the
+    /// loopback rule.
+    pub fn scheme_for(&self, registry: &crate::reference::Registry) -> &'static str {
+        let o = &self.options;
+        if o.wants_tls() {
+            return "https";
+        }
+        if o.plain_http {
+            return "http";
+        }
+        let file = o.registries.get(registry.as_str());
+        let tls = file.is_some_and(|s| s.ca_file.is_some() || s.insecure);
+        let plain = file.is_some_and(|s| s.plain_http);
+        registry.scheme(plain, tls)
     }
 
     /// Holds back every request to `url`'s host for `wait` (after a 429 there).
@@ -303,8 +303,7 @@ impl Client {
     /// The URL of a blob: `<scheme>://<registry>/v2/<name>/blobs/<digest>`.
     pub fn blob_url(&self, reference: &Reference, digest: &Digest) -> Url {
         let registry = reference.registry();
-        let base =
-            registry.base_url(registry.scheme(self.options.plain_http, self.options.wants_tls()));
+        let base = registry.base_url(self.scheme_for(registry));
         api_url(&base, reference.repository(), Endpoint::Blob(digest))
     }
 
@@ -408,12 +407,12 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let registry = reference.registry().as_str();
         let scope = format!("repository:{}:pull", reference.repository());
-        let mut authorization = self.auth.authorize(&self.http, registry, &scope).await?;
+        let http = self.http_for(registry);
+        let mut authorization = self.auth.authorize(http, registry, &scope).await?;
         let mut answered_challenge = false;
         loop {
             self.wait_for_host(url).await;
-            let mut request = self
-                .http
+            let mut request = http
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
             if let Some(a) = &authorization {
@@ -455,7 +454,7 @@ impl Client {
                 .and_then(|c| c.param("scope"))
                 .unwrap_or(&scope)
                 .to_owned();
-            match self.auth.authorize(&self.http, registry, &wanted).await? {
+            match self.auth.authorize(http, registry, &wanted).await? {
                 Some(next) => authorization = Some(next),
                 None => {
                     let context = self.auth.anonymous_context(registry, &scope);
@@ -473,6 +472,52 @@ fn auth_context(response: &reqwest::Response) -> Option<Box<AuthContext>> {
         .get::<AuthContext>()
         .cloned()
         .map(Box::new)
+}
+
+/// Builds a connection pool with these TLS settings.
+fn build_http(
+    options: &ClientOptions,
+    ca_file: Option<&std::path::Path>,
+    insecure: bool,
+) -> Result<reqwest::Client, RegistryError> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            RegistryError::Setup(format!("cannot read the CA file `{}`: {e}", path.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            RegistryError::Setup(format!(
+                "`{}` holds no usable PEM certificates: {}",
+                path.display(),
+                error_text(&e)
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(RegistryError::Setup(format!(
+                "`{}` holds no PEM certificates",
+                path.display()
+            )));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    if insecure {
+        builder = builder
+            .tls_danger_accept_invalid_certs(true)
+            .tls_danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .user_agent(USER_AGENT)
+        // Hashed bytes must be the served bytes: never decode Content-Encoding.
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .no_zstd()
+        .referer(false)
+        .redirect(redirect_policy())
+        .connect_timeout(options.connect_timeout)
+        .read_timeout(options.stall_timeout)
+        .build()
+        .map_err(|e| RegistryError::Setup(error_text(&e)))
 }
 
 /// Turns a reqwest error into a [`RegistryError::Transport`] that names the URL without

@@ -109,6 +109,13 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     } else {
         explicit_credentials(&g)?
     };
+    let registries = if matches!(cli.command, Command::Generate(_)) {
+        Default::default()
+    } else {
+        crate::config::Config::load()
+            .map_err(|e| UsageError(e.to_string()))?
+            .registry
+    };
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
             cache_dir: match g.cache_dir.clone() {
@@ -122,6 +129,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
                 credentials: credentials.clone(),
                 ca_file: g.ca_file.clone(),
                 insecure: g.insecure,
+                registries: registries.clone(),
                 ..ClientOptions::default()
             },
             retry: RetryPolicy {

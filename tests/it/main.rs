@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod cli;
+mod config;
 mod fetch;
 mod harness;
 mod head;

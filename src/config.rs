@@ -1,0 +1,152 @@
+//! The optional config file: per-registry connection settings.
+//!
+//! `$XDG_CONFIG_HOME/layerget/config.toml` (through `directories`), or the file named by
+//! `LAYERGET_CONFIG`. Flags win over the file: a flag applies to every registry, the file to the
+//! registry it names.
+//!
+//! ```toml
+//! [registry."registry.internal:5443"]
+//! ca-file = "/etc/ssl/internal-ca.pem"
+//!
+//! [registry."127.0.0.1:5000"]
+//! insecure = true        # or plain-http = true
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Connection settings for one registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistrySettings {
+    /// Extra trusted roots (PEM); implies https.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate; implies https.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Speak plain http.
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings by registry (`host[:port]` as in references).
+    #[serde(default)]
+    pub registry: BTreeMap<String, RegistrySettings>,
+}
+
+/// Why the config file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// It cannot be read.
+    #[error("cannot read the config file `{}`: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// It is not valid.
+    #[error("invalid config file `{}`: {message}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (from the TOML parser, with line and column).
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses the file's text; `path` is for messages and for resolving relative `ca-file`
+    /// paths (relative to the file's directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (name, settings) in &mut config.registry {
+            crate::reference::Registry::parse(name).map_err(|e| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            if let Some(ca) = &settings.ca_file
+                && ca.is_relative()
+            {
+                settings.ca_file = Some(base.join(ca));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Loads the file at `LAYERGET_CONFIG`, else the user config dir's `config.toml`; a missing
+    /// default file is an empty config, a missing `LAYERGET_CONFIG` file an error.
+    pub fn load() -> Result<Config, ConfigError> {
+        let (path, must_exist) = match std::env::var_os("LAYERGET_CONFIG") {
+            Some(p) => (PathBuf::from(p), true),
+            None => match directories::ProjectDirs::from("", "", "layerget") {
+                Some(d) => (d.config_dir().join("config.toml"), false),
+                None => return Ok(Config::default()),
+            },
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_registry_tables() {
+        let c = Config::parse(
+            r#"
+            [registry."reg.internal:5443"]
+            ca-file = "certs/ca.pem"
+            [registry."127.0.0.1:5000"]
+            insecure = true
+            [registry.localhost]
+            plain-http = true
+            "#,
+            Path::new("/etc/layerget/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.registry["reg.internal:5443"].ca_file.as_deref(),
+            Some(Path::new("/etc/layerget/certs/ca.pem"))
+        );
+        assert!(c.registry["127.0.0.1:5000"].insecure);
+        assert!(c.registry["localhost"].plain_http);
+        assert_eq!(
+            Config::parse("", Path::new("x")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_understand() {
+        for (text, want) in [
+            ("[registry.\"a.b\"]\ninsecur = true", "unknown field"),
+            ("[registries]", "unknown field"),
+            ("[registry.\"a.b\"]\ninsecure = \"yes\"", "invalid type"),
+            ("[registry.\"bad host!\"]", "invalid registry host"),
+            ("[registry", "invalid config file"),
+        ] {
+            let err = Config::parse(text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+}
