@@ -40,6 +40,8 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
             cand head 'Ask a registry about a blob without downloading it'
             cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+            cand pull 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+            cand cache 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
             cand generate 'Write shell completions for every supported shell into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -111,6 +113,224 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'layerget;pull'= {
+            cand --platform 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host''s]'
+            cand -j 'Fetch up to N blobs at once (over all images)'
+            cand --jobs 'Fetch up to N blobs at once (over all images)'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --all-platforms 'From a multi-platform image, take every platform (and record the index itself)'
+            cand --verify-cached 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand ls 'List the references in the cache (index.json), or with --blobs every blob'
+            cand du 'Show the cache''s size: blobs, partial downloads, quarantine'
+            cand verify 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+            cand gc 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+            cand prune 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+            cand rm 'Remove a reference (and the blobs only it used) or a blob'
+            cand path 'Print the path of a cached blob'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layerget;cache;ls'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --blobs 'List every blob with its size and last use instead of the references'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;du'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;verify'= {
+            cand -j 'Hash up to N blobs at once [default: the number of CPUs]'
+            cand --jobs 'Hash up to N blobs at once [default: the number of CPUs]'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;gc'= {
+            cand --ingest-age 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --dry-run 'Show what would be removed; remove nothing'
+            cand --loose 'Also remove blobs that no manifest in the cache names (fetched by digest alone)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;prune'= {
+            cand --max-size 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)'
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --dry-run 'Show what would be evicted; remove nothing'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;rm'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;path'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'layerget;cache;help'= {
+            cand ls 'List the references in the cache (index.json), or with --blobs every blob'
+            cand du 'Show the cache''s size: blobs, partial downloads, quarantine'
+            cand verify 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+            cand gc 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+            cand prune 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+            cand rm 'Remove a reference (and the blobs only it used) or a blob'
+            cand path 'Print the path of a cached blob'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layerget;cache;help;ls'= {
+        }
+        &'layerget;cache;help;du'= {
+        }
+        &'layerget;cache;help;verify'= {
+        }
+        &'layerget;cache;help;gc'= {
+        }
+        &'layerget;cache;help;prune'= {
+        }
+        &'layerget;cache;help;rm'= {
+        }
+        &'layerget;cache;help;path'= {
+        }
+        &'layerget;cache;help;help'= {
+        }
         &'layerget;generate'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
@@ -134,6 +354,8 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand fetch 'Download blobs by digest into the cache, verified, and print their cache paths'
             cand head 'Ask a registry about a blob without downloading it'
             cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+            cand pull 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+            cand cache 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
             cand generate 'Write shell completions for every supported shell into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -142,6 +364,31 @@ set edit:completion:arg-completer[layerget] = {|@words|
         &'layerget;help;head'= {
         }
         &'layerget;help;serve'= {
+        }
+        &'layerget;help;pull'= {
+        }
+        &'layerget;help;cache'= {
+            cand ls 'List the references in the cache (index.json), or with --blobs every blob'
+            cand du 'Show the cache''s size: blobs, partial downloads, quarantine'
+            cand verify 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+            cand gc 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+            cand prune 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+            cand rm 'Remove a reference (and the blobs only it used) or a blob'
+            cand path 'Print the path of a cached blob'
+        }
+        &'layerget;help;cache;ls'= {
+        }
+        &'layerget;help;cache;du'= {
+        }
+        &'layerget;help;cache;verify'= {
+        }
+        &'layerget;help;cache;gc'= {
+        }
+        &'layerget;help;cache;prune'= {
+        }
+        &'layerget;help;cache;rm'= {
+        }
+        &'layerget;help;cache;path'= {
         }
         &'layerget;help;generate'= {
         }

@@ -45,6 +45,8 @@ complete -c layerget -n "__fish_layerget_needs_command" -s V -l version -d 'Prin
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a registry about a blob without downloading it'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output -d 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)' -r -F
@@ -107,6 +109,186 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l platform -d 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host\'s]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s j -l jobs -d 'Fetch up to N blobs at once (over all images)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l all-platforms -d 'From a multi-platform image, take every platform (and record the index itself)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "verify" -d 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "gc" -d 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "prune" -d 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "path" -d 'Print the path of a cached blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l blobs -d 'List every blob with its size and last use instead of the references'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s j -l jobs -d 'Hash up to N blobs at once [default: the number of CPUs]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ingest-age -d 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l dry-run -d 'Show what would be removed; remove nothing'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l loose -d 'Also remove blobs that no manifest in the cache names (fetched by digest alone)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-size -d 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be evicted; remove nothing'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "gc" -d 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of a cached blob'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
@@ -124,8 +306,17 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-htt
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "gc" -d 'Remove blobs no reference needs, stale partial downloads and the quarantine'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "prune" -d 'Evict least-recently-used images and blobs until the cache fits in SIZE'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "path" -d 'Print the path of a cached blob'

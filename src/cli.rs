@@ -110,6 +110,11 @@ pub enum Command {
     Head(HeadArgs),
     /// Serve the cache as a read-only registry (pull side of the OCI Distribution API)
     Serve(ServeArgs),
+    /// Pull whole images (manifests, configs, layers) into the cache and record their references
+    Pull(PullArgs),
+    /// Inspect and look after the cache: ls, du, verify, gc, prune, rm, path
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Write shell completions for every supported shell into DIR
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -228,4 +233,153 @@ pub struct GenerateArgs {
     /// Directory to write the completion files into
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `layerget pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Images to pull.
+    #[arg(
+        required = true,
+        value_name = "REF",
+        help = "Images to pull: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST] (the tag defaults to latest)"
+    )]
+    pub refs: Vec<String>,
+
+    /// From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host's]
+    #[arg(long, value_name = "PLATFORM", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+
+    /// From a multi-platform image, take every platform (and record the index itself)
+    #[arg(long)]
+    pub all_platforms: bool,
+
+    /// Fetch up to N blobs at once (over all images)
+    #[arg(short, long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Re-hash cached blobs before trusting them (a bad one is fetched again)
+    #[arg(long)]
+    pub verify_cached: bool,
+}
+
+/// `layerget cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the references in the cache (index.json), or with --blobs every blob
+    Ls(CacheLsArgs),
+    /// Show the cache's size: blobs, partial downloads, quarantine
+    Du,
+    /// Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)
+    Verify(CacheVerifyArgs),
+    /// Remove blobs no reference needs, stale partial downloads and the quarantine
+    Gc(CacheGcArgs),
+    /// Evict least-recently-used images and blobs until the cache fits in SIZE
+    Prune(CachePruneArgs),
+    /// Remove a reference (and the blobs only it used) or a blob
+    Rm(CacheRmArgs),
+    /// Print the path of a cached blob
+    Path(CachePathArgs),
+}
+
+/// `layerget cache ls`.
+#[derive(Debug, Args)]
+pub struct CacheLsArgs {
+    /// List every blob with its size and last use instead of the references
+    #[arg(long)]
+    pub blobs: bool,
+}
+
+/// `layerget cache verify`.
+#[derive(Debug, Args)]
+pub struct CacheVerifyArgs {
+    /// Blobs to check, as DIGEST or NAME@DIGEST [default: every blob]
+    #[arg(value_name = "DIGEST")]
+    pub digests: Vec<String>,
+
+    /// Hash up to N blobs at once [default: the number of CPUs]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+}
+
+/// `layerget cache gc`.
+#[derive(Debug, Args)]
+pub struct CacheGcArgs {
+    /// Show what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also remove blobs that no manifest in the cache names (fetched by digest alone)
+    #[arg(long)]
+    pub loose: bool,
+
+    /// Remove partial downloads untouched for this long: seconds, or with s, m, h or d
+    #[arg(long, default_value = "7d", value_name = "AGE", value_parser = parse_age)]
+    pub ingest_age: std::time::Duration,
+}
+
+/// `layerget cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)
+    #[arg(long, required = true, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: u64,
+
+    /// Show what would be evicted; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `layerget cache rm`.
+#[derive(Debug, Args)]
+pub struct CacheRmArgs {
+    /// References (as pulled, e.g. 127.0.0.1:5000/app:v1) or blob digests
+    #[arg(required = true, value_name = "REF|DIGEST")]
+    pub targets: Vec<String>,
+}
+
+/// `layerget cache path`.
+#[derive(Debug, Args)]
+pub struct CachePathArgs {
+    /// The blob's digest (or NAME@DIGEST)
+    #[arg(value_name = "DIGEST")]
+    pub digest: String,
+}
+
+/// Parses `3600`, `90s`, `30m`, `12h`, `7d` into a duration.
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits_end);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not an age (e.g. 3600, 90s, 30m, 12h, 7d)"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("`{s}` has an unknown unit (use s, m, h or d)")),
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod cache_arg_tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        use std::time::Duration;
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(43200)));
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(604800)));
+        for bad in ["", "d", "1.5d", "7w", "-1", "99999999999999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
 }

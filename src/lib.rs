@@ -3,9 +3,11 @@
 //!
 //! The binary is a thin shell over this library. Modules, from the bottom up:
 //!
-//! - [`digest`], [`reference`](mod@reference), [`envelope`]: pure parsing and formatting (no I/O).
+//! - [`digest`], [`reference`](mod@reference), [`envelope`], [`manifest`]: pure parsing and
+//!   formatting (no I/O).
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
+//! - [`pull`]: a whole image (manifests, config, layers) into the store, recorded in `index.json`.
 //! - [`server`]: the store served back as a read-only registry (`layerget serve`).
 //! - [`cli`], [`output`], [`commands`]: the command line, what it prints, and each subcommand.
 //!
@@ -17,7 +19,9 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod envelope;
+pub mod manifest;
 pub mod output;
+pub mod pull;
 pub mod reference;
 pub mod server;
 pub mod store;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod challenge;
 pub mod credentials;
+pub mod manifest;
 pub mod retry;
 
 use std::collections::HashMap;

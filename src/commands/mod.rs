@@ -2,9 +2,11 @@
 //! the library, and reports per-item results itself; [`run`] dispatches and [`category_of`]
 //! turns any error into the category that decides the exit code.
 
+mod cache;
 mod fetch;
 mod generate;
 mod head;
+mod pull;
 mod serve;
 
 use std::io::Read as _;
@@ -25,11 +27,17 @@ use crate::store::StoreError;
 use crate::transfer::TransferError;
 
 pub use fetch::{FetchSettings, OutputTarget};
+pub use pull::{PullSettings, parse_image_reference};
 
 /// Bad arguments found after parsing (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Something asked for is not in the cache (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFoundError(pub String);
 
 /// How a command ended when it did not fail as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +156,11 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Serve(args) => {
             serve::run(&common()?, serve::ServeSettings::from(args), printer).await
         }
+        Command::Pull(args) => {
+            let settings = PullSettings::from_args(args)?;
+            pull::run(&common()?, settings, printer).await
+        }
+        Command::Cache(command) => cache::run(&common()?, command, printer).await,
         Command::Generate(args) => generate::run(&args.dir).map(|()| Outcome::Success),
     }
 }
@@ -163,6 +176,15 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
 /// The category of an error: the first error in the chain that has one decides.
 pub fn category_of(err: &anyhow::Error) -> Category {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<crate::pull::PullError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::client::manifest::ManifestFetchError>() {
+            return e.category();
+        }
+        if cause.is::<NotFoundError>() {
+            return Category::NotFound;
+        }
         if let Some(e) = cause.downcast_ref::<TransferError>() {
             return e.category();
         }

@@ -17,15 +17,23 @@
 //! and nothing else: no HTTP, no printing. Its functions block; async callers use
 //! `spawn_blocking`.
 
+mod index;
 mod ingest;
 mod lock;
+mod maintain;
+mod put;
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{Ingest, IngestState, Segment};
 pub use lock::{IngestLock, LockAttempt};
+pub use maintain::{
+    BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, plan_prune,
+};
+pub use put::{CacheLock, CacheLockMode};
 
 use crate::digest::{Digest, Verifier};
 use crate::envelope::Category;

@@ -9,6 +9,7 @@ mod config;
 mod fetch;
 mod harness;
 mod head;
+mod pull;
 mod segments;
 mod serve;
 mod transfer;

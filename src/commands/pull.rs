@@ -1,0 +1,211 @@
+//! `layerget pull REF...`: whole images into the cache, recorded in `index.json`. All REFs are
+//! parsed (and the platform checked) before any request; images are pulled concurrently, with
+//! at most `--jobs` blob transfers in flight over all of them, and reported in the order given.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use tokio::sync::Semaphore;
+
+use super::{Common, Outcome, UsageError, category_of, json_error};
+use crate::cli::PullArgs;
+use crate::client::Client;
+use crate::manifest::PlatformSpec;
+use crate::output::{Printer, human_bytes};
+use crate::pull::{PlatformChoice, PullError, PullOptions, PulledImage, pull};
+use crate::reference::Reference;
+use crate::store::{CacheLockMode, Store};
+use crate::transfer::FetchOptions;
+
+/// Validated `pull` settings.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    /// The references as given, and parsed (with `latest` when neither tag nor digest was).
+    pub refs: Vec<(String, Reference)>,
+    /// Which platforms to take from an index.
+    pub platforms: PlatformChoice,
+    /// Blob transfers at once.
+    pub jobs: usize,
+    /// Re-hash cached blobs first.
+    pub verify_cached: bool,
+}
+
+impl PullSettings {
+    /// Parses every reference and the platform (a usage error, before any request).
+    pub fn from_args(args: PullArgs) -> anyhow::Result<PullSettings> {
+        let refs = args
+            .refs
+            .iter()
+            .map(|s| parse_image_reference(s).map(|r| (s.clone(), r)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let platforms = if args.all_platforms {
+            PlatformChoice::All
+        } else {
+            match args.platform {
+                Some(p) => PlatformChoice::One(
+                    p.parse::<PlatformSpec>()
+                        .map_err(|e| UsageError(e.to_string()))?,
+                ),
+                None => PlatformChoice::One(PlatformSpec::host()),
+            }
+        };
+        Ok(PullSettings {
+            refs,
+            platforms,
+            jobs: usize::from(args.jobs),
+            verify_cached: args.verify_cached,
+        })
+    }
+}
+
+/// Parses an image reference; without a tag or digest it means `:latest`, as for Docker.
+pub fn parse_image_reference(s: &str) -> anyhow::Result<Reference> {
+    let r: Reference = s
+        .parse()
+        .with_context(|| format!("invalid reference `{s}`"))?;
+    if r.tag().is_none() && r.digest().is_none() {
+        return format!("{r}:latest")
+            .parse()
+            .with_context(|| format!("invalid reference `{s}`"));
+    }
+    Ok(r)
+}
+
+/// Runs `pull`.
+pub async fn run(
+    common: &Common,
+    settings: PullSettings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let store = Store::open(&common.cache_dir)
+        .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let client = Client::new(common.client.clone())?;
+    // Held until the end: `cache gc` must not remove what is fetched but not yet recorded.
+    let _shared = match store.try_lock_cache(CacheLockMode::Shared)? {
+        Some(lock) => lock,
+        None => {
+            printer.info("waiting for a `layerget cache` command that holds the cache");
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || s.lock_cache_blocking(CacheLockMode::Shared))
+                .await??
+        }
+    };
+    let limiter = Semaphore::new(settings.jobs);
+    let options = PullOptions {
+        platforms: settings.platforms.clone(),
+        fetch: FetchOptions {
+            verify_cached: settings.verify_cached,
+            retry: common.retry,
+            ..FetchOptions::default()
+        },
+        jobs: settings.jobs,
+    };
+    let progress = |label: &str| printer.progress(label);
+    let (store, client, limiter, options, progress) =
+        (&store, &client, &limiter, &options, &progress);
+    let mut results = futures_util::stream::iter(settings.refs.iter())
+        .map(|(_, reference)| async move {
+            let started = Instant::now();
+            // Loopback registries get single-stream transfers (see fetch.rs for the numbers).
+            let mut options = options.clone();
+            if reference.registry().is_loopback() {
+                options.fetch.segments = 1;
+            }
+            let image = pull(client, store, reference, &options, limiter, progress).await?;
+            Ok::<_, PullError>((image, started.elapsed().as_millis()))
+        })
+        .buffered(settings.jobs);
+
+    let mut first_failure = None;
+    let mut index = 0;
+    while let Some(result) = results.next().await {
+        let (given, _) = &settings.refs[index];
+        index += 1;
+        match result {
+            Ok((image, millis)) => report(common, given, &image, millis, printer)?,
+            Err(err) => {
+                let err = anyhow::Error::new(err).context(format!("pulling `{given}`"));
+                first_failure.get_or_insert(category_of(&err));
+                printer.error(&err);
+                if common.json {
+                    printer.json_line(&json_error(given, &err))?;
+                }
+            }
+        }
+    }
+    Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
+}
+
+fn report(
+    common: &Common,
+    given: &str,
+    image: &PulledImage,
+    millis: u128,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let cached = image.fetched == 0;
+    if common.json {
+        let manifests: Vec<serde_json::Value> = image
+            .images
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "digest": m.digest.to_string(),
+                    "platform": m.platform.as_ref().map(ToString::to_string),
+                    "layers": m.layers,
+                })
+            })
+            .collect();
+        printer.json_line(&serde_json::json!({
+            "ref": given,
+            "name": image.name,
+            "digest": image.digest.to_string(),
+            "media_type": image.media_type,
+            "recorded": image.recorded.to_string(),
+            "manifests": manifests,
+            "layers": image.layers(),
+            "blobs": image.blobs,
+            "size": image.size,
+            "cached": cached,
+            "blobs_fetched": image.fetched,
+            "bytes_transferred": image.bytes_transferred,
+            "skipped_foreign": image.skipped,
+            "replaced": image.replaced.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "duration_ms": millis,
+        }))?;
+    } else {
+        printer.data_line(&format!(
+            "{} {} {} layers {} {}",
+            image.name,
+            image.digest,
+            image.layers(),
+            human_bytes(image.size),
+            if cached { "cached" } else { "fetched" }
+        ))?;
+    }
+    if !cached {
+        let secs = (millis as f64 / 1000.0).max(0.001);
+        printer.info(&format!(
+            "{}: fetched {} of {} blobs ({}) in {:.2} s",
+            image.name,
+            image.fetched,
+            image.blobs,
+            human_bytes(image.bytes_transferred),
+            secs
+        ));
+    }
+    if image.skipped > 0 {
+        printer.warn(&format!(
+            "{}: {} non-distributable layer(s) not fetched (they live outside the registry)",
+            image.name, image.skipped
+        ));
+    }
+    for old in &image.replaced {
+        printer.info(&format!(
+            "{}: moved from {old} (`layerget cache gc` removes what only the old image used)",
+            image.name
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,666 @@
+//! `layerget pull` against the reference registry: OCI and Docker v2 images, a two-platform
+//! index, by tag and by digest, each platform and all of them; the resulting layout is read by
+//! `skopeo` (`oci:` transport); concurrent pulls into one cache keep every reference.
+//!
+//! Images are pushed through the registry's upload API; the helpers here are shared with
+//! `cache.rs`.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// An image pushed to the test registry.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest: Vec<u8>,
+    pub digest: String,
+    pub config: String,
+    pub layers: Vec<String>,
+}
+
+impl Image {
+    /// Every blob digest: manifest, config, layers.
+    pub fn blobs(&self) -> Vec<String> {
+        let mut all = vec![self.digest.clone(), self.config.clone()];
+        all.extend(self.layers.iter().cloned());
+        all
+    }
+}
+
+/// Pushes an image whose layers are `layers` (bytes), with the OCI or Docker v2 media types,
+/// under `reference` (a tag, or its own digest when `None`).
+pub fn push_image(
+    registry: &TestRegistry,
+    repo: &str,
+    reference: Option<&str>,
+    docker: bool,
+    arch: &str,
+    layers: &[Vec<u8>],
+) -> Image {
+    let config = json!({"architecture": arch, "os": "linux",
+                        "rootfs": {"type": "layers", "diff_ids": []}, "layers": layers.len()})
+    .to_string();
+    let config_digest = registry.push_blob(repo, config.as_bytes());
+    let (manifest_type, config_type, layer_type) = if docker {
+        (
+            DOCKER_MANIFEST,
+            "application/vnd.docker.container.image.v1+json",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        )
+    } else {
+        (
+            OCI_MANIFEST,
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar",
+        )
+    };
+    let layer_digests: Vec<String> = layers.iter().map(|l| registry.push_blob(repo, l)).collect();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
+        "layers": layers.iter().zip(&layer_digests).map(|(l, d)| json!({"mediaType": layer_type, "digest": d, "size": l.len()})).collect::<Vec<_>>(),
+    })
+    .to_string()
+    .into_bytes();
+    let digest = sha256_digest(&manifest);
+    registry.push_manifest(repo, reference.unwrap_or(&digest), manifest_type, &manifest);
+    Image {
+        manifest,
+        digest,
+        config: config_digest,
+        layers: layer_digests,
+    }
+}
+
+/// Pushes an OCI index of `images` (each with its `os/arch`) under `tag`; returns its digest
+/// and bytes.
+pub fn push_index(
+    registry: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    docker: bool,
+    images: &[(&str, &Image)],
+) -> (String, Vec<u8>) {
+    let (index_type, manifest_type) = if docker {
+        (DOCKER_LIST, DOCKER_MANIFEST)
+    } else {
+        (OCI_INDEX, OCI_MANIFEST)
+    };
+    let manifests: Vec<Value> = images
+        .iter()
+        .map(|(platform, image)| {
+            let (os, arch) = platform.split_once('/').unwrap();
+            json!({"mediaType": manifest_type, "digest": image.digest, "size": image.manifest.len(),
+                   "platform": {"os": os, "architecture": arch}})
+        })
+        .collect();
+    let index =
+        json!({"schemaVersion": 2, "mediaType": index_type, "manifests": manifests}).to_string();
+    let digest = registry.push_manifest(repo, tag, index_type, index.as_bytes());
+    (digest, index.into_bytes())
+}
+
+/// Layer contents that differ by `seed`.
+pub fn layer(seed: u64, size: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..size)
+        .map(|i| (i as u64 * 31 + seed * 7) as u8)
+        .collect();
+    v.extend_from_slice(&seed.to_le_bytes());
+    v
+}
+
+/// The parsed `index.json` of a cache.
+pub fn index_json(cache: &Path) -> Value {
+    serde_json::from_slice(&fs::read(cache.join("index.json")).unwrap()).unwrap()
+}
+
+/// `index.json` entries as (ref.name or other annotation value, digest, mediaType).
+pub fn entries(cache: &Path) -> Vec<(String, String, String)> {
+    index_json(cache)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let name = e["annotations"]
+                .as_object()
+                .and_then(|a| a.values().next())
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            (
+                name,
+                e["digest"].as_str().unwrap().to_owned(),
+                e["mediaType"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The digest the entry named `name` (by ref.name) records, if any.
+pub fn recorded(cache: &Path, name: &str) -> Option<String> {
+    index_json(cache)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"][REF_NAME] == name)
+        .map(|e| e["digest"].as_str().unwrap().to_owned())
+}
+
+/// `skopeo copy oci:<cache>:<name> dir:<out>`; returns the files of `out` (name → bytes).
+pub fn skopeo_from_cache(cache: &Path, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let out = tempfile::tempdir().unwrap();
+    let home = isolated_home();
+    let result = Command::new("skopeo")
+        .args(["--insecure-policy", "copy"])
+        .arg(format!("oci:{}:{name}", cache.display()))
+        .arg(format!("dir:{}", out.path().display()))
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    if !result.status.success() {
+        return Err(String::from_utf8_lossy(&result.stderr).into_owned());
+    }
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Asserts skopeo copies `name` from the cache and gets exactly `image`'s manifest and blobs.
+pub fn assert_skopeo_reads(cache: &Path, name: &str, image: &Image) {
+    let files = skopeo_from_cache(cache, name)
+        .unwrap_or_else(|e| panic!("skopeo copy oci:…:{name} failed: {e}"));
+    let manifest = files.iter().find(|(n, _)| n == "manifest.json").unwrap();
+    let want: Value = serde_json::from_slice(&image.manifest).unwrap();
+    if want["mediaType"] == DOCKER_MANIFEST {
+        // Recorded as its OCI equivalent: the same config and layers under OCI media types.
+        let got: Value = serde_json::from_slice(&manifest.1).unwrap();
+        assert_eq!(got["mediaType"], OCI_MANIFEST, "{name}");
+        assert_eq!(got["config"]["digest"], want["config"]["digest"], "{name}");
+        assert_eq!(
+            got["layers"].as_array().unwrap().len(),
+            want["layers"].as_array().unwrap().len()
+        );
+    } else {
+        assert_eq!(manifest.1, image.manifest, "{name}: manifest");
+    }
+    for d in std::iter::once(&image.config).chain(&image.layers) {
+        let hex = d.split_once(':').unwrap().1;
+        let file = files
+            .iter()
+            .find(|(n, _)| n == hex)
+            .unwrap_or_else(|| panic!("{name}: skopeo wrote no {d}"));
+        assert_eq!(sha256_digest(&file.1), *d);
+    }
+}
+
+fn pull(cache: &TempCache, args: &[&str]) -> assert_cmd::assert::Assert {
+    layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .arg("pull")
+        .args(args)
+        .assert()
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+#[test]
+fn oci_image_by_tag_and_by_digest_is_a_layout_skopeo_reads() {
+    let registry = TestRegistry::start();
+    let repo = "team/sub/app";
+    let image = push_image(
+        &registry,
+        repo,
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(1, 3000), layer(2, 100)],
+    );
+    let cache = TempCache::new();
+    let name = format!("{}/{repo}:v1", registry.addr());
+
+    let a = pull(&cache, &[&name]).success();
+    let out = stdout(&a);
+    let line = out.trim();
+    assert!(
+        line.starts_with(&format!("{name} {} 2 layers ", image.digest))
+            && line.ends_with(" fetched"),
+        "{line}"
+    );
+    for d in image.blobs() {
+        assert!(cache.blob_path(&d).is_file(), "{d} not cached");
+    }
+    let index = index_json(cache.path());
+    assert_eq!(
+        index["manifests"][0],
+        json!({"mediaType": OCI_MANIFEST, "digest": image.digest, "size": image.manifest.len(),
+               "annotations": {REF_NAME: name}})
+    );
+    assert_skopeo_reads(cache.path(), &name, &image);
+
+    // Again: everything is cached, and the entry is not duplicated.
+    let a = pull(&cache, &[&name]).success();
+    assert!(stdout(&a).trim().ends_with(" cached"), "{}", stdout(&a));
+    assert_eq!(entries(cache.path()).len(), 1);
+
+    // By digest, with --json: recorded under the digest reference too, and skopeo reads it.
+    let by_digest = format!("{}/{repo}@{}", registry.addr(), image.digest);
+    let a = layerget()
+        .args([
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "--json",
+            "pull",
+            &by_digest,
+        ])
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_str(stdout(&a).trim()).unwrap();
+    assert_eq!(doc["name"], by_digest.as_str());
+    assert_eq!(doc["digest"], image.digest.as_str());
+    assert_eq!(doc["media_type"], OCI_MANIFEST);
+    assert_eq!(doc["layers"], 2);
+    assert_eq!(doc["cached"], true);
+    assert_eq!(
+        recorded(cache.path(), &by_digest),
+        Some(image.digest.clone())
+    );
+    assert_eq!(entries(cache.path()).len(), 2);
+    assert_skopeo_reads(cache.path(), &by_digest, &image);
+
+    // A short reference is recorded by its full normalized name.
+    let tagless = format!("{}/{repo}", registry.addr());
+    push_image(
+        &registry,
+        repo,
+        Some("latest"),
+        false,
+        "amd64",
+        &[layer(3, 10)],
+    );
+    pull(&cache, &[&tagless]).success();
+    assert!(recorded(cache.path(), &format!("{tagless}:latest")).is_some());
+}
+
+#[test]
+fn docker_v2_image_is_pulled_and_read_by_skopeo() {
+    let registry = TestRegistry::start();
+    let image = push_image(
+        &registry,
+        "legacy/app",
+        Some("1.0"),
+        true,
+        "amd64",
+        &[layer(7, 500)],
+    );
+    let cache = TempCache::new();
+    let name = format!("{}/legacy/app:1.0", registry.addr());
+    pull(&cache, &[&name]).success();
+    // The OCI equivalent carries the name (skopeo's oci: transport reads only OCI media
+    // types); the registry's manifest is kept beside it, byte for byte.
+    let e = entries(cache.path());
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(
+        (e[0].0.as_str(), e[0].2.as_str()),
+        (name.as_str(), OCI_MANIFEST)
+    );
+    assert_eq!(
+        e[1],
+        (
+            name.clone(),
+            image.digest.clone(),
+            DOCKER_MANIFEST.to_owned()
+        )
+    );
+    assert_eq!(
+        fs::read(cache.blob_path(&image.digest)).unwrap(),
+        image.manifest
+    );
+    assert_skopeo_reads(cache.path(), &name, &image);
+    // Pulling again converts to the same bytes: nothing new is recorded.
+    pull(&cache, &[&name]).success();
+    assert_eq!(entries(cache.path()), e);
+
+    // A Docker manifest list: one platform, and all of them.
+    let amd = push_image(
+        &registry,
+        "legacy/multi",
+        None,
+        true,
+        "amd64",
+        &[layer(8, 70)],
+    );
+    let arm = push_image(
+        &registry,
+        "legacy/multi",
+        None,
+        true,
+        "arm64",
+        &[layer(9, 80)],
+    );
+    let (list, _) = push_index(
+        &registry,
+        "legacy/multi",
+        "2.0",
+        true,
+        &[("linux/amd64", &amd), ("linux/arm64", &arm)],
+    );
+    let name = format!("{}/legacy/multi:2.0", registry.addr());
+    pull(&cache, &[&name, "--platform", "linux/arm64"]).success();
+    assert_skopeo_reads(cache.path(), &name, &arm);
+    pull(&cache, &[&name, "--all-platforms"]).success();
+    let e: Vec<_> = entries(cache.path())
+        .into_iter()
+        .filter(|e| e.0 == name)
+        .collect();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].2, OCI_INDEX);
+    assert_eq!(e[1], (name.clone(), list, DOCKER_LIST.to_owned()));
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    assert_skopeo_reads(cache.path(), &name, &amd);
+    layerget()
+        .args([
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "cache",
+            "verify",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn two_platform_index_each_platform_and_all() {
+    let registry = TestRegistry::start();
+    let repo = "multi/app";
+    let shared = layer(100, 2000);
+    let amd = push_image(
+        &registry,
+        repo,
+        None,
+        false,
+        "amd64",
+        &[shared.clone(), layer(1, 50)],
+    );
+    let arm = push_image(
+        &registry,
+        repo,
+        None,
+        false,
+        "arm64",
+        &[shared, layer(2, 60)],
+    );
+    let (index_digest, _) = push_index(
+        &registry,
+        repo,
+        "v2",
+        false,
+        &[("linux/amd64", &amd), ("linux/arm64", &arm)],
+    );
+    let name = format!("{}/{repo}:v2", registry.addr());
+    let cache = TempCache::new();
+
+    // The host's platform (this test machine is linux/amd64) by default: the name is on the
+    // platform manifest, the index is kept beside it.
+    let a = pull(&cache, &[&name, "--platform", "linux/amd64"]).success();
+    assert!(
+        stdout(&a).starts_with(&format!("{name} {index_digest} 2 layers")),
+        "{}",
+        stdout(&a)
+    );
+    assert_eq!(recorded(cache.path(), &name), Some(amd.digest.clone()));
+    let e = entries(cache.path());
+    assert_eq!(e.len(), 2);
+    assert!(e.contains(&(name.clone(), index_digest.clone(), OCI_INDEX.to_owned())));
+    assert!(cache.blob_path(&index_digest).is_file());
+    assert!(!cache.blob_path(&arm.layers[1]).exists());
+    assert_skopeo_reads(cache.path(), &name, &amd);
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let cache = TempCache::new();
+        pull(&cache, &[&name]).success();
+        assert_eq!(recorded(cache.path(), &name), Some(amd.digest.clone()));
+    }
+
+    // Another platform under the same name replaces the entry; skopeo gets that image
+    // whatever the host is.
+    pull(&cache, &[&name, "--platform", "linux/arm64/v8"]).success();
+    assert_eq!(recorded(cache.path(), &name), Some(arm.digest.clone()));
+    assert_eq!(entries(cache.path()).len(), 2);
+    assert_skopeo_reads(cache.path(), &name, &arm);
+
+    // A platform the index lacks: not found, and the message lists what there is.
+    pull(&cache, &[&name, "--platform", "linux/s390x"])
+        .code(3)
+        .stderr(predicates::str::contains(
+            "has no image for linux/s390x (it has linux/amd64, linux/arm64)",
+        ));
+    pull(&cache, &[&name, "--platform", "linux"]).code(2);
+
+    // By digest, one platform: recorded under the digest reference.
+    let by_digest = format!("{}/{repo}@{index_digest}", registry.addr());
+    pull(&cache, &[&by_digest, "--platform", "linux/arm64"]).success();
+    assert_eq!(recorded(cache.path(), &by_digest), Some(arm.digest.clone()));
+    assert_skopeo_reads(cache.path(), &by_digest, &arm);
+
+    // Every platform: the index itself carries the name; skopeo picks the host's image.
+    let all = TempCache::new();
+    let a = layerget()
+        .args([
+            "--cache-dir",
+            all.path().to_str().unwrap(),
+            "--json",
+            "pull",
+            "--all-platforms",
+            &name,
+        ])
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_str(stdout(&a).trim()).unwrap();
+    assert_eq!(doc["layers"], 4);
+    assert_eq!(doc["manifests"][0]["platform"], "linux/amd64");
+    assert_eq!(doc["manifests"][1]["platform"], "linux/arm64");
+    assert_eq!(
+        entries(all.path()),
+        [(name.clone(), index_digest.clone(), OCI_INDEX.to_owned())]
+    );
+    for d in amd.blobs().into_iter().chain(arm.blobs()) {
+        assert!(all.blob_path(&d).is_file(), "{d}");
+    }
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    assert_skopeo_reads(all.path(), &name, &amd);
+}
+
+#[test]
+fn a_moved_tag_replaces_its_entry() {
+    let registry = TestRegistry::start();
+    let first = push_image(
+        &registry,
+        "app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(1, 10)],
+    );
+    let cache = TempCache::new();
+    let name = format!("{}/app:v1", registry.addr());
+    pull(&cache, &[&name]).success();
+    let second = push_image(
+        &registry,
+        "app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(2, 10)],
+    );
+    pull(&cache, &[&name])
+        .success()
+        .stderr(predicates::str::contains(format!(
+            "moved from {}",
+            first.digest
+        )));
+    assert_eq!(
+        entries(cache.path()),
+        [(name.clone(), second.digest.clone(), OCI_MANIFEST.to_owned())]
+    );
+    assert_skopeo_reads(cache.path(), &name, &second);
+}
+
+#[test]
+fn concurrent_pulls_into_one_cache_keep_every_reference() {
+    let registry = TestRegistry::start();
+    let shared = layer(9, 200_000);
+    let images: Vec<(String, Image)> = (0..6)
+        .map(|i| {
+            let tag = format!("t{i}");
+            let image = push_image(
+                &registry,
+                "many",
+                Some(&tag),
+                false,
+                "amd64",
+                &[shared.clone(), layer(i, 1000)],
+            );
+            (format!("{}/many:{tag}", registry.addr()), image)
+        })
+        .collect();
+    let cache = TempCache::new();
+    for _round in 0..2 {
+        let children: Vec<_> = images
+            .iter()
+            .map(|(name, _)| {
+                let home = isolated_home();
+                Command::new(env!("CARGO_BIN_EXE_layerget"))
+                    .env_remove("LAYERGET_CACHE_DIR")
+                    .env("HOME", &home)
+                    .env("DOCKER_CONFIG", home.join("docker"))
+                    .env("NO_COLOR", "1")
+                    .arg("--cache-dir")
+                    .arg(cache.path())
+                    .args(["-q", "pull", name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let e = entries(cache.path());
+        assert_eq!(e.len(), images.len(), "{e:?}");
+        for (name, image) in &images {
+            assert_eq!(recorded(cache.path(), name), Some(image.digest.clone()));
+        }
+    }
+    for (name, image) in images.iter().take(2) {
+        assert_skopeo_reads(cache.path(), name, image);
+    }
+    layerget()
+        .args([
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "cache",
+            "verify",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn failures_have_their_exit_codes() {
+    let registry = TestRegistry::start();
+    push_image(
+        &registry,
+        "app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(1, 10)],
+    );
+    let cache = TempCache::new();
+    let missing = format!("{}/app:nope", registry.addr());
+    let good = format!("{}/app:v1", registry.addr());
+    let a = layerget()
+        .args([
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "--json",
+            "pull",
+            &missing,
+            &good,
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("manifest nope not found"));
+    let lines: Vec<Value> = stdout(&a)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["error"]["category"], "not_found");
+    assert_eq!(lines[1]["name"], good.as_str());
+    pull(&cache, &["UPPER/case:v1"]).code(2);
+    pull(&cache, &["127.0.0.1:1/app:v1", "--retries", "0"]).code(6);
+}
+
+#[test]
+fn a_manifest_that_does_not_match_its_digest_is_refused() {
+    let body = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": {"mediaType": "x", "digest": sha256_digest(b"c"), "size": 1}, "layers": []})
+    .to_string();
+    let wrong = sha256_digest(b"something else");
+    let server = RecordingServer::fixed(
+        ScriptedResponse::new(200, body.clone())
+            .header("Content-Type", OCI_MANIFEST)
+            .header("Docker-Content-Digest", &wrong),
+    );
+    let cache = TempCache::new();
+    pull(&cache, &[&format!("{}/app:v1", server.addr())])
+        .code(5)
+        .stderr(predicates::str::contains(format!(
+            "does not match its Docker-Content-Digest {wrong}"
+        )));
+    // Asked by digest, a body with another digest is refused too, and nothing is recorded.
+    pull(&cache, &[&format!("{}/app@{wrong}", server.addr())]).code(5);
+    assert!(entries(cache.path()).is_empty());
+    // The request asked for all four manifest types.
+    let accept = server.requests()[0].header("accept").unwrap().to_owned();
+    for t in [
+        OCI_MANIFEST,
+        OCI_INDEX,
+        DOCKER_MANIFEST,
+        "manifest.list.v2+json",
+    ] {
+        assert!(accept.contains(t), "{accept}");
+    }
+}
