@@ -207,3 +207,93 @@ fn kill_9_during_segments_resends_only_what_no_segment_wrote() {
     );
     assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
 }
+
+/// Faults on the ranged segment requests (the second request is the first of them) behave as
+/// in single-stream mode: retried, resumed, and the blob verifies.
+fn segment_fault_is_survived(fault: Fault, extra_args: &[&str]) -> Vec<RecordedRequest> {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.addr());
+    let cache = TempCache::new();
+    let digest = registry.push_generated_blob("s/fault", SIZE, 37);
+    proxy.push_fault(Fault::None);
+    proxy.push_fault(fault);
+    segmented(&cache)
+        .args(extra_args)
+        .arg(proxy.reference("s/fault", &digest))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+    gets(&proxy)
+}
+
+#[test]
+fn a_503_on_a_segment_is_retried() {
+    let requests = segment_fault_is_survived(Fault::status(503, "busy"), &[]);
+    assert!(requests.len() >= 5, "{}", requests.len());
+}
+
+#[test]
+fn a_429_on_a_segment_waits_for_retry_after() {
+    let requests = segment_fault_is_survived(
+        Fault::Status {
+            code: 429,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: String::new(),
+        },
+        &[],
+    );
+    let first = requests[0].at;
+    let retried_late = requests
+        .iter()
+        .skip(4)
+        .all(|r| r.at - first >= Duration::from_millis(900));
+    assert!(
+        retried_late,
+        "a request went out before Retry-After elapsed"
+    );
+}
+
+#[test]
+fn a_stalled_segment_times_out_and_resumes() {
+    segment_fault_is_survived(
+        Fault::Stall {
+            after: 1 << 19,
+            secs: 30,
+        },
+        &["--stall-timeout", "1"],
+    );
+}
+
+#[test]
+fn segments_follow_redirects_to_storage_without_credentials() {
+    let registry = TestRegistry::start();
+    let front = FaultProxy::start(&registry.addr());
+    let storage = FaultProxy::start(&registry.addr());
+    let cache = TempCache::new();
+    let digest = registry.push_generated_blob("s/cdn", SIZE, 38);
+    let presigned = format!("http://{}/v2/s/cdn/blobs/{digest}?sig=abc", storage.addr());
+    front.set_default(Fault::Redirect {
+        location: presigned,
+        status: 307,
+    });
+    segmented(&cache)
+        .arg(front.reference("s/cdn", &digest))
+        .assert()
+        .success();
+    let at_storage = gets(&storage);
+    assert_eq!(at_storage.len(), 4);
+    assert!(
+        at_storage
+            .iter()
+            .all(|r| r.header("authorization").is_none())
+    );
+    assert_eq!(
+        at_storage
+            .iter()
+            .filter(|r| r.header("range").is_some())
+            .count(),
+        3
+    );
+    assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+}
