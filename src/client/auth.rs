@@ -175,6 +175,15 @@ impl Auth {
         }
     }
 
+    /// The scheme `registry` asked for, once it has.
+    fn scheme(&self, registry: &str) -> Option<Scheme> {
+        self.schemes
+            .lock()
+            .expect("schemes lock poisoned")
+            .get(registry)
+            .cloned()
+    }
+
     /// Forgets a token the registry refused, so the next request fetches a new one.
     pub async fn forget(&self, authorization: &Authorization) {
         if let Some(key) = &authorization.token_key {
@@ -191,12 +200,7 @@ impl Auth {
         registry: &str,
         scope: &str,
     ) -> Result<Option<Authorization>, RegistryError> {
-        let scheme = self
-            .schemes
-            .lock()
-            .expect("schemes lock poisoned")
-            .get(registry)
-            .cloned();
+        let scheme = self.scheme(registry);
         let found = match &scheme {
             Some(_) => self.credentials(registry),
             None => return Ok(None),
@@ -273,13 +277,7 @@ impl Auth {
 
     /// What an unauthenticated refusal from `registry` was about, for messages.
     pub fn anonymous_context(&self, registry: &str, scope: &str) -> AuthContext {
-        let scheme = self
-            .schemes
-            .lock()
-            .expect("schemes lock poisoned")
-            .get(registry)
-            .cloned();
-        let (realm, service) = match scheme {
+        let (realm, service) = match self.scheme(registry) {
             Some(Scheme::Bearer { realm, service }) => (Some(realm), service),
             Some(Scheme::Basic { realm }) => (realm, None),
             None => (None, None),
