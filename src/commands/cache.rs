@@ -360,7 +360,17 @@ async fn gc(
     let mut removed_ingest = Vec::new();
     let mut removed_quarantine: Vec<&PathBuf> = Vec::new();
     for b in &plan.blobs {
-        if args.dry_run || store.remove_blob_unless_locked(&b.digest)? {
+        if plan.manifests.contains(&b.digest) && !in_use.is_empty() {
+            // Its content may not all be gone: keep the manifest that says it is garbage, so
+            // the next gc finds that content again (rather than taking it for loose blobs).
+            continue;
+        }
+        let gone = if args.dry_run {
+            !store.is_locked(&b.digest)?
+        } else {
+            store.remove_blob_unless_locked(&b.digest)?
+        };
+        if gone {
             removed.push(b);
         } else {
             in_use.push(b.digest.to_string());
@@ -444,11 +454,7 @@ async fn prune(
     let s = store.clone();
     let (blobs, closures) =
         blocking(move || Ok::<_, anyhow::Error>((s.blobs()?.0, s.reference_closures()?))).await??;
-    let references: BTreeMap<String, HashSet<Digest>> = closures
-        .into_iter()
-        .map(|(name, c)| (name, c.present))
-        .collect();
-    let plan = plan_prune(&blobs, &references, args.max_size);
+    let plan = plan_prune(&blobs, &closures, args.max_size);
     let mut in_use = Vec::new();
     let mut freed = 0;
     if !args.dry_run {
@@ -463,7 +469,12 @@ async fn prune(
         .await??;
     }
     for b in &plan.blobs {
-        if args.dry_run || store.remove_blob_unless_locked(&b.digest)? {
+        let gone = if args.dry_run {
+            !store.is_locked(&b.digest)?
+        } else {
+            store.remove_blob_unless_locked(&b.digest)?
+        };
+        if gone {
             freed += b.size;
         } else {
             in_use.push(b.digest.to_string());
@@ -576,10 +587,10 @@ async fn rm_one(
         let others: HashSet<&Digest> = closures
             .iter()
             .filter(|(n, _)| **n != name)
-            .flat_map(|(_, c)| &c.present)
+            .flat_map(|(_, c)| &c.blobs)
             .collect();
         let mut mine: Vec<Digest> = closures[&name]
-            .present
+            .blobs
             .iter()
             .filter(|d| !others.contains(d))
             .cloned()

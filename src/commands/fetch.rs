@@ -144,6 +144,11 @@ pub async fn run(
                 ..options
             };
             let outcome = fetch_blob(client, store, reference, digest, options, &*progress).await?;
+            if outcome.cached {
+                // A cache hit is a use: `cache prune` evicts least recently used first. One
+                // futimens, no data written.
+                store.touch_blob(digest)?;
+            }
             Ok::<_, anyhow::Error>(Done {
                 outcome,
                 millis: started.elapsed().as_millis(),

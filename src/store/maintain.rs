@@ -54,6 +54,26 @@ pub enum Check {
     Missing,
 }
 
+/// Opens a blob for reading without marking it used: `cache verify`, `ls` and `gc` read blobs
+/// too, and their reads must not reorder `cache prune`'s LRU. `O_NOATIME` is refused for files
+/// of another user (a shared cache); those are opened normally.
+fn open_unmarked(path: &Path) -> io::Result<fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NOATIME.bits() as i32;
+        match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+        {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {}
+            other => return other,
+        }
+    }
+    fs::File::open(path)
+}
+
 fn last_use(m: &fs::Metadata) -> SystemTime {
     let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     m.accessed().map_or(mtime, |a| a.max(mtime))
@@ -170,12 +190,17 @@ impl Store {
         Ok(found)
     }
 
-    /// Re-hashes a blob.
+    /// Re-hashes a blob (without marking it used).
     pub fn check_blob(&self, digest: &Digest) -> Result<Check, StoreError> {
-        if self.lookup(digest)?.is_none() {
-            return Ok(Check::Missing);
-        }
-        let actual = self.hash_blob(digest)?;
+        let path = self.blob_path(digest);
+        let file = match open_unmarked(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Check::Missing),
+            Err(e) => return Err(StoreError::io("open", &path)(e)),
+        };
+        let mut verifier = digest.algorithm().verifier();
+        super::hash_reader(file, &mut verifier, u64::MAX).map_err(StoreError::io("read", &path))?;
+        let actual = verifier.finish();
         Ok(if &actual == digest {
             Check::Good
         } else {
@@ -249,7 +274,7 @@ impl Store {
         digest: &Digest,
         media_type: Option<&str>,
     ) -> Option<manifest::Manifest> {
-        let file = fs::File::open(self.blob_path(digest)).ok()?;
+        let file = open_unmarked(&self.blob_path(digest)).ok()?;
         if file.metadata().ok()?.len() > MAX_MANIFEST as u64 {
             return None;
         }
@@ -304,8 +329,12 @@ pub struct Closure {
 /// What `cache gc` removes and keeps.
 #[derive(Debug, Default, Clone)]
 pub struct GcPlan {
-    /// Unreachable blobs to remove.
+    /// Unreachable blobs to remove, manifests last: a manifest is what marks its content as
+    /// garbage, so it goes only once its content is gone (see [`GcPlan::manifests`]).
     pub blobs: Vec<BlobInfo>,
+    /// The unreachable manifests among `blobs`. When a blob they name is kept (a fetch holds
+    /// it), they must be kept too, or that blob would look loose next time.
+    pub manifests: HashSet<Digest>,
     /// Unreachable blobs kept because no manifest in the cache names them (fetched by digest
     /// alone; `--loose` removes them).
     pub loose_kept: Vec<BlobInfo>,
@@ -349,6 +378,7 @@ impl Store {
                 })
                 .collect();
             let orphaned = self.closure(&orphans).present;
+            plan.manifests = orphans.into_iter().map(|d| d.digest).collect();
             for b in unreachable {
                 if orphaned.contains(&b.digest) {
                     plan.blobs.push(b);
@@ -357,6 +387,8 @@ impl Store {
                 }
             }
         }
+        let manifests = &plan.manifests;
+        plan.blobs.sort_by_key(|b| manifests.contains(&b.digest));
         let cutoff = SystemTime::now()
             .checked_sub(ingest_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -393,28 +425,40 @@ pub struct PrunePlan {
     pub after: u64,
 }
 
+/// A reference as `cache prune` sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefBlobs {
+    /// Its `index.json` entries' digests (a pull marks them used; a shared base layer, used by
+    /// every image on it, would say nothing about this image).
+    pub roots: Vec<Digest>,
+    /// Every blob it reaches that is in the cache.
+    pub blobs: HashSet<Digest>,
+}
+
 /// Plans eviction until `blobs/` holds at most `max_size` bytes. Units go least recently used
-/// first (a reference was last used when its most recently used blob was); a blob shared by
+/// first (a reference was last used when its entries' manifests were); a blob shared by
 /// several references goes only with the last of them, so every reference left behind is
 /// complete.
 pub fn plan_prune(
     blobs: &[BlobInfo],
-    references: &BTreeMap<String, HashSet<Digest>>,
+    references: &BTreeMap<String, RefBlobs>,
     max_size: u64,
 ) -> PrunePlan {
     let by_digest: HashMap<&Digest, &BlobInfo> = blobs.iter().map(|b| (&b.digest, b)).collect();
     let mut users: HashMap<&Digest, usize> = HashMap::new();
-    for set in references.values() {
-        for d in set {
+    for r in references.values() {
+        for d in &r.blobs {
             *users.entry(d).or_default() += 1;
         }
     }
     let mut units: Vec<(SystemTime, PruneUnit)> = Vec::new();
-    for (name, set) in references {
-        let used = set
-            .iter()
-            .filter_map(|d| by_digest.get(d).map(|b| b.last_use))
-            .max()
+    for (name, r) in references {
+        let last = |set: &mut dyn Iterator<Item = &Digest>| {
+            set.filter_map(|d| by_digest.get(d).map(|b| b.last_use))
+                .max()
+        };
+        let used = last(&mut r.roots.iter())
+            .or_else(|| last(&mut r.blobs.iter()))
             .unwrap_or(SystemTime::UNIX_EPOCH);
         units.push((used, PruneUnit::Reference(name.clone())));
     }
@@ -450,7 +494,7 @@ pub fn plan_prune(
         match unit {
             PruneUnit::Blob(d) => remove(&d, &mut plan),
             PruneUnit::Reference(name) => {
-                let mut mine: Vec<&Digest> = references[&name].iter().collect();
+                let mut mine: Vec<&Digest> = references[&name].blobs.iter().collect();
                 mine.sort();
                 for d in mine {
                     let n = users.get_mut(d).expect("counted above");
@@ -469,7 +513,7 @@ pub fn plan_prune(
 impl Store {
     /// The references in `index.json` (grouped by name; unnamed entries under their digest)
     /// and the blobs each reaches.
-    pub fn reference_closures(&self) -> Result<BTreeMap<String, Closure>, StoreError> {
+    pub fn reference_closures(&self) -> Result<BTreeMap<String, RefBlobs>, StoreError> {
         let mut groups: BTreeMap<String, Vec<Descriptor>> = BTreeMap::new();
         for d in self.read_index()?.entries() {
             let name = index::owner(&d).map_or_else(|| d.digest.to_string(), str::to_owned);
@@ -477,8 +521,23 @@ impl Store {
         }
         Ok(groups
             .into_iter()
-            .map(|(name, roots)| (name, self.closure(&roots)))
+            .map(|(name, roots)| {
+                let blobs = self.closure(&roots).present;
+                let roots = roots.into_iter().map(|d| d.digest).collect();
+                (name, RefBlobs { roots, blobs })
+            })
             .collect())
+    }
+
+    /// Whether a fetch holds the blob's lock now (for `--dry-run`, which removes nothing).
+    pub fn is_locked(&self, digest: &Digest) -> Result<bool, StoreError> {
+        Ok(match self.try_lock(digest)? {
+            LockAttempt::Acquired(lock) => {
+                lock.release_and_remove();
+                false
+            }
+            LockAttempt::Busy { .. } => true,
+        })
     }
 }
 
@@ -506,14 +565,20 @@ mod tests {
             blob("loose", 5, 40),
         );
         let blobs = vec![base.clone(), a.clone(), b.clone(), loose.clone()];
-        let refs: BTreeMap<String, HashSet<Digest>> = [
+        let refs: BTreeMap<String, RefBlobs> = [
             (
                 "r/a:1".to_owned(),
-                [base.digest.clone(), a.digest.clone()].into(),
+                RefBlobs {
+                    roots: vec![a.digest.clone()],
+                    blobs: [base.digest.clone(), a.digest.clone()].into(),
+                },
             ),
             (
                 "r/b:1".to_owned(),
-                [base.digest.clone(), b.digest.clone()].into(),
+                RefBlobs {
+                    roots: vec![b.digest.clone()],
+                    blobs: [base.digest.clone(), b.digest.clone()].into(),
+                },
             ),
         ]
         .into();

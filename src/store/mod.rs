@@ -31,7 +31,7 @@ pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{Ingest, IngestState, Segment};
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
-    BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, plan_prune,
+    BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, RefBlobs, plan_prune,
 };
 pub use put::{CacheLock, CacheLockMode};
 

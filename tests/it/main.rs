@@ -4,6 +4,7 @@ mod auth_support;
 mod support;
 
 mod auth;
+mod cache;
 mod cli;
 mod config;
 mod fetch;

@@ -47,8 +47,10 @@ pub fn push_image(
     arch: &str,
     layers: &[Vec<u8>],
 ) -> Image {
+    // diff_ids stand in for the uncompressed digests (here the layers are not compressed).
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256_digest(l)).collect();
     let config = json!({"architecture": arch, "os": "linux",
-                        "rootfs": {"type": "layers", "diff_ids": []}, "layers": layers.len()})
+                        "rootfs": {"type": "layers", "diff_ids": diff_ids}})
     .to_string();
     let config_digest = registry.push_blob(repo, config.as_bytes());
     let (manifest_type, config_type, layer_type) = if docker {
