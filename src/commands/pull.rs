@@ -101,6 +101,8 @@ pub async fn run(
         },
         jobs: settings.jobs,
     };
+    // Images have several blobs each: a total bar sums them.
+    printer.show_total();
     let progress = |label: &str| printer.progress(label);
     let (store, client, limiter, options, progress) =
         (&store, &client, &limiter, &options, &progress);
@@ -134,6 +136,7 @@ pub async fn run(
             }
         }
     }
+    printer.finish_total();
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
 }
 
@@ -175,11 +178,12 @@ fn report(
             "duration_ms": millis,
         }))?;
     } else {
+        let layers = image.layers();
         printer.data_line(&format!(
-            "{} {} {} layers {} {}",
+            "{} {} {layers} {} {} {}",
             image.name,
             image.digest,
-            image.layers(),
+            if layers == 1 { "layer" } else { "layers" },
             human_bytes(image.size),
             if cached { "cached" } else { "fetched" }
         ))?;
