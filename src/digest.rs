@@ -5,6 +5,17 @@
 //! "Digests") restricted to the algorithms layerget can verify. It does no I/O: callers feed
 //! bytes into a [`Verifier`] and compare the result. Where a digest lives on disk is the store's
 //! business, and what a registry says about digests is the client's.
+//!
+//! ```
+//! use layerget::digest::{Algorithm, Digest, Verifier};
+//!
+//! let want: Digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse().unwrap();
+//! let mut v = Verifier::new(Algorithm::Sha256);
+//! v.update(b"ab");
+//! v.update(b"c");
+//! assert_eq!(v.finish(), want);
+//! assert!("sha256:ABC".parse::<Digest>().is_err());
+//! ```
 
 use std::fmt;
 use std::str::FromStr;

@@ -9,6 +9,24 @@
 //!
 //! [`api_url`] is the single place that turns a repository and an endpoint into a
 //! `/v2/<name>/…` URL; the server's routing uses the same grammar through [`validate_name`].
+//!
+//! ```
+//! use layerget::reference::{Endpoint, Reference, api_url};
+//!
+//! let r: Reference = "127.0.0.1:5000/team/sub/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+//!     .parse()
+//!     .unwrap();
+//! assert_eq!(r.registry().as_str(), "127.0.0.1:5000");
+//! assert_eq!(r.repository(), "team/sub/app");
+//! let base = r.registry().base_url(r.registry().scheme(false, false));
+//! let url = api_url(&base, r.repository(), Endpoint::Blob(r.digest().unwrap()));
+//! assert_eq!(url.path(), "/v2/team/sub/app/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+//!
+//! // Docker's defaults: no host means Docker Hub, and one component gets `library/`.
+//! let hub: Reference = "alpine:3.20".parse().unwrap();
+//! assert_eq!(hub.to_string(), "docker.io/library/alpine:3.20");
+//! assert_eq!(hub.registry().api_host(), "registry-1.docker.io");
+//! ```
 
 use std::fmt;
 use std::net::Ipv4Addr;
