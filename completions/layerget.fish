@@ -92,6 +92,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'A
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l idle-timeout -d 'Close a connection that moves no byte for SECS' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'

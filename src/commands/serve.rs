@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::{Common, Outcome, UsageError};
 use crate::cli::ServeArgs;
 use crate::output::Printer;
-use crate::server::{self, DiskSource, Limits};
+use crate::server::{self, Access, DiskSource, Htpasswd, Limits};
 use crate::store::Store;
 
 /// Validated settings for `serve`.
@@ -23,6 +23,10 @@ pub struct ServeSettings {
     pub listen: SocketAddr,
     /// Abuse limits.
     pub limits: Limits,
+    /// TLS certificate chain and key (PEM files), if HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// htpasswd file, if authentication is required.
+    pub htpasswd: Option<PathBuf>,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -36,6 +40,8 @@ impl From<ServeArgs> for ServeSettings {
                 idle_timeout: Duration::from_secs(args.idle_timeout),
                 ..Limits::default()
             },
+            tls: args.tls_cert.zip(args.tls_key),
+            htpasswd: args.htpasswd,
         }
     }
 }
@@ -46,7 +52,10 @@ pub async fn run(
     settings: ServeSettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let dir = settings.dir.unwrap_or_else(|| common.cache_dir.clone());
+    let dir = settings
+        .dir
+        .clone()
+        .unwrap_or_else(|| common.cache_dir.clone());
     if !dir.is_dir() {
         return Err(UsageError(format!(
             "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
@@ -58,6 +67,7 @@ pub async fn run(
     Store::open(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
     let source =
         DiskSource::open(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
+    let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on `{}`", settings.listen))?;
@@ -65,16 +75,83 @@ pub async fn run(
         .local_addr()
         .context("reading the listening address")?;
     if !addr.ip().is_loopback() {
-        printer.warn(&format!(
-            "listening on `{addr}`, which is not loopback: anyone who can reach it can read every blob in the cache (there is no TLS or authentication)"
+        let exposure = match (access.tls.is_some(), access.htpasswd.is_some()) {
+            (false, false) => Some(
+                "anyone who can reach it can read every blob in the cache (there is no TLS or authentication)",
+            ),
+            (true, false) => Some(
+                "anyone who can reach it can read every blob in the cache (there is no authentication: see --htpasswd)",
+            ),
+            (false, true) => {
+                Some("passwords cross the network in clear text (there is no TLS: see --tls-cert)")
+            }
+            (true, true) => None,
+        };
+        if let Some(exposure) = exposure {
+            printer.warn(&format!(
+                "listening on `{addr}`, which is not loopback: {exposure}"
+            ));
+        }
+    }
+    let scheme = if access.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    if let Some(h) = &access.htpasswd {
+        printer.info(&format!(
+            "requiring authentication ({} user(s) in the htpasswd file)",
+            h.len()
         ));
     }
-    printer.info(&format!("serving `{}` on http://{addr}/v2/", dir.display()));
-    server::run(listener, source, settings.limits, shutdown_signal())
+    printer.info(&format!(
+        "serving `{}` on {scheme}://{addr}/v2/",
+        dir.display()
+    ));
+    server::run_with(listener, source, settings.limits, access, shutdown_signal())
         .await
         .context("serving")?;
     printer.info("stopped");
     Ok(Outcome::Success)
+}
+
+/// Loads the TLS and htpasswd files. A file that cannot be read is a storage error (exit 8);
+/// one whose content is unusable is a usage error (exit 2) naming the option and the problem.
+fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
+    let read = |option: &str, path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("reading {option} `{}`", path.display()))
+    };
+    let tls = match &settings.tls {
+        None => None,
+        Some((cert, key)) => {
+            let (cert_pem, key_pem) = (read("--tls-cert", cert)?, read("--tls-key", key)?);
+            // reqwest is built without a default crypto provider; the server names ring
+            // explicitly, but install it too as the client does, for anything that asks.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                server::tls::server_config(&cert_pem, &key_pem).map_err(|e| {
+                    UsageError(format!(
+                        "cannot serve TLS with `{}` and `{}`: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?,
+            )
+        }
+    };
+    let htpasswd = match &settings.htpasswd {
+        None => None,
+        Some(path) => {
+            let bytes = read("--htpasswd", path)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                UsageError(format!("--htpasswd `{}` is not UTF-8 text", path.display()))
+            })?;
+            let parsed = Htpasswd::parse(&text)
+                .map_err(|e| UsageError(format!("--htpasswd `{}`: {e}", path.display())))?;
+            Some(std::sync::Arc::new(parsed))
+        }
+    };
+    Ok(Access { tls, htpasswd })
 }
 
 /// Completes on SIGINT or SIGTERM.

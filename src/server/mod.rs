@@ -14,9 +14,16 @@
 //! hyper also applies it to an idle keep-alive connection), a connection that moves no byte
 //! for `idle_timeout` is dropped, heads are capped at [`MAX_HEADER_BYTES`], and at most
 //! `max_connections` are served at once (the rest wait in the kernel's accept queue).
+//!
+//! Optional [`Access`] settings add TLS ([`tls`]; the handshake runs in the connection's task
+//! under `header_timeout`) and HTTP Basic authentication against an htpasswd file ([`auth`]):
+//! then every request, `/v2/` included (as distribution does), needs credentials, and a
+//! request without valid ones gets 401 `UNAUTHORIZED` with a `WWW-Authenticate` challenge.
 
+pub mod auth;
 pub mod range;
 pub mod source;
+pub mod tls;
 
 use std::future::Future;
 use std::io::{self, Seek, SeekFrom};
@@ -38,6 +45,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
+
+pub use auth::Htpasswd;
 
 use crate::digest::{Digest, DigestError};
 use crate::reference::{ApiRoute, ReferenceError, is_tag, parse_api_path};
@@ -116,8 +125,19 @@ pub enum ApiError {
     PaginationNumberInvalid(String),
     /// The path is no registry endpoint.
     NotFound,
+    /// No valid credentials, and the server requires them.
+    Unauthorized,
     /// Reading the cache failed.
     Internal(io::Error),
+}
+
+/// Who may connect and how: optional TLS and optional htpasswd authentication.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Require Basic credentials from this file.
+    pub htpasswd: Option<Arc<Htpasswd>>,
 }
 
 impl From<io::Error> for ApiError {
@@ -184,6 +204,12 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "invalid number of results requested",
             json!(n),
         ),
+        ApiError::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+            Value::Null,
+        ),
         ApiError::NotFound => (
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -221,6 +247,12 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         ApiError::RangeNotSatisfiable { size } => {
             headers.insert(header::CONTENT_RANGE, value(format!("bytes */{size}")));
         }
+        ApiError::Unauthorized => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                value(format!("Basic realm=\"{}\"", auth::REALM)),
+            );
+        }
         _ => {}
     }
     response
@@ -231,15 +263,16 @@ fn value(s: String) -> HeaderValue {
     HeaderValue::try_from(s).expect("values built from validated input are valid headers")
 }
 
-/// The server's state: where content comes from.
+/// The server's state: where content comes from, and who may read it.
 struct App<S> {
     source: S,
+    htpasswd: Option<Arc<Htpasswd>>,
 }
 
 /// The router: `/v2/` and the catch-all `/v2/{*rest}` (names contain `/`, so the path is
 /// routed by [`parse_api_path`], suffixes from the right); anything else gets a 404 envelope.
-fn router<S: BlobSource>(source: S) -> Router {
-    let app = Arc::new(App { source });
+fn router<S: BlobSource>(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Router {
+    let app = Arc::new(App { source, htpasswd });
     Router::new()
         .route("/v2", any(handle::<S>))
         .route("/v2/", any(handle::<S>))
@@ -252,16 +285,25 @@ fn router<S: BlobSource>(source: S) -> Router {
 async fn handle<S: BlobSource>(State(app): State<Arc<App<S>>>, request: Request) -> Response<Body> {
     let started = Instant::now();
     let (parts, _body) = request.into_parts();
-    let mut response = match answer(
-        &app.source,
-        &parts.method,
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-    ) {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    let authorized = match &app.htpasswd {
+        None => true,
+        Some(h) => {
+            let credentials = parts.headers.get(header::AUTHORIZATION);
+            h.authorized(credentials.map(HeaderValue::as_bytes)).await
+        }
     };
+    let answered = if authorized {
+        answer(
+            &app.source,
+            &parts.method,
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+        )
+    } else {
+        Err(ApiError::Unauthorized)
+    };
+    let mut response = answered.unwrap_or_else(|e| error_response(&e));
     response
         .headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
@@ -712,15 +754,28 @@ impl AsyncWrite for IdleIo {
     }
 }
 
-/// Serves `source` on `listener` until `shutdown` completes, then lets in-flight responses
-/// finish (for at most `limits.shutdown_grace`).
+/// Serves `source` on `listener` over plain HTTP without authentication until `shutdown`
+/// completes, then lets in-flight responses finish (for at most `limits.shutdown_grace`).
 pub async fn run<S: BlobSource>(
     listener: TcpListener,
     source: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let service = hyper_util::service::TowerToHyperService::new(router(source));
+    run_with(listener, source, limits, Access::default(), shutdown).await
+}
+
+/// [`run`] with TLS and authentication as `access` says.
+pub async fn run_with<S: BlobSource>(
+    listener: TcpListener,
+    source: S,
+    limits: Limits,
+    access: Access,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let service =
+        hyper_util::service::TowerToHyperService::new(router(source, access.htpasswd.clone()));
+    let tls = access.tls.map(tokio_rustls::TlsAcceptor::from);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -753,26 +808,58 @@ pub async fn run<S: BlobSource>(
             last: last.clone(),
         };
         let epoch = io.epoch;
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service.clone()));
         let idle = limits.idle_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let watchdog = async {
-                loop {
-                    tokio::time::sleep(idle / 4).await;
-                    let quiet = epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
-                    if quiet >= idle.as_millis() as u64 {
-                        return;
-                    }
+        let watchdog = async move {
+            loop {
+                tokio::time::sleep(idle / 4).await;
+                let quiet = epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+                if quiet >= idle.as_millis() as u64 {
+                    return;
                 }
-            };
-            tokio::select! {
-                result = conn => if let Err(e) = result {
-                    tracing::debug!("connection ended: {e}");
-                },
-                () = watchdog => tracing::debug!("closing a connection idle for {idle:?}"),
             }
-        });
+        };
+        match &tls {
+            None => {
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service.clone()));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    tokio::select! {
+                        result = conn => if let Err(e) = result {
+                            tracing::debug!("connection ended: {e}");
+                        },
+                        () = watchdog => tracing::debug!("closing a connection idle for {idle:?}"),
+                    }
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs here, not in the accept loop, and must finish within the
+                // header timeout: a slow TLS client holds one slot for that long at most.
+                let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(io));
+                let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
+                let header_timeout = limits.header_timeout;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let io = match handshake.await {
+                        Ok(Ok(io)) => io,
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake unfinished after {header_timeout:?}");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(http.serve_connection(TokioIo::new(io), service));
+                    tokio::select! {
+                        result = conn => if let Err(e) = result {
+                            tracing::debug!("connection ended: {e}");
+                        },
+                        () = watchdog => tracing::debug!("closing a connection idle for {idle:?}"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {

@@ -13,4 +13,5 @@ mod head;
 mod pull;
 mod segments;
 mod serve;
+mod serve_auth;
 mod transfer;

@@ -34,19 +34,19 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const REPO: &str = "team/sub/app";
+pub(crate) const REPO: &str = "team/sub/app";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A running `layerget serve`, killed by pid when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: Option<Child>,
-    addr: String,
+    pub(crate) addr: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Serve {
     /// Starts `layerget -v serve CACHE --listen 127.0.0.1:0 EXTRA…` and waits for the address.
-    fn start(cache: &Path, extra: &[&str]) -> Serve {
+    pub(crate) fn start(cache: &Path, extra: &[&str]) -> Serve {
         let home = isolated_home();
         let mut child = Command::new(env!("CARGO_BIN_EXE_layerget"))
             .arg("-v")
@@ -69,7 +69,8 @@ impl Serve {
         for line in lines.by_ref() {
             let line = line.expect("read serve stderr");
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.split("on http://").nth(1) {
+            let after = |scheme| line.split(scheme).nth(1);
+            if let Some(rest) = after(" on http://").or_else(|| after(" on https://")) {
                 addr = Some(rest.trim_end_matches("/v2/").to_owned());
                 break;
             }
@@ -92,11 +93,16 @@ impl Serve {
         }
     }
 
-    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
         http_request(&self.addr, method, target, headers, b"")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
@@ -116,19 +122,19 @@ impl Drop for Serve {
 
 /// The registry and a cache holding the same image: a config, a small layer, a layer bigger
 /// than the server's in-memory limit, an empty blob and an OCI manifest tagged `v1`.
-struct World {
+pub(crate) struct World {
     registry: TestRegistry,
-    cache: TempCache,
-    small: Vec<u8>,
+    pub(crate) cache: TempCache,
+    pub(crate) small: Vec<u8>,
     small_digest: String,
     big_digest: String,
     empty_digest: String,
-    manifest: Vec<u8>,
+    pub(crate) manifest: Vec<u8>,
     manifest_digest: String,
-    digests: Vec<String>,
+    pub(crate) digests: Vec<String>,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let registry = TestRegistry::start();
     let small: Vec<u8> = (0..49).collect();
     let mut big = Vec::new();
@@ -651,7 +657,7 @@ fn skopeo_copy(addr: &str, dest: &Path) {
     );
 }
 
-fn dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|e| {
