@@ -327,11 +327,14 @@ fn spawn_writer(
 ) -> std::thread::JoinHandle<io::Result<()>> {
     std::thread::spawn(move || {
         let result = (|| {
+            let mut flusher = super::Flusher::new(&file)?;
             while let Some((index, offset, chunk)) = rx.blocking_recv() {
                 file.write_all_at(&chunk, offset)?;
                 shared.written[index].fetch_add(chunk.len() as u64, Ordering::Release);
                 shared.notify();
+                flusher.wrote(chunk.len() as u64);
             }
+            flusher.finish()?;
             file.sync_all()
         })();
         if result.is_err() {
