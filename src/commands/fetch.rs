@@ -129,9 +129,9 @@ pub async fn run(
             let digest = reference.digest().expect("fetch references carry a digest");
             let progress = printer.progress(&digest.short());
             let started = Instant::now();
-            // Measured (scripts/bench-fetch): on loopback, segments cost 5-30% (they compete
-            // for the same cores); behind a 50 MB/s-per-connection limit, 4 segments ran 3.2x
-            // faster. So: 4 segments, except for loopback registries.
+            // Measured (scripts/bench-fetch, 1 GiB): on loopback, 4 segments ran 22-26 %
+            // slower than one stream (they compete for the same cores); behind a 50 MB/s
+            // per-connection limit they ran 3.3-3.5x faster. So: 4, but 1 for loopback.
             let segments = settings
                 .segments
                 .unwrap_or(if reference.registry().is_loopback() {
