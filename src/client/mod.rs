@@ -558,18 +558,27 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 /// is what object storage behind a presigned URL requires (it answers 403 to a second
 /// credential).
 fn redirect_policy() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt.previous().iter().any(|u| u.scheme() == "https");
-        if downgrade {
-            let to = redact(attempt.url());
-            return attempt.error(format!("refusing a redirect from https to http (`{to}`)"));
-        }
-        attempt.follow()
-    })
+    redirect::Policy::custom(
+        |attempt| match check_redirect(attempt.previous(), attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(why) => attempt.error(why),
+        },
+    )
+}
+
+/// Whether a redirect to `next` may be followed after visiting `previous` (the request's own
+/// URL first): at most [`MAX_REDIRECTS`], and never from https down to http.
+fn check_redirect(previous: &[Url], next: &Url) -> Result<(), String> {
+    if previous.len() > MAX_REDIRECTS {
+        return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    if next.scheme() == "http" && previous.iter().any(|u| u.scheme() == "https") {
+        return Err(format!(
+            "refusing a redirect from https to http (`{}`)",
+            redact(next)
+        ));
+    }
+    Ok(())
 }
 
 /// Reads at most [`MAX_BODY`] bytes of an error body and decodes it.
@@ -704,6 +713,38 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ContentRange::parse(input), *want, "{input}");
         }
+    }
+
+    #[test]
+    fn redirects() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let https = u("https://reg.example/v2/a/blobs/x");
+        let cdn = u("https://cdn.example/blob?sig=secret");
+        assert_eq!(check_redirect(std::slice::from_ref(&https), &cdn), Ok(()));
+        assert_eq!(
+            check_redirect(
+                &[u("http://127.0.0.1:5000/v2/")],
+                &u("http://127.0.0.1:9/x")
+            ),
+            Ok(())
+        );
+        assert_eq!(check_redirect(&[u("http://a.example/")], &cdn), Ok(()));
+        let down = check_redirect(
+            &[https.clone(), cdn.clone()],
+            &u("http://cdn.example/blob?sig=secret"),
+        );
+        let msg = down.unwrap_err();
+        assert!(msg.contains("from https to http"), "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        let ten: Vec<Url> = (0..=MAX_REDIRECTS)
+            .map(|i| u(&format!("https://r.example/{i}")))
+            .collect();
+        assert!(check_redirect(&ten[..MAX_REDIRECTS], &https).is_ok());
+        assert!(
+            check_redirect(&ten, &https)
+                .unwrap_err()
+                .contains("more than 10")
+        );
     }
 
     #[test]
