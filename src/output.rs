@@ -343,6 +343,16 @@ impl Progress for PlainProgress<'_> {
     }
 }
 
+/// `1 blob`, `2 blobs`: a count with its noun, for messages (`noun` is the singular; the plural
+/// adds an `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `1.5 MiB`-style sizes for messages.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -362,6 +372,13 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(0, "blob"), "0 blobs");
+        assert_eq!(count(1, "blob"), "1 blob");
+        assert_eq!(count(2, "partial download"), "2 partial downloads");
+    }
 
     #[test]
     fn sizes() {

@@ -18,7 +18,7 @@ use crate::cli::{CacheCommand, CacheGcArgs, CachePruneArgs};
 use crate::digest::Digest;
 use crate::envelope::Category;
 use crate::manifest::REF_NAME;
-use crate::output::{Printer, human_bytes};
+use crate::output::{Printer, count, human_bytes};
 use crate::store::{
     BlobInfo, CacheLock, CacheLockMode, Check, Closure, LayoutIndex, Store, owner, plan_prune,
 };
@@ -244,12 +244,12 @@ fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outco
         }))?;
     } else {
         printer.data_line(&format!(
-            "{} ({total} bytes) in {}: {} blobs {}, {} partial downloads {}, {} quarantined {}",
+            "{} ({total} bytes) in {}: {} {}, {} {}, {} quarantined {}",
             human_bytes(total),
             store.root().display(),
-            blobs.len(),
+            count(blobs.len(), "blob"),
             human_bytes(blob_bytes),
-            partials,
+            count(partials, "partial download"),
             human_bytes(ingest_bytes),
             quarantine.len(),
             human_bytes(quarantine_bytes),
@@ -333,8 +333,8 @@ async fn verify(
         }
     }
     printer.info(&format!(
-        "verified {} blobs ({}) in {:.2} s: {good} good, {bad} bad{}",
-        good + bad,
+        "verified {} ({}) in {:.2} s: {good} good, {bad} bad{}",
+        count(good + bad, "blob"),
         human_bytes(bytes),
         started.elapsed().as_secs_f64(),
         if bad > 0 {
