@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 
-use super::{Common, Outcome, UsageError, category_of, json_error};
+use super::{Common, Outcome, UsageError, report_item_error};
 use crate::cli::FetchArgs;
 use crate::client::Client;
 use crate::output::{Printer, human_bytes};
@@ -174,11 +174,7 @@ pub async fn run(
                     return Err(err);
                 }
                 // Transfer errors already name the blob, the repository and the URL.
-                first_failure.get_or_insert(category_of(&err));
-                printer.error(&err);
-                if common.json {
-                    printer.json_line(&json_error(given, &err))?;
-                }
+                report_item_error(common, given, &err, printer, &mut first_failure)?;
             }
         }
     }

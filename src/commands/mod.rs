@@ -212,6 +212,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Reports one failed item of a multi-item command: the error on stderr, its `--json` line on
+/// stdout, and its category if it is the first failure (whose exit code wins).
+pub(crate) fn report_item_error(
+    common: &Common,
+    given: &str,
+    err: &anyhow::Error,
+    printer: &Printer,
+    first_failure: &mut Option<Category>,
+) -> anyhow::Result<()> {
+    first_failure.get_or_insert(category_of(err));
+    printer.error(err);
+    if common.json {
+        printer.json_line(&json_error(given, err))?;
+    }
+    Ok(())
+}
+
 /// The `error` member of a `--json` line for a failed item.
 pub fn json_error(reference: &str, err: &anyhow::Error) -> serde_json::Value {
     let category = category_of(err);

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use super::{Common, Outcome, UsageError, category_of, json_error};
+use super::{Common, Outcome, UsageError, report_item_error};
 use crate::cli::PullArgs;
 use crate::client::Client;
 use crate::manifest::PlatformSpec;
@@ -128,11 +128,7 @@ pub async fn run(
             Ok((image, millis)) => report(common, given, &image, millis, printer)?,
             Err(err) => {
                 let err = anyhow::Error::new(err).context(format!("pulling `{given}`"));
-                first_failure.get_or_insert(category_of(&err));
-                printer.error(&err);
-                if common.json {
-                    printer.json_line(&json_error(given, &err))?;
-                }
+                report_item_error(common, given, &err, printer, &mut first_failure)?;
             }
         }
     }
