@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::text::{Lines, sanitize};
+
 /// The most bytes of an error body anyone should read.
 pub const MAX_BODY: usize = 64 * 1024;
 /// How much of a non-envelope body is shown.
@@ -168,24 +170,28 @@ impl ErrorBody {
 }
 
 impl fmt::Display for ErrorBody {
-    /// `BLOB_UNKNOWN: blob unknown to registry; DENIED: …`, or the excerpt.
+    /// `BLOB_UNKNOWN: blob unknown to registry; DENIED: …`, or the excerpt. Every part came
+    /// from the server, so control characters and line breaks are escaped (issue 9, item 13):
+    /// the text stays on the line of the message that quotes it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let safe = |s: &str| sanitize(s, Lines::Escape).into_owned();
         match self {
             ErrorBody::Empty => f.write_str("no body"),
-            ErrorBody::Excerpt(s) => write!(f, "body: {s}"),
+            ErrorBody::Excerpt(s) => write!(f, "body: {}", safe(s)),
             ErrorBody::Envelope(entries) => {
                 for (i, e) in entries.iter().enumerate() {
                     if i > 0 {
                         f.write_str("; ")?;
                     }
-                    match (e.code.is_empty(), e.message.is_empty()) {
-                        (false, false) => write!(f, "{}: {}", e.code, e.message)?,
-                        (false, true) => f.write_str(&e.code)?,
-                        (true, false) => f.write_str(&e.message)?,
+                    let (code, message) = (safe(&e.code), safe(&e.message));
+                    match (code.is_empty(), message.is_empty()) {
+                        (false, false) => write!(f, "{code}: {message}")?,
+                        (false, true) => f.write_str(&code)?,
+                        (true, false) => f.write_str(&message)?,
                         (true, true) => f.write_str("unspecified error")?,
                     }
                     if let Some(detail) = e.detail.as_ref().and_then(detail_text) {
-                        write!(f, " ({detail})")?;
+                        write!(f, " ({})", safe(&detail))?;
                     }
                 }
                 Ok(())

@@ -3,8 +3,8 @@
 //!
 //! The binary is a thin shell over this library. Modules, from the bottom up:
 //!
-//! - [`digest`], [`reference`](mod@reference), [`envelope`], [`manifest`]: pure parsing and
-//!   formatting (no I/O).
+//! - [`digest`], [`reference`](mod@reference), [`envelope`], [`manifest`], [`text`]: pure
+//!   parsing and formatting (no I/O); [`text`] escapes what came from outside before it is shown.
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
 //! - [`pull`]: a whole image (manifests, config, layers) into the store, recorded in `index.json`.
@@ -25,4 +25,5 @@ pub mod pull;
 pub mod reference;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod transfer;

@@ -7,6 +7,7 @@ use clap::Parser as _;
 use layerget::cli::Cli;
 use layerget::commands::{self, Outcome};
 use layerget::output::Printer;
+use layerget::text::{Lines, sanitize};
 use tracing_subscriber::filter::LevelFilter;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
+        .fmt_fields(safe_fields())
         .init();
     let printer = Printer::new(cli.global.progress, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +66,24 @@ fn main() -> ExitCode {
             exit_code(commands::category_of(&err).exit_code())
         }
     }
+}
+
+/// Log fields written through the one sanitiser (`layerget::text`): a log line quotes what
+/// servers, clients and credential helpers said, and must not carry their control sequences to
+/// the terminal or into a log file. (tracing-subscriber's own escaping leaves `CR` and most C0
+/// controls alone.) Each field stays on its line.
+fn safe_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = sanitize(&text, Lines::Escape);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{field}={text}")
+        }
+    })
+    .delimited(" ")
 }
 
 fn exit_code(code: i32) -> ExitCode {

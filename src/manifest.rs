@@ -237,41 +237,49 @@ pub fn docker_to_oci(
     bytes: &[u8],
     children: &std::collections::HashMap<Digest, (Digest, u64)>,
 ) -> Result<Vec<u8>, ManifestError> {
-    let mut doc: serde_json::Value =
+    use serde_json::{Map, Value};
+    // The document came from a registry: every member may have any shape, so nothing below
+    // indexes a `Value` (which panics on non-objects); members of the wrong shape are left as
+    // they are and the registry's own document is what `parse` already accepted.
+    let mut doc: Value =
         serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
-    let rename = |v: &mut serde_json::Value| {
-        if let Some(new) = v.as_str().and_then(oci_type_for) {
+    let Some(top) = doc.as_object_mut() else {
+        return Err(ManifestError::Invalid("it is not a JSON object".into()));
+    };
+    fn rename(object: &mut Map<String, Value>) {
+        if let Some(v) = object.get_mut("mediaType")
+            && let Some(new) = v.as_str().and_then(oci_type_for)
+        {
             *v = new.into();
         }
-    };
-    rename(&mut doc["mediaType"]);
-    if let Some(config) = doc.get_mut("config") {
-        rename(&mut config["mediaType"]);
     }
-    for layer in doc
-        .get_mut("layers")
-        .and_then(|l| l.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        rename(&mut layer["mediaType"]);
+    fn objects<'a>(
+        top: &'a mut Map<String, Value>,
+        key: &str,
+    ) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+        top.get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
     }
-    for entry in doc
-        .get_mut("manifests")
-        .and_then(|l| l.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        let old = entry["digest"]
-            .as_str()
+    rename(top);
+    if let Some(config) = top.get_mut("config").and_then(Value::as_object_mut) {
+        rename(config);
+    }
+    objects(top, "layers").for_each(rename);
+    for entry in objects(top, "manifests") {
+        let old = entry
+            .get("digest")
+            .and_then(Value::as_str)
             .and_then(|d| d.parse::<Digest>().ok());
         if let Some((digest, size)) = old.and_then(|d| children.get(&d)) {
-            entry["digest"] = digest.to_string().into();
-            entry["size"] = (*size).into();
-            rename(&mut entry["mediaType"]);
+            entry.insert("digest".into(), digest.to_string().into());
+            entry.insert("size".into(), (*size).into());
+            rename(entry);
         }
     }
-    Ok(serde_json::to_vec(&doc).expect("JSON values serialize"))
+    serde_json::to_vec(&doc).map_err(|e| ManifestError::Invalid(e.to_string()))
 }
 
 /// Types that tell nothing about which manifest a body is.
@@ -647,6 +655,48 @@ mod tests {
         assert_eq!(index.manifests[0].size, oci.len() as u64);
         assert_eq!(index.manifests[0].media_type, OCI_MANIFEST);
         assert!(is_docker(DOCKER_LIST) && !is_docker(OCI_INDEX));
+    }
+
+    /// Issue 9, item 12: members of any shape (a hostile registry's) give an error or an
+    /// unchanged member, never a panic.
+    #[test]
+    fn docker_to_oci_survives_hostile_shapes() {
+        let none = std::collections::HashMap::new();
+        let child: Digest = D1.parse().unwrap();
+        let some = [(child, (child_digest(), 7u64))].into();
+        let cases: &[(&str, bool)] = &[
+            (r#"{"schemaVersion":2,"config":1,"layers":[0]}"#, true),
+            (r#"{"config":"x","layers":{"a":1}}"#, true),
+            (r#"{"layers":[null,[],"s",{"mediaType":7}]}"#, true),
+            (
+                r#"{"manifests":[1,{"digest":5},{"digest":"nope"},[]]}"#,
+                true,
+            ),
+            (r#"{"mediaType":["a"],"manifests":7}"#, true),
+            (r#"[1,2]"#, false),
+            (r#"1"#, false),
+            (r#""s""#, false),
+            (r#"null"#, false),
+            (r#"{"#, false),
+        ];
+        for (input, ok) in cases {
+            for children in [&none, &some] {
+                let got = docker_to_oci(input.as_bytes(), children);
+                assert_eq!(got.is_ok(), *ok, "{input}: {got:?}");
+            }
+        }
+        let out = docker_to_oci(
+            format!(r#"{{"manifests":[3,{{"digest":"{D1}","size":1}}]}}"#).as_bytes(),
+            &some,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["manifests"][0], 3);
+        assert_eq!(v["manifests"][1]["size"], 7);
+    }
+
+    fn child_digest() -> Digest {
+        crate::digest::digest_bytes(crate::digest::Algorithm::Sha256, b"child")
     }
 
     #[test]

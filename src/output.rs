@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
+use crate::text::{Lines, sanitize, sanitize_json};
 use crate::transfer::{Progress, TransferError};
 
 /// How often `--progress plain` prints a line per active blob.
@@ -63,6 +64,7 @@ impl Printer {
 
     /// Writes one line of data to stdout.
     pub fn data_line(&self, line: &str) -> io::Result<()> {
+        let line = sanitize(line, Lines::Keep);
         let mut out = self.stdout.lock().expect("stdout lock poisoned");
         self.multi.suspend(|| {
             writeln!(out, "{line}")?;
@@ -72,7 +74,12 @@ impl Printer {
 
     /// Writes one JSON document as a line to stdout.
     pub fn json_line(&self, value: &serde_json::Value) -> io::Result<()> {
-        self.data_line(&value.to_string())
+        let line = value.to_string();
+        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        self.multi.suspend(|| {
+            writeln!(out, "{}", sanitize_json(&line))?;
+            out.flush()
+        })
     }
 
     /// Copies a file to stdout (blob bytes for `-o -`).
@@ -102,7 +109,10 @@ impl Printer {
         self.stderr_line(&format!("error: {err:#}"));
     }
 
+    /// Every message goes out through here, so nothing a server put into one (an envelope
+    /// message, a header, a helper's stderr) reaches the terminal as a control sequence.
     fn stderr_line(&self, msg: &str) {
+        let msg = sanitize(msg, Lines::Keep);
         self.multi.suspend(|| {
             let _ = writeln!(io::stderr().lock(), "{msg}");
         });
@@ -136,6 +146,7 @@ impl Printer {
 
     /// A progress reporter for one blob, labelled `label`.
     pub fn progress(&self, label: &str) -> Box<dyn Progress + '_> {
+        let label = &*sanitize(label, Lines::Escape);
         match self.display {
             Display::Bars => Box::new(BarProgress {
                 bar: std::sync::OnceLock::new(),
