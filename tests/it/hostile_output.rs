@@ -145,3 +145,36 @@ fn verbose_logs_are_escaped() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(unsafe_bytes(&out.stderr), Vec::<String>::new(), "{stderr}");
 }
+
+/// Item 12: a Docker manifest list with members of the wrong shape beside `manifests` (which
+/// the typed parse of a list ignores, and the conversion to OCI used to index blindly) is
+/// pulled without a panic. The real registry stores it: Go's JSON decoding ignores unknown
+/// fields, so only a hostile or broken producer makes one, and any registry serves it.
+#[test]
+fn a_list_with_members_of_the_wrong_shape_does_not_panic() {
+    use crate::pull::{DOCKER_LIST, layer, push_image};
+    let registry = crate::support::TestRegistry::start();
+    let image = push_image(&registry, "odd/list", None, true, "amd64", &[layer(3, 64)]);
+    let list = serde_json::json!({
+        "schemaVersion": 2, "mediaType": DOCKER_LIST,
+        "manifests": [{"mediaType": crate::pull::DOCKER_MANIFEST, "digest": image.digest,
+                       "size": image.manifest.len(),
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+        "config": 1, "layers": [0, "x", null],
+    })
+    .to_string();
+    registry.push_manifest("odd/list", "v1", DOCKER_LIST, list.as_bytes());
+    for extra in [&["--all-platforms"][..], &["--platform", "linux/amd64"]] {
+        let cache = TempCache::new();
+        let out = layerget()
+            .args(["pull", "--cache-dir"])
+            .arg(cache.path())
+            .arg(format!("{}/odd/list:v1", registry.addr()))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {stderr}");
+        assert!(cache.blob_path(&image.config).exists());
+    }
+}
