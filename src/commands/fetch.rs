@@ -3,13 +3,13 @@
 //! at once, and results are reported in the order given.
 
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 
+use super::place::link_or_copy;
 use super::{Common, Outcome, UsageError, report_item_error};
 use crate::cli::FetchArgs;
 use crate::client::Client;
@@ -203,36 +203,6 @@ async fn place(
     tokio::task::spawn_blocking(move || link_or_copy(&src, &dest2))
         .await?
         .with_context(|| format!("writing `{}`", dest.display()))
-}
-
-/// Puts `src` at `dest` atomically: a hard link when the file system allows (the cache file
-/// is read-only, so the link is too), else a copy (`std::fs::copy` uses `copy_file_range`, which
-/// reflinks on btrfs and XFS). Either way it goes through a temporary name in `dest`'s
-/// directory and a rename, so `dest` is never half written.
-fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = dest
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "-o needs a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.layerget-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = fs::remove_file(&tmp);
-    if fs::hard_link(src, &tmp).is_err() {
-        fs::copy(src, &tmp)?;
-        let mut perms = fs::metadata(&tmp)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        fs::set_permissions(&tmp, perms)?;
-    }
-    fs::rename(&tmp, dest).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
 }
 
 fn report(

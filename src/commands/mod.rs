@@ -6,6 +6,7 @@ mod cache;
 mod fetch;
 mod generate;
 mod head;
+mod place;
 mod pull;
 mod serve;
 

@@ -178,3 +178,66 @@ fn a_list_with_members_of_the_wrong_shape_does_not_panic() {
         assert!(cache.blob_path(&image.config).exists());
     }
 }
+
+/// Item 14: a copy across file systems (the cache on disk, `-o` on tmpfs, so no hard link) is
+/// `0644` less the umask, never world-writable; and reruns onto the same path (issue 15,
+/// item 2) leave no hidden temporary files, whether `-o` was a link or a copy.
+#[test]
+fn output_copies_are_private_to_the_umask_and_leave_nothing_behind() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(
+        shm.is_dir(),
+        "this test needs /dev/shm (tmpfs) to copy across file systems"
+    );
+    let registry = crate::support::TestRegistry::start();
+    let digest = registry.push_blob("team/app", b"copied across file systems");
+    let reference = registry.reference("team/app", &digest);
+    let cache = TempCache::new();
+    let shared = tempfile::TempDir::new_in(shm).unwrap();
+    let linked = tempfile::TempDir::new_in(cache.path().parent().unwrap()).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin!("layerget");
+    for (umask, mode) in [("022", 0o644), ("027", 0o640), ("000", 0o644)] {
+        let out = shared.path().join(format!("out-{umask}"));
+        for _ in 0..3 {
+            let run = std::process::Command::new("sh")
+                .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
+                .arg(bin)
+                .args(["fetch", "-q", "--cache-dir"])
+                .arg(cache.path())
+                .arg(&reference)
+                .arg("-o")
+                .arg(&out)
+                .env("HOME", crate::support::isolated_home())
+                .env(
+                    "DOCKER_CONFIG",
+                    crate::support::isolated_home().join("docker"),
+                )
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{run:?}");
+        }
+        let meta = std::fs::metadata(&out).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "umask {umask}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"copied across file systems");
+    }
+    let out = linked.path().join("linked");
+    for _ in 0..3 {
+        layerget()
+            .args(["fetch", "-q", "--cache-dir"])
+            .arg(cache.path())
+            .arg(&reference)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    for dir in [shared.path(), linked.path()] {
+        let hidden: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert_eq!(hidden, Vec::<String>::new(), "in {}", dir.display());
+    }
+}
