@@ -379,13 +379,17 @@ impl FromStr for PlatformSpec {
                 && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         };
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
+        let (os, arch, variant) = match parts.as_slice() {
+            [os, arch] => (*os, *arch, None),
+            [os, arch, variant] => (*os, *arch, Some(*variant)),
+            _ => return Err(PlatformError(s.to_owned())),
+        };
+        if !parts.iter().all(ok) {
             return Err(PlatformError(s.to_owned()));
         }
-        let (architecture, variant) =
-            normalize_arch(&parts[1].to_ascii_lowercase(), parts.get(2).copied());
+        let (architecture, variant) = normalize_arch(&arch.to_ascii_lowercase(), variant);
         Ok(PlatformSpec {
-            os: parts[0].to_ascii_lowercase(),
+            os: os.to_ascii_lowercase(),
             architecture,
             variant,
         })
@@ -475,8 +479,8 @@ impl PlatformSpec {
         matches
             .iter()
             .find(|d| {
-                let p = d.platform.as_ref().expect("filtered on platform");
-                let v = p.variant.as_deref().unwrap_or("");
+                let v = d.platform.as_ref().and_then(|p| p.variant.as_deref());
+                let v = v.unwrap_or("");
                 v.is_empty() || v == default_variant(&self.architecture)
             })
             .or(matches.first())

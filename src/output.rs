@@ -7,8 +7,8 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -65,7 +65,7 @@ impl Printer {
     /// Writes one line of data to stdout.
     pub fn data_line(&self, line: &str) -> io::Result<()> {
         let line = sanitize(line, Lines::Keep);
-        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
         self.multi.suspend(|| {
             writeln!(out, "{line}")?;
             out.flush()
@@ -75,7 +75,7 @@ impl Printer {
     /// Writes one JSON document as a line to stdout.
     pub fn json_line(&self, value: &serde_json::Value) -> io::Result<()> {
         let line = value.to_string();
-        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
         self.multi.suspend(|| {
             writeln!(out, "{}", sanitize_json(&line))?;
             out.flush()
@@ -85,7 +85,7 @@ impl Printer {
     /// Copies a file to stdout (blob bytes for `-o -`).
     pub fn copy_to_stdout(&self, path: &Path) -> io::Result<u64> {
         let mut file = File::open(path)?;
-        let mut out = self.stdout.lock().expect("stdout lock poisoned");
+        let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
         let n = io::copy(&mut file, &mut *out)?;
         out.flush()?;
         Ok(n)
@@ -129,16 +129,24 @@ impl Printer {
         bar.set_length(0);
         bar.set_style(bar_style());
         bar.set_prefix("total".to_owned());
-        *self.total.lock().expect("total lock poisoned") = Some(bar);
+        *self.total.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
     }
 
     fn total_bar(&self) -> Option<ProgressBar> {
-        self.total.lock().expect("total lock poisoned").clone()
+        self.total
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Removes the total bar.
     pub fn finish_total(&self) {
-        if let Some(bar) = self.total.lock().expect("total lock poisoned").take() {
+        if let Some(bar) = self
+            .total
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
@@ -177,7 +185,8 @@ fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template(
         "{prefix} [{bar:28}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
     )
-    .expect("the progress template is valid")
+    // A constant template, checked by every test that shows a bar.
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ")
 }
 
@@ -316,7 +325,7 @@ impl Progress for PlainProgress<'_> {
     fn started(&self, total: Option<u64>, done: u64) {
         self.total.store(total.unwrap_or(0), Ordering::Relaxed);
         self.done.store(done, Ordering::Relaxed);
-        let mut st = self.state.lock().expect("progress lock poisoned");
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         *st = PlainState {
             started: Instant::now(),
             last: Instant::now(),
@@ -325,7 +334,7 @@ impl Progress for PlainProgress<'_> {
     }
     fn advanced(&self, bytes: u64) {
         let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        let mut st = self.state.lock().expect("progress lock poisoned");
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if st.last.elapsed() < PLAIN_INTERVAL {
             return;
         }
@@ -373,10 +382,10 @@ pub fn human_bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+    match UNITS.get(unit) {
+        Some(_) if unit == 0 => format!("{n} B"),
+        Some(name) => format!("{value:.1} {name}"),
+        None => format!("{n} B"),
     }
 }
 
