@@ -22,6 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
     $completions = @(switch ($command) {
         'layerget' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -57,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--segments', '--segments', [CompletionResultType]::ParameterName, 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]')
             [CompletionResult]::new('--segment-min', '--segment-min', [CompletionResultType]::ParameterName, 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -78,6 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;head' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -105,6 +108,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)')
             [CompletionResult]::new('--htpasswd', '--htpasswd', [CompletionResultType]::ParameterName, 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -128,6 +132,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once (over all images)')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once (over all images)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -150,6 +155,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;cache' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -178,6 +184,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;cache;ls' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -199,6 +206,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;cache;du' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -221,6 +229,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Hash up to N blobs at once [default: the number of CPUs]')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Hash up to N blobs at once [default: the number of CPUs]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -242,6 +251,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         'layerget;cache;gc' {
             [CompletionResult]::new('--ingest-age', '--ingest-age', [CompletionResultType]::ParameterName, 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -265,6 +275,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         'layerget;cache;prune' {
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -286,6 +297,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;cache;rm' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -306,6 +318,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;cache;path' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')
@@ -361,6 +374,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
         }
         'layerget;generate' {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes')

@@ -19,6 +19,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
     var completions = [
         &'layerget'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -53,6 +54,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --segments 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]'
             cand --segment-min 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -73,6 +75,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;head'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -99,6 +102,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --tls-key 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)'
             cand --htpasswd 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -121,6 +125,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand -j 'Fetch up to N blobs at once (over all images)'
             cand --jobs 'Fetch up to N blobs at once (over all images)'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -142,6 +147,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -169,6 +175,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache;ls'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -189,6 +196,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache;du'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -210,6 +218,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand -j 'Hash up to N blobs at once [default: the number of CPUs]'
             cand --jobs 'Hash up to N blobs at once [default: the number of CPUs]'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -230,6 +239,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         &'layerget;cache;gc'= {
             cand --ingest-age 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -252,6 +262,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         &'layerget;cache;prune'= {
             cand --max-size 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -272,6 +283,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache;rm'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -291,6 +303,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache;path'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
@@ -336,6 +349,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;generate'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
             cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_layerget_global_optspecs
-    string join \n cache-dir= json q/quiet v/verbose progress= plain-http stall-timeout= retries= max-wait= username= password-stdin ca-file= insecure h/help V/version
+    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http stall-timeout= retries= max-wait= username= password-stdin ca-file= insecure h/help V/version
 end
 
 function __fish_layerget_needs_command
@@ -25,6 +25,9 @@ function __fish_layerget_using_subcommand
 end
 
 complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_needs_command" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_needs_command" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -54,6 +57,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segments -d 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segment-min -d 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -72,6 +78,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l password-std
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -96,6 +105,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-cert -d 
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -115,6 +127,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l platform -d 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host\'s]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s j -l jobs -d 'Fetch up to N blobs at once (over all images)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -134,6 +149,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l password-stdi
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -159,6 +177,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -177,6 +198,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -195,6 +219,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s j -l jobs -d 'Hash up to N blobs at once [default: the number of CPUs]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -213,6 +240,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ingest-age -d 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -233,6 +263,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-size -d 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -251,6 +284,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -268,6 +304,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
@@ -293,6 +332,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'

@@ -50,6 +50,10 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto, value_name = "WHEN")]
+    pub color: ColorMode,
+
     /// Progress display: bars on a terminal, periodic lines (for CI logs), or none
     #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
     pub progress: ProgressMode,
@@ -86,6 +90,29 @@ pub struct GlobalArgs {
     /// Accept any TLS certificate, unverified (implies https, loopback included)
     #[arg(long, global = true)]
     pub insecure: bool,
+}
+
+/// When log output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorMode {
+    /// When stderr is a terminal and `NO_COLOR` is unset
+    Auto,
+    /// Always (e.g. for a pager that understands ANSI)
+    Always,
+    /// Never
+    Never,
+}
+
+impl ColorMode {
+    /// Whether to colour a stream, given whether it is a terminal and whether `NO_COLOR` is set
+    /// (<https://no-color.org>: any value but the empty string).
+    pub fn enabled(self, terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorMode::Always => true,
+            ColorMode::Never => false,
+            ColorMode::Auto => terminal && !no_color,
+        }
+    }
 }
 
 /// How progress is shown.

@@ -1,6 +1,7 @@
 //! The `layerget` binary: parse arguments, set up logging and the runtime, run the command,
 //! print the error chain and pick the exit code. Everything else lives in the library.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -25,7 +26,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(cli.global.color.enabled(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ))
         .with_target(false)
         .fmt_fields(safe_fields())
         .init();

@@ -106,7 +106,7 @@ impl Printer {
     /// An error with its whole cause chain, on stderr. A `hint:` part of the message goes on
     /// its own line.
     pub fn error(&self, err: &anyhow::Error) {
-        self.stderr_line(&format!("error: {err:#}"));
+        self.stderr_line(&format!("error: {}", error_chain(err)));
     }
 
     /// Every message goes out through here, so nothing a server put into one (an envelope
@@ -363,6 +363,25 @@ impl Progress for PlainProgress<'_> {
     }
 }
 
+/// An error and its causes, joined by `: ` as anyhow's `{:#}` does, but without a cause whose
+/// text the message before it already ends with: errors that quote their source (`cannot
+/// open `x`: Permission denied (os error 13)`) and also return it as `source()` would
+/// otherwise print the OS error twice (issue 15, item 9).
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// `1 blob`, `2 blobs`: a count with its noun, for messages (`noun` is the singular; the plural
 /// adds an `s`).
 pub fn count(n: usize, noun: &str) -> String {
@@ -392,6 +411,23 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_say_each_cause_once() {
+        let os = std::io::Error::from_raw_os_error(13);
+        let store = crate::store::StoreError::Io {
+            action: "open",
+            path: "/c/blobs".into(),
+            source: os,
+        };
+        let err = anyhow::Error::new(store).context("reading the cache");
+        assert_eq!(
+            error_chain(&err),
+            "reading the cache: cannot open `/c/blobs`: Permission denied (os error 13)"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
 
     #[test]
     fn counts() {

@@ -238,7 +238,7 @@ pub fn json_error(reference: &str, err: &anyhow::Error) -> serde_json::Value {
         "error": {
             "exit_code": category.exit_code(),
             "category": category.as_str(),
-            "message": format!("{err:#}"),
+            "message": crate::output::error_chain(err),
         }
     })
 }

@@ -79,3 +79,48 @@ fn committed_completions_are_up_to_date() {
         );
     }
 }
+
+/// Issue 15, item 5: colour only on a terminal (and without `NO_COLOR`), or when asked for.
+#[test]
+fn logs_are_coloured_only_on_a_terminal_or_when_asked() {
+    let cache = TempCache::new();
+    let unreachable =
+        "127.0.0.1:1/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let run = |extra: &[&str]| {
+        let out = layerget()
+            .env_remove("NO_COLOR")
+            .args(["-vv", "--retries", "0", "--cache-dir"])
+            .arg(cache.path())
+            .args(extra)
+            .args(["fetch", unreachable])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(6), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let auto = run(&[]);
+    assert!(auto.contains("DEBUG"), "{auto}");
+    assert!(!auto.contains('\u{1b}'), "a pipe is not a terminal: {auto}");
+    assert!(!run(&["--color", "never"]).contains('\u{1b}'));
+    assert!(run(&["--color", "always"]).contains("\u{1b}["));
+}
+
+/// Issue 15, item 9: an OS error quoted by its wrapper is not printed twice.
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let out = layerget()
+        .arg("--cache-dir")
+        .arg(file.join("sub"))
+        .args([
+            "fetch",
+            "127.0.0.1:1/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("os error 20").count(), 1, "{stderr}");
+}
