@@ -50,9 +50,16 @@ fn main() -> ExitCode {
         if handles_signals {
             return Some(commands::run(cli, &printer).await);
         }
+        // Pinned out here so that on Ctrl-C the bars are cleared while their transfers (and
+        // so the bars) are still alive: `select!` drops the futures it owns first.
+        let run = commands::run(cli, &printer);
+        tokio::pin!(run);
         tokio::select! {
-            result = commands::run(cli, &printer) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
+            result = &mut run => Some(result),
+            _ = tokio::signal::ctrl_c() => {
+                printer.clear_progress();
+                None
+            }
         }
     });
     // Do not wait for blocking tasks (a writer thread, a lock wait) on the way out.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use crate::cli::ProgressMode;
 use crate::text::{Lines, sanitize, sanitize_json};
@@ -28,14 +28,23 @@ enum Display {
     Silent,
 }
 
+/// The total bar and whether it is on screen yet.
+struct Total {
+    bar: ProgressBar,
+    shown: bool,
+}
+
 /// Prints data and messages, and makes progress reporters.
 pub struct Printer {
     quiet: bool,
     display: Display,
     multi: MultiProgress,
-    /// A bar summing every blob's bytes, shown when several blobs move at once.
-    total: Mutex<Option<ProgressBar>>,
+    /// A bar summing every blob's bytes, shown when several blobs move at once; it appears
+    /// when the first blob's size is known, so no frame shows an empty `0 B/0 B` total.
+    total: Mutex<Option<Total>>,
     stdout: Mutex<io::Stdout>,
+    /// Every bar made, to take them off the screen on Ctrl-C.
+    live: Mutex<Vec<indicatif::WeakProgressBar>>,
 }
 
 impl Printer {
@@ -59,6 +68,7 @@ impl Printer {
             multi,
             total: Mutex::new(None),
             stdout: Mutex::new(io::stdout()),
+            live: Mutex::default(),
         }
     }
 
@@ -118,38 +128,93 @@ impl Printer {
         });
     }
 
-    /// Shows a total bar under the per-blob bars (for commands that move several blobs).
+    /// Shows a total bar under the per-blob bars (for commands that move several blobs), from
+    /// the moment the first blob's size is known.
     pub fn show_total(&self) {
         if self.display != Display::Bars {
             return;
         }
-        // Created hidden and handed to the MultiProgress before styling: a bar with its own
-        // stderr target would draw once outside the multi and leave a stale line.
-        let bar = self.multi.add(ProgressBar::hidden());
+        // Hidden until revealed: a bar with its own stderr target would draw once outside the
+        // multi and leave a stale line, and one added now would draw `0 B/0 B`.
+        let bar = cleared_when_dropped();
         bar.set_length(0);
         bar.set_style(bar_style());
         bar.set_prefix("total".to_owned());
-        *self.total.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
+        self.keep_track(&bar);
+        *self.total.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Total { bar, shown: false });
     }
 
+    /// The total bar, when there is one (on screen or not yet).
     fn total_bar(&self) -> Option<ProgressBar> {
         self.total
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .as_ref()
+            .map(|t| t.bar.clone())
+    }
+
+    /// The total bar if it is on screen, for placing blob bars above it.
+    fn shown_total_bar(&self) -> Option<ProgressBar> {
+        self.total
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|t| t.shown)
+            .map(|t| t.bar.clone())
+    }
+
+    /// Puts the total bar on screen (below every blob bar so far).
+    fn reveal_total(&self) {
+        let mut total = self.total.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = total.as_mut().filter(|t| !t.shown) {
+            t.shown = true;
+            self.multi.add(t.bar.clone());
+        }
     }
 
     /// Removes the total bar.
     pub fn finish_total(&self) {
-        if let Some(bar) = self
+        if let Some(t) = self
             .total
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
+            t.bar.finish_and_clear();
+            self.multi.remove(&t.bar);
         }
+    }
+
+    fn keep_track(&self, bar: &ProgressBar) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|b| b.upgrade().is_some());
+        live.push(bar.downgrade());
+    }
+
+    /// Takes every bar off the screen (on Ctrl-C, before the last message), so none is left
+    /// behind half drawn.
+    pub fn clear_progress(&self) {
+        let live = std::mem::take(&mut *self.live.lock().unwrap_or_else(PoisonError::into_inner));
+        let bars: Vec<ProgressBar> = live.iter().filter_map(|b| b.upgrade()).collect();
+        if self.display == Display::Bars
+            && bars.iter().any(|b| !b.is_finished())
+            && echoes_control_keys(&io::stderr())
+        {
+            // indicatif pads its last line to the terminal's width, leaving the cursor at the
+            // right edge so that the next output starts a new line; the terminal's echo of
+            // Ctrl-C (`^C`, ECHOCTL) therefore wrapped onto a line of its own. Erase that line
+            // and step back up, where indicatif believes the cursor is, so its clear removes
+            // the bars and not the line below them.
+            let _ = write!(io::stderr().lock(), "\r\x1b[2K\x1b[1A");
+        }
+        for bar in &bars {
+            bar.finish_and_clear();
+        }
+        let _ = self.multi.clear();
+        // Bars still alive (their transfers were cut short, not finished) would be drawn again
+        // by the next message: from here on, nothing is drawn.
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
     }
 
     /// A progress reporter for one blob, labelled `label`.
@@ -188,6 +253,28 @@ fn bar_style() -> ProgressStyle {
     // A constant template, checked by every test that shows a bar.
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ")
+}
+
+/// Whether `stream` is a terminal that echoes control keys such as Ctrl-C as `^C`.
+fn echoes_control_keys(stream: &impl std::os::fd::AsFd) -> bool {
+    use rustix::termios::{LocalModes, tcgetattr};
+    tcgetattr(stream).is_ok_and(|t| {
+        t.local_modes
+            .contains(LocalModes::ECHO | LocalModes::ECHOCTL)
+    })
+}
+
+/// A hidden bar (the multi gives it its target) that leaves the screen when it is dropped
+/// unfinished, as on Ctrl-C: indicatif's default leaves it drawn.
+fn cleared_when_dropped() -> ProgressBar {
+    ProgressBar::hidden().with_finish(ProgressFinish::AndClear)
+}
+
+/// A blob whose size is not known (yet): bytes and rate.
+fn unsized_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} {bytes} {binary_bytes_per_sec}")
+        // A constant template, checked by every test that shows a bar.
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 fn retry_message(label: &str, attempt: u32, wait: Duration, error: &TransferError) -> String {
@@ -236,24 +323,23 @@ struct BarProgress<'a> {
 impl BarProgress<'_> {
     fn bar(&self) -> &ProgressBar {
         self.bar.get_or_init(|| {
-            let bar = match self.printer.total_bar() {
+            let bar = match self.printer.shown_total_bar() {
                 // Per-blob bars go above the total.
                 Some(total) => self
                     .printer
                     .multi
-                    .insert_before(&total, ProgressBar::hidden()),
-                None => self.printer.multi.add(ProgressBar::hidden()),
+                    .insert_before(&total, cleared_when_dropped()),
+                None => self.printer.multi.add(cleared_when_dropped()),
             };
-            bar.set_length(0);
-            bar.set_style(bar_style());
+            bar.set_style(unsized_style());
             bar.set_prefix(self.label.clone());
+            self.printer.keep_track(&bar);
             bar
         })
     }
 
     /// Moves this blob's bar to `position`, and the total bar by the same amount.
-    fn move_to(&self, position: u64) {
-        let bar = self.bar();
+    fn move_to(&self, bar: &ProgressBar, position: u64) {
         let old = bar.position();
         bar.set_position(position);
         if let Some(sum) = self.printer.total_bar() {
@@ -271,16 +357,26 @@ impl Progress for BarProgress<'_> {
         self.printer.info(&waiting_message(&self.label, holder));
     }
     fn started(&self, total: Option<u64>, done: u64) {
+        // The bar appears when the body starts, with its size when that is known: a blob of
+        // unknown size shows bytes and rate, not `0 B/0 B`.
         let bar = self.bar();
         if let Some(t) = total {
+            bar.set_style(bar_style());
             bar.set_length(t);
             let before = self.counted.swap(t, Ordering::Relaxed);
             if let Some(sum) = self.printer.total_bar() {
                 sum.set_length((sum.length().unwrap_or(0) + t).saturating_sub(before));
+                self.printer.reveal_total();
             }
         }
-        self.move_to(done);
+        self.move_to(bar, done);
+        // Resumed bytes did not move now: the rates count only what arrives from here on.
         bar.reset_eta();
+        if done > 0
+            && let Some(sum) = self.printer.total_bar()
+        {
+            sum.reset_eta();
+        }
     }
     fn advanced(&self, bytes: u64) {
         self.bar().inc(bytes);
@@ -290,7 +386,9 @@ impl Progress for BarProgress<'_> {
     }
     fn restarted(&self, reason: &str) {
         self.printer.info(&format!("{}: {reason}", self.label));
-        self.move_to(0);
+        if let Some(bar) = self.bar.get() {
+            self.move_to(bar, 0);
+        }
     }
     fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
         self.printer

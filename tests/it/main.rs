@@ -11,6 +11,7 @@ mod fetch;
 mod harness;
 mod head;
 mod hostile_output;
+mod progress;
 mod pull;
 mod segments;
 mod serve;
