@@ -149,7 +149,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -195,7 +195,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -241,7 +241,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -291,7 +291,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -463,7 +463,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -509,7 +509,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -559,7 +559,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -605,7 +605,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -659,7 +659,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -729,7 +729,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -775,7 +775,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -821,7 +821,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -1089,7 +1089,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -1196,7 +1196,7 @@ _layerget() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)

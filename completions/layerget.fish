@@ -28,9 +28,10 @@ complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache d
 complete -c layerget -n "__fish_layerget_needs_command" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_needs_command" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_needs_command" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -60,9 +61,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -81,9 +83,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -108,9 +111,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -130,9 +134,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -152,9 +157,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -180,9 +186,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -201,9 +208,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -222,9 +230,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -243,9 +252,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -266,9 +276,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -287,9 +298,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -307,9 +319,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
@@ -335,9 +348,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r

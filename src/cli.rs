@@ -54,7 +54,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto, value_name = "WHEN")]
     pub color: ColorMode,
 
-    /// Progress display: bars on a terminal, periodic lines (for CI logs), or none
+    /// Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none
     #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
     pub progress: ProgressMode,
 
@@ -124,6 +124,8 @@ pub enum ProgressMode {
     Bar,
     /// A line every few seconds per active blob
     Plain,
+    /// One JSON event per line on stderr (start, progress, retry, done, error, message)
+    Json,
     /// Nothing
     None,
 }

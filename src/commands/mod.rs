@@ -222,8 +222,9 @@ pub(crate) fn report_item_error(
     printer: &Printer,
     first_failure: &mut Option<Category>,
 ) -> anyhow::Result<()> {
-    first_failure.get_or_insert(category_of(err));
-    printer.error(err);
+    let category = category_of(err);
+    first_failure.get_or_insert(category);
+    printer.item_error(given, err, &category);
     if common.json {
         printer.json_line(&json_error(given, err))?;
     }

@@ -136,3 +136,58 @@ fn ctrl_c_leaves_no_bar_behind() {
         "a bar was left on screen:\n{screen:?}"
     );
 }
+
+/// `--progress json`: every stderr line is an event; a cut body gives `retry`, a second `start`
+/// with `resumed_from`, and a `done` whose `transferred` is only what moved after the resume; a
+/// failed REF gives an `error` event naming it.
+#[test]
+fn json_events_follow_a_resumed_transfer() {
+    let registry = TestRegistry::start();
+    let size = 3u64 << 20;
+    let digest = registry.push_generated_blob("p/j", size, 11);
+    let proxy = FaultProxy::start(&registry.addr());
+    proxy.push_fault(Fault::CutAfter(1 << 20));
+    let cache = TempCache::new();
+    let missing = format!("sha256:{}", "e".repeat(64));
+    let out = layerget()
+        .args(["fetch", "--progress", "json", "--cache-dir"])
+        .arg(cache.path())
+        .arg(proxy.reference("p/j", &digest))
+        .arg(registry.reference("p/j", &missing))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of = |name: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|e| e["event"] == name).collect()
+    };
+    assert!(
+        events.iter().all(|e| e["elapsed_ms"].is_u64()),
+        "{events:?}"
+    );
+    let starts = of("start");
+    assert!(starts.len() >= 2, "{events:?}");
+    assert_eq!(starts[0]["resumed_from"], 0);
+    assert_eq!(starts[0]["total"], size);
+    let resumed = starts[1]["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= 1 << 20, "{events:?}");
+    let retry = of("retry");
+    assert_eq!(retry.len(), 1, "{events:?}");
+    assert!(retry[0]["wait_ms"].is_u64() && retry[0]["reason"].is_string());
+    let done = of("done");
+    let ok = done
+        .iter()
+        .find(|d| d["bytes"] == size)
+        .expect("a done event");
+    assert_eq!(ok["transferred"], size - resumed, "{events:?}");
+    let errors = of("error");
+    assert_eq!(errors.len(), 1, "{events:?}");
+    assert_eq!(errors[0]["exit_code"], 3);
+    assert_eq!(
+        errors[0]["ref"],
+        registry.reference("p/j", &missing).as_str()
+    );
+}

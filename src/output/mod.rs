@@ -4,6 +4,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod events;
+
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -25,6 +27,8 @@ const PLAIN_INTERVAL: Duration = Duration::from_secs(3);
 enum Display {
     Bars,
     Plain,
+    /// `--progress json`: events, and messages as events too.
+    Events,
     Silent,
 }
 
@@ -45,6 +49,8 @@ pub struct Printer {
     stdout: Mutex<io::Stdout>,
     /// Every bar made, to take them off the screen on Ctrl-C.
     live: Mutex<Vec<indicatif::WeakProgressBar>>,
+    /// When layerget started, for `--progress json`'s `elapsed_ms`.
+    started: Instant,
 }
 
 impl Printer {
@@ -55,6 +61,7 @@ impl Printer {
             _ if quiet => Display::Silent,
             ProgressMode::Auto | ProgressMode::Bar if tty => Display::Bars,
             ProgressMode::Plain => Display::Plain,
+            ProgressMode::Json => Display::Events,
             _ => Display::Silent,
         };
         let multi = MultiProgress::with_draw_target(if display == Display::Bars {
@@ -69,6 +76,43 @@ impl Printer {
             total: Mutex::new(None),
             stdout: Mutex::new(io::stdout()),
             live: Mutex::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Writes a `--progress json` event on stderr (see [`events`]).
+    fn event(&self, event: &str, members: serde_json::Value) {
+        let mut line = serde_json::json!({
+            "event": event,
+            "elapsed_ms": self.started.elapsed().as_millis() as u64,
+        });
+        if let (Some(line), serde_json::Value::Object(members)) = (line.as_object_mut(), members) {
+            line.extend(members);
+        }
+        let text = line.to_string();
+        let _ = writeln!(io::stderr().lock(), "{}", sanitize_json(&text));
+    }
+
+    /// Reports a failed item: an `error` event under `--progress json`, else the error
+    /// message on stderr.
+    pub fn item_error(
+        &self,
+        reference: &str,
+        err: &anyhow::Error,
+        category: &crate::envelope::Category,
+    ) {
+        if self.display == Display::Events {
+            self.event(
+                "error",
+                serde_json::json!({
+                    "ref": reference,
+                    "exit_code": category.exit_code(),
+                    "category": category.as_str(),
+                    "message": error_chain(err),
+                }),
+            );
+        } else {
+            self.error(err);
         }
     }
 
@@ -103,20 +147,35 @@ impl Printer {
 
     /// An informational message on stderr (suppressed by `--quiet`).
     pub fn info(&self, msg: &str) {
-        if !self.quiet {
+        if self.quiet {
+        } else if self.display == Display::Events {
+            self.message("info", msg);
+        } else {
             self.stderr_line(msg);
         }
     }
 
+    fn message(&self, level: &str, text: &str) {
+        self.event("message", serde_json::json!({"level": level, "text": text}));
+    }
+
     /// A warning on stderr (shown even with `--quiet`).
     pub fn warn(&self, msg: &str) {
-        self.stderr_line(&format!("warning: {msg}"));
+        if self.display == Display::Events {
+            self.message("warning", msg);
+        } else {
+            self.stderr_line(&format!("warning: {msg}"));
+        }
     }
 
     /// An error with its whole cause chain, on stderr. A `hint:` part of the message goes on
     /// its own line.
     pub fn error(&self, err: &anyhow::Error) {
-        self.stderr_line(&format!("error: {}", error_chain(err)));
+        if self.display == Display::Events {
+            self.message("error", &error_chain(err));
+        } else {
+            self.stderr_line(&format!("error: {}", error_chain(err)));
+        }
     }
 
     /// Every message goes out through here, so nothing a server put into one (an envelope
@@ -238,6 +297,7 @@ impl Printer {
                     at_start: 0,
                 }),
             }),
+            Display::Events => Box::new(events::EventProgress::new(self, label)),
             Display::Silent => Box::new(QuietProgress {
                 printer: self,
                 label: label.to_owned(),
