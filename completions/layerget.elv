@@ -43,7 +43,8 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
             cand pull 'Pull whole images (manifests, configs, layers) into the cache and record their references'
             cand cache 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
-            cand generate 'Write shell completions for every supported shell into DIR'
+            cand completions 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
+            cand generate 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'layerget;fetch'= {
@@ -347,6 +348,26 @@ set edit:completion:arg-completer[layerget] = {|@words|
         }
         &'layerget;cache;help;help'= {
         }
+        &'layerget;completions'= {
+            cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
+            cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
+            cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none'
+            cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'
+            cand --retries 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes'
+            cand --max-wait 'Longest wait a registry''s Retry-After may impose, in seconds'
+            cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)'
+            cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --json 'Print one JSON object per REF on stdout, one per line'
+            cand -q 'No progress and no informational messages on stderr (errors are still shown)'
+            cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'
+            cand -v 'More log output on stderr (-v, -vv)'
+            cand --verbose 'More log output on stderr (-v, -vv)'
+            cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+            cand --password-stdin 'Read the password (or token) for --username from stdin'
+            cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'layerget;generate'= {
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
@@ -373,7 +394,8 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand serve 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
             cand pull 'Pull whole images (manifests, configs, layers) into the cache and record their references'
             cand cache 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
-            cand generate 'Write shell completions for every supported shell into DIR'
+            cand completions 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
+            cand generate 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'layerget;help;fetch'= {
@@ -406,6 +428,8 @@ set edit:completion:arg-completer[layerget] = {|@words|
         &'layerget;help;cache;rm'= {
         }
         &'layerget;help;cache;path'= {
+        }
+        &'layerget;help;completions'= {
         }
         &'layerget;help;generate'= {
         }

@@ -51,7 +51,8 @@ complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a r
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
-complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output -d 'Also write a verified copy to PATH (a directory with several REFs; `-` for stdout)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
@@ -344,6 +345,27 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -365,13 +387,14 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-htt
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "generate" -d 'Write shell completions for every supported shell into DIR'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "generate" -d 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'

@@ -144,7 +144,9 @@ pub enum Command {
     /// Inspect and look after the cache: ls, du, verify, gc, prune, rm, path
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Write shell completions for every supported shell into DIR
+    /// Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)
+    Completions(CompletionsArgs),
+    /// Write completions/ (every supported shell) and man/ (man pages) into DIR
     #[command(hide = true)]
     Generate(GenerateArgs),
 }
@@ -271,9 +273,18 @@ pub struct ServeArgs {
 /// `layerget generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Directory to write the completion files into
-    #[arg(value_name = "DIR")]
+    /// Directory to write completions/ and man/ into (the repository root to refresh the
+    /// committed files)
+    #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// `layerget completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `layerget pull`.

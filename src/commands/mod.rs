@@ -109,6 +109,14 @@ fn explicit_credentials(g: &crate::cli::GlobalArgs) -> anyhow::Result<Option<Fou
 
 /// Runs the command line.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    // These only print what the clap definition says: no config file, no credentials.
+    match &cli.command {
+        Command::Generate(args) => return generate::run(&args.dir).map(|()| Outcome::Success),
+        Command::Completions(args) => {
+            return generate::completions(args.shell, printer).map(|()| Outcome::Success);
+        }
+        _ => {}
+    }
     let g = cli.global;
     if g.insecure {
         printer.warn("--insecure: TLS certificates are not verified; anyone on the path can read and change the traffic");
@@ -162,7 +170,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             pull::run(&common()?, settings, printer).await
         }
         Command::Cache(command) => cache::run(&common()?, command, printer).await,
-        Command::Generate(args) => generate::run(&args.dir).map(|()| Outcome::Success),
+        // Handled above.
+        Command::Generate(_) | Command::Completions(_) => Ok(Outcome::Success),
     }
 }
 

@@ -136,6 +136,13 @@ impl Printer {
         })
     }
 
+    /// Writes bytes to stdout as they are (a completion script).
+    pub fn data_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
     /// Copies a file to stdout (blob bytes for `-o -`).
     pub fn copy_to_stdout(&self, path: &Path) -> io::Result<u64> {
         let mut file = File::open(path)?;

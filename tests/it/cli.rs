@@ -55,29 +55,58 @@ fn global_options_work_before_and_after_the_subcommand() {
 }
 
 #[test]
-fn committed_completions_are_up_to_date() {
+fn committed_completions_and_man_pages_are_up_to_date() {
     let dir = tempfile::tempdir().unwrap();
     layerget()
         .arg("generate")
         .arg(dir.path())
         .assert()
         .success();
-    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
-    let mut names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 5, "{names:?}");
-    for name in names {
-        let fresh = std::fs::read(dir.path().join(&name)).unwrap();
-        let old = std::fs::read(committed.join(&name)).unwrap_or_default();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (sub, at_least) in [("completions", 5), ("man", 10)] {
+        let list = |d: &std::path::Path| -> Vec<_> {
+            let mut names: Vec<_> = std::fs::read_dir(d)
+                .map(|r| r.map(|e| e.unwrap().file_name()).collect())
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        let names = list(&dir.path().join(sub));
+        assert!(names.len() >= at_least, "{sub}: {names:?}");
+        assert_eq!(
+            names,
+            list(&root.join(sub)),
+            "{sub}/ has other files than `cargo run -- generate` writes"
+        );
+        for name in names {
+            let fresh = std::fs::read(dir.path().join(sub).join(&name)).unwrap();
+            let old = std::fs::read(root.join(sub).join(&name)).unwrap_or_default();
+            assert!(
+                fresh == old,
+                "{sub}/{} is stale: run `cargo run -- generate` and commit it",
+                name.to_string_lossy()
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_for_one_shell_go_to_stdout() {
+    for (shell, marker) in [
+        ("bash", "_layerget()"),
+        ("zsh", "#compdef layerget"),
+        ("fish", "complete -c layerget"),
+    ] {
+        let out = layerget().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
         assert!(
-            fresh == old,
-            "completions/{} is stale: run `cargo run -- generate completions` and commit it",
-            name.to_string_lossy()
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
         );
     }
+    layerget().args(["completions", "tcsh"]).assert().code(2);
 }
 
 /// Issue 15, item 5: colour only on a terminal (and without `NO_COLOR`), or when asked for.
