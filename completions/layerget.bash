@@ -134,7 +134,7 @@ _layerget() {
 
     case "${cmd}" in
         layerget)
-            opts="-q -v -h -V --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help --version fetch head serve pull cache generate help"
+            opts="-q -v -h -V --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help --version fetch head serve pull cache generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +164,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -176,7 +180,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help ls du verify gc prune rm path help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help ls du verify gc prune rm path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +210,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -218,7 +226,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__du)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +256,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -260,7 +272,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__gc)
-            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +303,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -432,7 +448,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__ls)
-            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -459,6 +475,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -474,7 +494,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__path)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +524,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -516,7 +540,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__prune)
-            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +574,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -562,7 +590,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__rm)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -592,6 +620,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -604,7 +636,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__verify)
-            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -642,6 +674,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -654,7 +690,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +744,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -720,7 +760,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__generate)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -747,6 +787,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -762,7 +806,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -789,6 +833,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1014,7 +1062,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__pull)
-            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1056,6 +1104,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1068,7 +1120,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1156,6 +1208,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -545,6 +545,27 @@ mod tests {
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
+    fn origins_are_scheme_host_and_port() {
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap());
+        let reg = o("https://ghcr.io/v2/a/blobs/x").unwrap();
+        assert_eq!(reg, o("https://GHCR.io:443/token?x=1").unwrap());
+        assert_eq!(reg.to_string(), "https://ghcr.io:443");
+        // Another scheme, port or host is another origin.
+        assert_ne!(Some(reg.clone()), o("http://ghcr.io/v2/"));
+        assert_ne!(Some(reg.clone()), o("https://ghcr.io:8443/v2/"));
+        assert_ne!(
+            Some(reg),
+            o("https://pkg-containers.githubusercontent.com/")
+        );
+        assert_eq!(o("ftp://ghcr.io/"), None);
+        assert!(o("http://127.0.0.2:5000/").unwrap().is_loopback());
+        assert!(o("http://[::1]:5000/").unwrap().is_loopback());
+        assert!(o("http://LOCALHOST/").unwrap().is_loopback());
+        assert!(!o("http://10.0.0.1/").unwrap().is_loopback());
+        assert!(!o("http://127.0.0.1.example/").unwrap().is_loopback());
+    }
+
+    #[test]
     fn good_references() {
         let d = format!("sha256:{HEX}");
         let cases: Vec<(String, &str, &str, Option<&str>, bool)> = vec![

@@ -52,12 +52,21 @@ pub struct AuthContext {
     pub scope: Option<String>,
     /// The user whose credentials were used, if any, and where they came from.
     pub user: Option<(String, String)>,
+    /// When the refusal came from a host the registry redirected to (storage, CDN), that
+    /// host: it was offered no credentials, and its challenge was not answered.
+    pub redirect_target: Option<String>,
 }
 
 impl AuthContext {
     /// The sentence appended to a 401/403 message, and its hint line.
     pub fn explain(&self) -> String {
         let registry = &self.registry;
+        if let Some(host) = &self.redirect_target {
+            return format!(
+                "; the refusal came from `{host}`, where the registry redirected the request (it gets no credentials and its challenge is not answered)\n\
+                 hint: the storage behind `{registry}` refused the request: try again later, or tell the registry's operator"
+            );
+        }
         let mut parts = Vec::new();
         if let Some(r) = &self.realm {
             parts.push(format!("realm `{r}`"));
@@ -83,7 +92,7 @@ impl AuthContext {
             None => (
                 "; no credentials were sent".to_owned(),
                 format!(
-                    "hint: log in with `docker login {registry}`, or pass --username USER --password-stdin"
+                    "hint: log in with `docker login {registry}`, or pass --username USER --password-stdin (with --registry-auth {registry} unless it is the first REF's registry)"
                 ),
             ),
         };
@@ -273,6 +282,7 @@ impl Auth {
                         service: None,
                         scope: None,
                         user,
+                        redirect_target: None,
                     },
                     token_key: None,
                 }))
@@ -284,6 +294,7 @@ impl Auth {
                     service: service.clone(),
                     scope: Some(scope.to_owned()),
                     user,
+                    redirect_target: None,
                 };
                 let key = TokenKey {
                     registry: home.origin.clone(),
@@ -324,6 +335,7 @@ impl Auth {
             service,
             scope: Some(scope.to_owned()),
             user: None,
+            redirect_target: None,
         }
     }
 }
@@ -621,6 +633,58 @@ mod tests {
     }
 
     #[test]
+    fn clear_text_realms_get_no_credentials() {
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
+        let https = o("https://registry.example/");
+        let http = o("http://registry.example/");
+        let cases = [
+            (&https, "https://auth.example/token", true),
+            (&https, "http://auth.example/token", false),
+            (&https, "http://127.0.0.1:5001/token", true),
+            (&https, "http://localhost:5001/token", true),
+            // The registry itself is spoken to in clear text: the realm is no worse.
+            (&http, "http://auth.example/token", true),
+        ];
+        for (registry, realm, want) in cases {
+            assert_eq!(
+                realm_may_have_credentials(registry, &o(realm)),
+                want,
+                "{registry} {realm}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_keys_separate_registries_and_identities() {
+        let found = |user: &str, pass: &str| Found {
+            credentials: Credentials::Basic {
+                username: user.into(),
+                password: Secret::new(pass),
+            },
+            source: "test".into(),
+        };
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
+        let key = |registry: &str, who: Option<&Found>| TokenKey {
+            registry: o(registry),
+            identity: who.map(Identity::of),
+            realm: "https://auth.example/token".into(),
+            service: Some("svc".into()),
+            scope: "repository:a/b:pull".into(),
+        };
+        let alice = found("alice", "one");
+        let base = key("https://real.example/", Some(&alice));
+        assert_eq!(base, key("https://real.example:443/", Some(&alice)));
+        assert_ne!(base, key("https://evil.example/", Some(&alice)));
+        assert_ne!(base, key("https://real.example/", None));
+        assert_ne!(
+            base,
+            key("https://real.example/", Some(&found("alice", "two")))
+        );
+        // The fingerprint is a digest, not the secret.
+        assert!(!format!("{base:?}").contains("one\""));
+    }
+
+    #[test]
     fn explanations_name_the_challenge_and_hint() {
         let ctx = AuthContext {
             registry: "127.0.0.1:5000".into(),
@@ -628,6 +692,7 @@ mod tests {
             service: Some("svc".into()),
             scope: Some("repository:a/b:pull".into()),
             user: None,
+            redirect_target: None,
         };
         let text = ctx.explain();
         assert!(text.contains("realm `http://127.0.0.1:1/token`"), "{text}");

@@ -495,6 +495,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn explicit_credentials_are_for_their_registry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(
+            dir.path(),
+            r#"{"auths":{"other.example":{"auth":"Ym9iOmJ1aWxkZXI="}}}"#,
+        );
+        let alice = Found {
+            credentials: Credentials::Basic {
+                username: "alice".into(),
+                password: Secret::new("wonder"),
+            },
+            source: "--username and --password-stdin".into(),
+        };
+        s.explicit = Some(Explicit {
+            registry: Registry::parse("index.docker.io").unwrap(),
+            found: alice.clone(),
+        });
+        assert_eq!(s.lookup("docker.io").await.0, Some(alice.clone()));
+        assert_eq!(s.lookup("registry-1.docker.io").await.0, Some(alice));
+        // Another registry gets its own stored credentials, or none.
+        let bob = s.lookup("other.example").await.0.unwrap();
+        assert_eq!(bob.credentials.username(), "bob");
+        assert_eq!(s.lookup("ghcr.io").await.0, None);
+    }
+
+    #[tokio::test]
     async fn missing_helpers_warn_and_fall_through() {
         let dir = tempfile::tempdir().unwrap();
         let s = sources(

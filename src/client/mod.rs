@@ -537,11 +537,14 @@ impl Client {
                 Vec::new()
             };
             if challenges.is_empty() || !self.auth.learn(&home.origin, &challenges) {
-                if matches!(status, 401 | 403) && from_registry {
-                    let context = match &authorization {
+                if matches!(status, 401 | 403) {
+                    let mut context = match &authorization {
                         Some(a) => a.context.clone(),
                         None => self.auth.anonymous_context(home.name, &home.origin, &scope),
                     };
+                    if !from_registry {
+                        context.redirect_target = Some(host_port(response.url()));
+                    }
                     response.extensions_mut().insert(context);
                 }
                 return Ok(response);
@@ -877,6 +880,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(check_redirect(&[u("http://a.example/")], &cdn), Ok(()));
+        assert!(check_redirect(std::slice::from_ref(&https), &u("file:///etc/passwd")).is_err());
         let down = check_redirect(
             &[https.clone(), cdn.clone()],
             &u("http://cdn.example/blob?sig=secret"),
