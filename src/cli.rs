@@ -76,7 +76,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "USER")]
     pub username: Option<String>,
 
-    /// The registry (HOST[:PORT]) that --username or LAYERGET_USERNAME credentials are for
+    /// The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for
     /// [default: the first REF's registry]
     #[arg(
         long,

@@ -223,9 +223,19 @@ async fn read_config(path: &Path) -> Result<Option<Config>, String> {
     }
 }
 
-/// Parses Docker's `config.json` or podman's `auth.json` (pure, for tests and fuzzing).
+/// Parses Docker's `config.json` or podman's `auth.json`.
 fn parse_config(bytes: &[u8]) -> Result<Config, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON ({e})"))
+}
+
+/// What the bytes of a Docker `config.json` or podman `auth.json` say about `registry`
+/// (`host[:port]`): pure, no helper is run (for tests and fuzzing).
+pub fn plan_from_bytes(bytes: &[u8], registry: &str) -> Result<Plan, String> {
+    Ok(from_config(
+        &parse_config(bytes)?,
+        &normalize(registry),
+        "config",
+    ))
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`; `https://127.0.0.1:5000/v2/` → `127.0.0.1:5000`.
@@ -492,6 +502,26 @@ mod tests {
         ));
         assert_eq!(s.lookup("empty.example").await.0, None);
         assert_eq!(s.lookup("other.example").await.0, None);
+    }
+
+    #[test]
+    fn plans_name_helpers_without_running_them() {
+        let config = br#"{"credHelpers":{"ghcr.io":"gh"},"credsStore":"desktop",
+            "auths":{"reg.example":{"auth":"YWxpY2U6d29uZGVy"}}}"#;
+        assert_eq!(
+            plan_from_bytes(config, "ghcr.io"),
+            Ok(Plan::Helper("gh".into()))
+        );
+        assert!(matches!(
+            plan_from_bytes(config, "reg.example"),
+            Ok(Plan::Found(_))
+        ));
+        assert_eq!(
+            plan_from_bytes(config, "other.example"),
+            Ok(Plan::Helper("desktop".into()))
+        );
+        assert_eq!(plan_from_bytes(b"{}", "x.example"), Ok(Plan::Nothing));
+        assert!(plan_from_bytes(br#"{"auths":[]}"#, "x.example").is_err());
     }
 
     #[tokio::test]
