@@ -356,9 +356,13 @@ fn basic(user: &str, password: &str) -> HeaderValue {
 
 /// Whether credentials for a registry at `registry` may be sent to the token realm at `realm`:
 /// not in clear text, unless the realm is loopback (it never leaves the machine) or the
-/// registry itself is spoken to in clear text (the credentials are no safer there).
+/// registry itself is spoken to in clear text over the network (the credentials are no safer
+/// there). A loopback http registry does not count: its traffic stays on the machine, a
+/// remote realm's would not.
 fn realm_may_have_credentials(registry: &Origin, realm: &Origin) -> bool {
-    realm.scheme() == "https" || realm.is_loopback() || registry.scheme() == "http"
+    realm.scheme() == "https"
+        || realm.is_loopback()
+        || (registry.scheme() == "http" && !registry.is_loopback())
 }
 
 #[derive(Deserialize)]
@@ -637,6 +641,7 @@ mod tests {
         let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
         let https = o("https://registry.example/");
         let http = o("http://registry.example/");
+        let loopback = o("http://127.0.0.1:5000/");
         let cases = [
             (&https, "https://auth.example/token", true),
             (&https, "http://auth.example/token", false),
@@ -644,6 +649,9 @@ mod tests {
             (&https, "http://localhost:5001/token", true),
             // The registry itself is spoken to in clear text: the realm is no worse.
             (&http, "http://auth.example/token", true),
+            // A loopback registry's traffic stays on the machine; the realm's would not.
+            (&loopback, "http://auth.example/token", false),
+            (&loopback, "http://127.0.0.1:5001/token", true),
         ];
         for (registry, realm, want) in cases {
             assert_eq!(

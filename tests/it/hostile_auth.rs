@@ -350,6 +350,46 @@ fn an_http_realm_of_an_https_registry_gets_no_credentials() {
     );
 }
 
+#[test]
+fn an_http_realm_off_the_machine_gets_no_credentials_of_a_loopback_registry() {
+    // As above, but the registry is the plain-http loopback one: its own traffic never leaves
+    // the machine, the realm's would.
+    let network = RecordingServer::fixed(
+        ScriptedResponse::new(200, r#"{"token":"from-the-network"}"#)
+            .header("Content-Type", "application/json"),
+    );
+    let realm = "http://token.layerget-test.invalid/token";
+    let registry = TestRegistry::builder()
+        .file(
+            "token-signing.crt.pem",
+            fs::read(test_data("token-signing.crt.pem")).unwrap(),
+        )
+        .yaml(&format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    \
+             rootcertbundle: \"{{dir}}/token-signing.crt.pem\""
+        ))
+        .start();
+    let side = Side::new();
+    let out = side
+        .cmd()
+        .env("HTTP_PROXY", format!("http://{}", network.addr()))
+        .env("http_proxy", format!("http://{}", network.addr()))
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .env("LAYERGET_USERNAME", ALICE_USER)
+        .env("LAYERGET_PASSWORD", ALICE_PASS)
+        .arg("fetch")
+        .arg(registry.reference("private/clear", &sha256_digest(b"never fetched")))
+        .assert()
+        .code(4);
+    assert!(stderr(&out).contains(realm), "{}", stderr(&out));
+    let seen = network.requests();
+    assert!(
+        seen.iter().all(|r| r.header("authorization").is_none()),
+        "credentials crossed the network in clear text: {seen:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 5: `insecure` is for the registry's own origin
 // ---------------------------------------------------------------------------------------------
