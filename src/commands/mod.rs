@@ -115,15 +115,6 @@ fn credentials_registry(
     g: &crate::cli::GlobalArgs,
     command: &Command,
 ) -> anyhow::Result<(Option<Registry>, Option<String>)> {
-    if let Some(host) = &g.registry_auth {
-        // Accept what `docker login` accepts too: `https://host/`, `index.docker.io`.
-        let registry = Registry::parse(&normalize(host)).map_err(|e| {
-            UsageError(format!(
-                "--registry-auth: {e}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
-            ))
-        })?;
-        return Ok((Some(registry), None));
-    }
     let refs: &[String] = match command {
         Command::Fetch(args) => &args.refs,
         Command::Pull(args) => &args.refs,
@@ -135,6 +126,22 @@ fn credentials_registry(
         .filter_map(|r| r.parse::<Reference>().ok())
         .map(|r| r.registry().clone())
         .collect();
+    if let Some(host) = &g.registry_auth {
+        // Accept what `docker login` accepts too: `https://host/`, `index.docker.io`.
+        let registry = Registry::parse(&normalize(host)).map_err(|e| {
+            UsageError(format!(
+                "--registry-auth: {e}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
+            ))
+        })?;
+        let unused = !registries.is_empty()
+            && !registries
+                .iter()
+                .any(|r| normalize(r.as_str()) == normalize(registry.as_str()));
+        let warning = unused.then(|| {
+            format!("--registry-auth `{registry}` is the registry of no REF: the explicit credentials are not used")
+        });
+        return Ok((Some(registry), warning));
+    }
     let Some(first) = registries.first().cloned() else {
         return Ok((None, None));
     };

@@ -300,6 +300,39 @@ fn registry_auth_names_the_registry_explicit_credentials_are_for() {
     assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
 }
 
+#[test]
+fn credentials_named_for_another_registry_are_not_offered_to_the_ref() {
+    let evil = basic_asking_registry();
+    let side = Side::new();
+    let out = side
+        .cmd()
+        .env("LAYERGET_USERNAME", ALICE_USER)
+        .env("LAYERGET_PASSWORD", ALICE_PASS)
+        .args([
+            "--registry-auth",
+            "https://registry.layerget-test.invalid/",
+            "fetch",
+        ])
+        .arg(evil.reference("x/y", &sha256_digest(b"y")))
+        .assert()
+        .code(4);
+    assert!(!evil.requests().is_empty());
+    assert!(
+        evil.requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "{:?}",
+        evil.requests()
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: --registry-auth `registry.layerget-test.invalid` is the registry of no REF"
+        ),
+        "{err}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 4: a clear-text realm gets no credentials
 // ---------------------------------------------------------------------------------------------
