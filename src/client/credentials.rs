@@ -323,6 +323,15 @@ struct HelperAnswer {
 /// Runs `docker-credential-<name> get`, with the server on stdin, its stdout and stderr read
 /// while it runs, and a timeout (after which it is killed).
 async fn run_helper(name: &str, key: &str, warnings: &mut Vec<String>) -> Option<Found> {
+    // A name is looked up on PATH; one with a `/` would be a path (relative to wherever
+    // layerget runs), which no helper installation uses.
+    if name.is_empty() || name.contains(['/', '\\']) {
+        warnings.push(format!(
+            "credential helper name `{}` for {key} is not a plain name; going on without credentials",
+            name.escape_debug()
+        ));
+        return None;
+    }
     let program = format!("docker-credential-{name}");
     let mut child = match Command::new(&program)
         .arg("get")
@@ -564,6 +573,10 @@ mod tests {
             warnings[0].contains("docker-credential-layerget-test-no-such-helper"),
             "{warnings:?}"
         );
+        let s = sources(dir.path(), r#"{"credsStore":"../../tmp/x"}"#);
+        let (found, warnings) = s.lookup("ghcr.io").await;
+        assert_eq!(found, None);
+        assert!(warnings[0].contains("not a plain name"), "{warnings:?}");
         let s = sources(dir.path(), "{not json");
         let (found, warnings) = s.lookup("ghcr.io").await;
         assert_eq!(found, None);
