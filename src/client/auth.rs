@@ -17,12 +17,13 @@
 //! realm.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use super::challenge::Challenge;
 use super::credentials::{Credentials, Found, Secret, Sources, base64_encode};
@@ -155,9 +156,10 @@ struct TokenKey {
 #[derive(Debug)]
 pub struct Auth {
     sources: Sources,
-    /// By registry name (`host[:port]`), as credentials are stored. A tokio mutex: a lookup
-    /// may run a credential helper, and concurrent transfers wait for that one lookup.
-    credentials: tokio::sync::Mutex<HashMap<String, Option<Found>>>,
+    /// By registry name (`host[:port]`), as credentials are stored. A lookup may run a
+    /// credential helper: concurrent transfers to one registry wait for that one lookup (the
+    /// cell), other registries do not (the map's lock is only held to find the cell).
+    credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Found>>>>>,
     /// By registry origin; only ever held for a map operation.
     schemes: Mutex<HashMap<Origin, Scheme>>,
     tokens: tokio::sync::Mutex<HashMap<TokenKey, Token>>,
@@ -181,7 +183,7 @@ impl Auth {
     pub fn new(sources: Sources) -> Auth {
         Auth {
             sources,
-            credentials: tokio::sync::Mutex::default(),
+            credentials: Mutex::default(),
             schemes: Mutex::default(),
             tokens: tokio::sync::Mutex::default(),
         }
@@ -189,16 +191,22 @@ impl Auth {
 
     /// Credentials for `registry`, looked up once; warnings are logged once.
     async fn credentials(&self, registry: &str) -> Option<Found> {
-        let mut map = self.credentials.lock().await;
-        if let Some(found) = map.get(registry) {
-            return found.clone();
-        }
-        let (found, warnings) = self.sources.lookup(registry).await;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        map.insert(registry.to_owned(), found.clone());
-        found
+        let cell = self
+            .credentials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(registry.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let (found, warnings) = self.sources.lookup(registry).await;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            found
+        })
+        .await
+        .clone()
     }
 
     fn schemes(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Scheme>> {
