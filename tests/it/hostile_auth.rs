@@ -571,6 +571,41 @@ fn insecure_does_not_reach_a_token_realm_on_another_origin() {
     assert!(tokens.requests().is_empty(), "{:?}", tokens.requests());
 }
 
+/// The other side of the rule: a CA file only adds roots, so it is trusted for the token
+/// realm too (an internal CA usually signs the token service as well), with verification.
+#[test]
+fn a_ca_file_is_trusted_for_a_token_realm_on_another_origin() {
+    let tokens = TokenServer::start();
+    let front = TlsFront::start(tokens.addr());
+    let seed = TestRegistry::start();
+    let read = |name| fs::read(test_data(name)).unwrap();
+    let registry = TestRegistry::builder()
+        .storage_dir(&seed.storage_dir())
+        .tls(&read("tls-server.pem"), &read("tls-server.key.pem"))
+        .file("token-signing.crt.pem", read("token-signing.crt.pem"))
+        .yaml(&format!(
+            "auth:\n  token:\n    realm: https://{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    \
+             rootcertbundle: \"{{dir}}/token-signing.crt.pem\"",
+            front.addr
+        ))
+        .start();
+    let data = b"private layer, realm signed by the same CA".repeat(10);
+    let digest = seed.push_blob("private/ca", &data);
+    let side = Side::new();
+    let out = side
+        .cmd()
+        .env("LAYERGET_USERNAME", ALICE_USER)
+        .env("LAYERGET_PASSWORD", ALICE_PASS)
+        .arg("--ca-file")
+        .arg(test_data("tls-ca.pem"))
+        .arg("fetch")
+        .arg(registry.reference("private/ca", &digest))
+        .assert();
+    assert_eq!(side.cached(&digest), Some(data), "{}", stderr(&out));
+    assert!(front.handshakes() > 0);
+    assert!(tokens.requests().iter().any(|r| r.caller == Caller::Alice));
+}
+
 #[test]
 fn config_insecure_does_not_reach_a_redirect_target_on_another_origin() {
     let data = b"layer behind an untrusted storage host".repeat(10);
