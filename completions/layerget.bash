@@ -140,7 +140,7 @@ _layerget() {
 
     case "${cmd}" in
         layerget)
-            opts="-q -v -h -V --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help --version fetch head serve pull cache completions generate help"
+            opts="-q -v -h -V --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help --version fetch head serve pull cache completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +174,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -186,7 +190,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help ls du verify gc prune rm path help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help ls du verify gc prune rm path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +224,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -232,7 +240,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__du)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,6 +274,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -278,7 +290,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__gc)
-            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +325,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -454,7 +470,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__ls)
-            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +501,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -500,7 +520,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__path)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +554,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -546,7 +570,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__prune)
-            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -584,6 +608,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -596,7 +624,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__rm)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,6 +658,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -642,7 +674,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__verify)
-            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -684,6 +716,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -696,7 +732,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__completions)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help bash elvish fish powershell zsh"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,6 +766,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -742,7 +782,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,6 +840,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -812,7 +856,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__generate)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -843,6 +887,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -858,7 +906,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -889,6 +937,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1128,7 +1180,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__pull)
-            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1174,6 +1226,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1186,7 +1242,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,6 +1334,10 @@ _layerget() {
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-auth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_layerget_global_optspecs
-    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http stall-timeout= retries= max-wait= username= password-stdin ca-file= insecure h/help V/version
+    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http stall-timeout= retries= max-wait= username= registry-auth= password-stdin ca-file= insecure h/help V/version
 end
 
 function __fish_layerget_needs_command
@@ -36,7 +36,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_needs_command" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_needs_command" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -70,7 +71,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print one JSON object per REF on stdout, one per line'
@@ -92,7 +94,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -120,7 +123,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -143,7 +147,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l all-platforms -d 'From a multi-platform image, take every platform (and record the index itself)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
@@ -166,7 +171,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -195,7 +201,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l blobs -d 'List every blob with its size and last use instead of the references'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Print one JSON object per REF on stdout, one per line'
@@ -217,7 +224,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -239,7 +247,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -261,7 +270,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l dry-run -d 'Show what would be removed; remove nothing'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l loose -d 'Also remove blobs that no manifest in the cache names (fetched by digest alone)'
@@ -285,7 +295,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be evicted; remove nothing'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l json -d 'Print one JSON object per REF on stdout, one per line'
@@ -307,7 +318,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -328,7 +340,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -357,7 +370,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
@@ -378,7 +392,8 @@ none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'

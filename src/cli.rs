@@ -75,9 +75,20 @@ pub struct GlobalArgs {
     pub max_wait: u64,
 
     /// User name for registry logins (the password comes from --password-stdin or
-    /// LAYERGET_PASSWORD; without these, docker and podman credentials are used)
+    /// LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one
+    /// registry only: --registry-auth, else the first REF's
     #[arg(long, global = true, value_name = "USER")]
     pub username: Option<String>,
+
+    /// The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for
+    /// [default: the first REF's registry]
+    #[arg(
+        long,
+        global = true,
+        env = "LAYERGET_REGISTRY_AUTH",
+        value_name = "HOST"
+    )]
+    pub registry_auth: Option<String>,
 
     /// Read the password (or token) for --username from stdin
     #[arg(long, global = true, requires = "username")]

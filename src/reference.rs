@@ -113,10 +113,7 @@ impl Registry {
     /// Whether the host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): such registries are
     /// spoken to over plain HTTP unless TLS is asked for.
     pub fn is_loopback(&self) -> bool {
-        let host = self.host();
-        host.eq_ignore_ascii_case("localhost")
-            || host == "[::1]"
-            || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        is_loopback_host(self.host())
     }
 
     /// The scheme to use: `http` for loopback or when `plain_http` is set, unless `tls` (an
@@ -142,6 +139,54 @@ impl fmt::Display for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Where a URL's requests go, as the web's same-origin rule sees it (RFC 6454): scheme, host
+/// and port (the scheme's default when none is written). Credentials, learned challenges and
+/// TLS exceptions belong to one origin; nothing of one is offered to another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin of an `http` or `https` URL; `None` for other schemes or URLs without a host.
+    pub fn of(url: &Url) -> Option<Origin> {
+        let scheme = url.scheme();
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        Some(Origin {
+            scheme: scheme.to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// Whether the host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): traffic to it never
+    /// leaves the machine.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(&self.host)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A parsed, normalized reference: registry, repository, and a tag and/or digest.
@@ -498,6 +543,27 @@ mod tests {
     use proptest::prelude::*;
 
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap());
+        let reg = o("https://ghcr.io/v2/a/blobs/x").unwrap();
+        assert_eq!(reg, o("https://GHCR.io:443/token?x=1").unwrap());
+        assert_eq!(reg.to_string(), "https://ghcr.io:443");
+        // Another scheme, port or host is another origin.
+        assert_ne!(Some(reg.clone()), o("http://ghcr.io/v2/"));
+        assert_ne!(Some(reg.clone()), o("https://ghcr.io:8443/v2/"));
+        assert_ne!(
+            Some(reg),
+            o("https://pkg-containers.githubusercontent.com/")
+        );
+        assert_eq!(o("ftp://ghcr.io/"), None);
+        assert!(o("http://127.0.0.2:5000/").unwrap().is_loopback());
+        assert!(o("http://[::1]:5000/").unwrap().is_loopback());
+        assert!(o("http://LOCALHOST/").unwrap().is_loopback());
+        assert!(!o("http://10.0.0.1/").unwrap().is_loopback());
+        assert!(!o("http://127.0.0.1.example/").unwrap().is_loopback());
+    }
 
     #[test]
     fn good_references() {

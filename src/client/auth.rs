@@ -2,24 +2,35 @@
 //! a bearer token from the registry's token service (the Docker token flow, "Token
 //! Authentication Specification" of the Docker Registry HTTP API v2).
 //!
-//! State is per client and shared by every concurrent transfer: credentials are looked up once
-//! per registry, the scheme a registry asked for is remembered (so later requests carry
+//! State is per client and shared by every concurrent transfer, and everything of it belongs
+//! to one registry origin (scheme, host, port): credentials are looked up once per registry,
+//! the scheme a registry asked for is remembered per origin (so later requests carry
 //! credentials up front instead of collecting a 401 each), and tokens are cached per
-//! (realm, service, scope) until shortly before they expire. Token fetches are serialized, so
-//! several transfers that start at once cause one token request.
+//! (registry origin, credential identity, realm, service, scope) until shortly before they
+//! expire. A registry that names another registry's realm therefore gets a token of its own
+//! (made with its own credentials, usually none), never the other registry's. Token fetches
+//! are serialized, so several transfers that start at once cause one token request.
+//!
+//! Which responses may teach a challenge is the send loop's business (`client/mod.rs`: only
+//! those from the registry's own origin); what this module refuses itself is a token realm
+//! in clear text: credentials for an https registry never go to a non-loopback `http://`
+//! realm.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use super::challenge::Challenge;
 use super::credentials::{Credentials, Found, Secret, Sources, base64_encode};
-use super::{RegistryError, error_text, redact};
+use super::{Home, RegistryError, error_text, follow, redact};
+use crate::digest::{Algorithm, digest_bytes};
 use crate::envelope::ErrorBody;
+use crate::reference::Origin;
 
 /// Token lifetime when the token service does not say (the spec's default).
 const DEFAULT_EXPIRY: Duration = Duration::from_secs(60);
@@ -42,12 +53,21 @@ pub struct AuthContext {
     pub scope: Option<String>,
     /// The user whose credentials were used, if any, and where they came from.
     pub user: Option<(String, String)>,
+    /// When the refusal came from a host the registry redirected to (storage, CDN), that
+    /// host: it was offered no credentials, and its challenge was not answered.
+    pub redirect_target: Option<String>,
 }
 
 impl AuthContext {
     /// The sentence appended to a 401/403 message, and its hint line.
     pub fn explain(&self) -> String {
         let registry = &self.registry;
+        if let Some(host) = &self.redirect_target {
+            return format!(
+                "; the refusal came from `{host}`, where the registry redirected the request (it gets no credentials and its challenge is not answered)\n\
+                 hint: the storage behind `{registry}` refused the request: try again later, or tell the registry's operator"
+            );
+        }
         let mut parts = Vec::new();
         if let Some(r) = &self.realm {
             parts.push(format!("realm `{r}`"));
@@ -73,7 +93,7 @@ impl AuthContext {
             None => (
                 "; no credentials were sent".to_owned(),
                 format!(
-                    "hint: log in with `docker login {registry}`, or pass --username USER --password-stdin"
+                    "hint: log in with `docker login {registry}`, or pass --username USER --password-stdin (with --registry-auth {registry} unless it is the first REF's registry)"
                 ),
             ),
         };
@@ -98,22 +118,60 @@ struct Token {
     expires: Instant,
 }
 
-type TokenKey = (String, Option<String>, String);
+/// Who credentials stand for: the user, where they came from, and a SHA-256 of the secret,
+/// so that two different secrets never share a cached token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Identity {
+    user: String,
+    source: String,
+    fingerprint: String,
+}
+
+impl Identity {
+    fn of(found: &Found) -> Identity {
+        let secret = match &found.credentials {
+            Credentials::Basic { password, .. } => password.expose(),
+            Credentials::IdentityToken { token, .. } => token.expose(),
+        };
+        Identity {
+            user: found.credentials.username().to_owned(),
+            source: found.source.clone(),
+            fingerprint: digest_bytes(Algorithm::Sha256, secret.as_bytes()).to_string(),
+        }
+    }
+}
+
+/// A cached token's key: it is only ever sent to the registry it was fetched for, on behalf of
+/// the same credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    registry: Origin,
+    identity: Option<Identity>,
+    realm: String,
+    service: Option<String>,
+    scope: String,
+}
 
 /// Authentication state shared by a client's requests.
 #[derive(Debug)]
 pub struct Auth {
     sources: Sources,
-    credentials: Mutex<HashMap<String, Option<Found>>>,
-    schemes: Mutex<HashMap<String, Scheme>>,
+    /// By registry name (`host[:port]`), as credentials are stored. A lookup may run a
+    /// credential helper: concurrent transfers to one registry wait for that one lookup (the
+    /// cell), other registries do not (the map's lock is only held to find the cell).
+    credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Found>>>>>,
+    /// By registry origin; only ever held for a map operation.
+    schemes: Mutex<HashMap<Origin, Scheme>>,
     tokens: tokio::sync::Mutex<HashMap<TokenKey, Token>>,
 }
 
 /// The `Authorization` header to send, and what it stands for.
 #[derive(Debug, Clone)]
 pub struct Authorization {
-    /// The header value.
+    /// The header value, for requests to [`Authorization::origin`] only.
     pub header: HeaderValue,
+    /// The registry origin the header belongs to.
+    pub origin: Origin,
     /// For messages when it is refused.
     pub context: AuthContext,
     /// The token cache entry it came from, to drop it when the registry refuses it.
@@ -132,28 +190,43 @@ impl Auth {
     }
 
     /// Credentials for `registry`, looked up once; warnings are logged once.
-    fn credentials(&self, registry: &str) -> Option<Found> {
-        let mut map = self.credentials.lock().expect("credentials lock poisoned");
-        if let Some(found) = map.get(registry) {
-            return found.clone();
-        }
-        let (found, warnings) = self.sources.lookup(registry);
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        map.insert(registry.to_owned(), found.clone());
-        found
+    async fn credentials(&self, registry: &str) -> Option<Found> {
+        let cell = self
+            .credentials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(registry.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let (found, warnings) = self.sources.lookup(registry).await;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            found
+        })
+        .await
+        .clone()
     }
 
-    /// Remembers the challenge a registry answered with. Bearer is preferred over Basic, as
-    /// docker does.
-    pub fn learn(&self, registry: &str, challenges: &[Challenge]) -> bool {
+    fn schemes(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Scheme>> {
+        // A panic while holding the lock cannot leave the map half-updated (single inserts).
+        self.schemes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers the challenge the registry at `origin` answered with. Bearer is preferred
+    /// over Basic, as docker does. The caller makes sure the challenge came from `origin`.
+    pub fn learn(&self, origin: &Origin, challenges: &[Challenge]) -> bool {
         let scheme = challenges
             .iter()
-            .find(|c| c.is("bearer") && c.param("realm").is_some())
-            .map(|c| Scheme::Bearer {
-                realm: c.param("realm").unwrap_or_default().to_owned(),
-                service: c.param("service").map(str::to_owned),
+            .find_map(|c| {
+                let realm = c.param("realm").filter(|_| c.is("bearer"))?;
+                Some(Scheme::Bearer {
+                    realm: realm.to_owned(),
+                    service: c.param("service").map(str::to_owned),
+                })
             })
             .or_else(|| {
                 challenges
@@ -165,23 +238,16 @@ impl Auth {
             });
         match scheme {
             Some(s) => {
-                self.schemes
-                    .lock()
-                    .expect("schemes lock poisoned")
-                    .insert(registry.to_owned(), s);
+                self.schemes().insert(origin.clone(), s);
                 true
             }
             None => false,
         }
     }
 
-    /// The scheme `registry` asked for, once it has.
-    fn scheme(&self, registry: &str) -> Option<Scheme> {
-        self.schemes
-            .lock()
-            .expect("schemes lock poisoned")
-            .get(registry)
-            .cloned()
+    /// The scheme the registry at `origin` asked for, once it has.
+    fn scheme(&self, origin: &Origin) -> Option<Scheme> {
+        self.schemes().get(origin).cloned()
     }
 
     /// Forgets a token the registry refused, so the next request fetches a new one.
@@ -191,26 +257,23 @@ impl Auth {
         }
     }
 
-    /// The `Authorization` for a request to `registry` needing `scope`, when the registry's
+    /// The `Authorization` for a request to the registry `home` needing `scope`, when its
     /// scheme is known: a cached or fresh bearer token, or Basic credentials. `None` when
     /// nothing is known yet or Basic is asked without credentials.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
-        http: &reqwest::Client,
-        registry: &str,
+        home: &Home<'_>,
         scope: &str,
     ) -> Result<Option<Authorization>, RegistryError> {
-        let scheme = self.scheme(registry);
-        let found = match &scheme {
-            Some(_) => self.credentials(registry),
-            None => return Ok(None),
+        let Some(scheme) = self.scheme(&home.origin) else {
+            return Ok(None);
         };
+        let found = self.credentials(home.name).await;
         let user = found
             .as_ref()
             .map(|f| (f.credentials.username().to_owned(), f.source.clone()));
         match scheme {
-            None => Ok(None),
-            Some(Scheme::Basic { realm }) => {
+            Scheme::Basic { realm } => {
                 let Some(Found {
                     credentials: Credentials::Basic { username, password },
                     ..
@@ -218,66 +281,58 @@ impl Auth {
                 else {
                     return Ok(None);
                 };
-                let value = format!(
-                    "Basic {}",
-                    base64_encode(format!("{username}:{}", password.expose()).as_bytes())
-                );
                 Ok(Some(Authorization {
-                    header: sensitive(&value),
+                    header: basic(&username, password.expose()),
+                    origin: home.origin.clone(),
                     context: AuthContext {
-                        registry: registry.to_owned(),
+                        registry: home.name.to_owned(),
                         realm,
                         service: None,
                         scope: None,
                         user,
+                        redirect_target: None,
                     },
                     token_key: None,
                 }))
             }
-            Some(Scheme::Bearer { realm, service }) => {
-                let key: TokenKey = (realm.clone(), service.clone(), scope.to_owned());
+            Scheme::Bearer { realm, service } => {
+                let context = AuthContext {
+                    registry: home.name.to_owned(),
+                    realm: Some(realm.clone()),
+                    service: service.clone(),
+                    scope: Some(scope.to_owned()),
+                    user,
+                    redirect_target: None,
+                };
+                let key = TokenKey {
+                    registry: home.origin.clone(),
+                    identity: found.as_ref().map(Identity::of),
+                    realm: realm.clone(),
+                    service: service.clone(),
+                    scope: scope.to_owned(),
+                };
                 let mut tokens = self.tokens.lock().await;
                 let token = match tokens.get(&key) {
                     Some(t) if t.expires > Instant::now() => t.clone(),
                     _ => {
-                        let context = AuthContext {
-                            registry: registry.to_owned(),
-                            realm: Some(realm.clone()),
-                            service: service.clone(),
-                            scope: Some(scope.to_owned()),
-                            user: user.clone(),
-                        };
-                        let t = fetch_token(
-                            http,
-                            &realm,
-                            service.as_deref(),
-                            scope,
-                            found.as_ref(),
-                            &context,
-                        )
-                        .await?;
+                        let t = fetch_token(home, &key, found.as_ref(), &context).await?;
                         tokens.insert(key.clone(), t.clone());
                         t
                     }
                 };
                 Ok(Some(Authorization {
                     header: sensitive(&format!("Bearer {}", token.value.expose())),
-                    context: AuthContext {
-                        registry: registry.to_owned(),
-                        realm: Some(realm),
-                        service,
-                        scope: Some(scope.to_owned()),
-                        user,
-                    },
+                    origin: home.origin.clone(),
+                    context,
                     token_key: Some(key),
                 }))
             }
         }
     }
 
-    /// What an unauthenticated refusal from `registry` was about, for messages.
-    pub fn anonymous_context(&self, registry: &str, scope: &str) -> AuthContext {
-        let (realm, service) = match self.scheme(registry) {
+    /// What an unauthenticated refusal from the registry at `origin` was about, for messages.
+    pub fn anonymous_context(&self, registry: &str, origin: &Origin, scope: &str) -> AuthContext {
+        let (realm, service) = match self.scheme(origin) {
             Some(Scheme::Bearer { realm, service }) => (Some(realm), service),
             Some(Scheme::Basic { realm }) => (realm, None),
             None => (None, None),
@@ -288,6 +343,7 @@ impl Auth {
             service,
             scope: Some(scope.to_owned()),
             user: None,
+            redirect_target: None,
         }
     }
 }
@@ -296,6 +352,25 @@ fn sensitive(value: &str) -> HeaderValue {
     let mut v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
+}
+
+/// `Basic base64(user:password)` (RFC 7617).
+fn basic(user: &str, password: &str) -> HeaderValue {
+    sensitive(&format!(
+        "Basic {}",
+        base64_encode(format!("{user}:{password}").as_bytes())
+    ))
+}
+
+/// Whether credentials for a registry at `registry` may be sent to the token realm at `realm`:
+/// not in clear text, unless the realm is loopback (it never leaves the machine) or the
+/// registry itself is spoken to in clear text over the network (the credentials are no safer
+/// there). A loopback http registry does not count: its traffic stays on the machine, a
+/// remote realm's would not.
+fn realm_may_have_credentials(registry: &Origin, realm: &Origin) -> bool {
+    realm.scheme() == "https"
+        || realm.is_loopback()
+        || (registry.scheme() == "http" && !registry.is_loopback())
 }
 
 #[derive(Deserialize)]
@@ -312,20 +387,33 @@ struct TokenResponse {
 
 /// Asks the token service for a token: the OAuth2 POST flow with a refresh token when the
 /// credentials are an identity token (falling back to GET on 404/405, as docker does), else
-/// GET with Basic credentials or anonymously.
+/// GET with Basic credentials or anonymously. The request goes through the registry's
+/// connection pools: its own TLS settings when the realm is on its origin, normal
+/// verification elsewhere.
 async fn fetch_token(
-    http: &reqwest::Client,
-    realm: &str,
-    service: Option<&str>,
-    scope: &str,
+    home: &Home<'_>,
+    key: &TokenKey,
     found: Option<&Found>,
     context: &AuthContext,
 ) -> Result<Token, RegistryError> {
+    let (realm, service, scope) = (&key.realm, key.service.as_deref(), key.scope.as_str());
     let realm_url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
         url: realm.to_owned(),
         reason: format!("the token realm is not a URL ({e})"),
     })?;
     let shown = redact(&realm_url);
+    let Some(realm_origin) = Origin::of(&realm_url) else {
+        return Err(RegistryError::Protocol {
+            url: shown,
+            reason: "the token realm is not an http or https URL".into(),
+        });
+    };
+    if found.is_some() && !realm_may_have_credentials(&home.origin, &realm_origin) {
+        return Err(RegistryError::ClearTextRealm {
+            registry: home.name.to_owned(),
+            realm: shown,
+        });
+    }
     let refused = |status: u16, body: ErrorBody| RegistryError::Status {
         subject: "a token".to_owned(),
         location: format!("the token service `{shown}`"),
@@ -344,7 +432,7 @@ async fn fetch_token(
         ..
     }) = found
     {
-        let mut form = Url::parse("form:").expect("a static URL parses");
+        let mut form = Url::parse("form:").map_err(|e| RegistryError::Setup(e.to_string()))?;
         {
             let mut pairs = form.query_pairs_mut();
             pairs
@@ -356,7 +444,10 @@ async fn fetch_token(
             }
             pairs.append_pair("scope", scope);
         }
-        let r = http
+        // Not redirected (the pools follow none): a refresh token goes to the realm only.
+        let r = home
+            .pools
+            .for_url(&home.origin, &realm_url)
             .post(realm_url.clone())
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(form.query().unwrap_or_default().to_owned())
@@ -378,20 +469,26 @@ async fn fetch_token(
                 }
                 pairs.append_pair("scope", scope);
             }
-            let mut request = http.get(url);
-            match found.map(|f| &f.credentials) {
+            let authorization = match found.map(|f| &f.credentials) {
                 Some(Credentials::Basic { username, password }) => {
-                    request = request.basic_auth(username, Some(password.expose()));
+                    Some(basic(username, password.expose()))
                 }
-                Some(Credentials::IdentityToken { username, token }) => {
-                    request = request.basic_auth(
-                        username.as_deref().unwrap_or("<token>"),
-                        Some(token.expose()),
-                    );
-                }
-                None => {}
-            }
-            request.send().await.map_err(transport)?
+                Some(Credentials::IdentityToken { username, token }) => Some(basic(
+                    username.as_deref().unwrap_or("<token>"),
+                    token.expose(),
+                )),
+                None => None,
+            };
+            let credential = authorization.as_ref().map(|a| (&realm_origin, a));
+            follow(
+                home.pools,
+                &home.origin,
+                reqwest::Method::GET,
+                &url,
+                &HeaderMap::new(),
+                credential,
+            )
+            .await?
         }
     };
     let status = response.status().as_u16();
@@ -412,6 +509,13 @@ async fn fetch_token(
             url: shown.clone(),
             reason: "the token response has no token".into(),
         })?;
+    // A token goes into a header: one that cannot be a header value is a broken token service.
+    if HeaderValue::from_str(&format!("Bearer {value}")).is_err() {
+        return Err(RegistryError::Protocol {
+            url: shown,
+            reason: "the token holds characters a header cannot carry".into(),
+        });
+    }
     let lifetime = token_lifetime(
         parsed.expires_in,
         parsed.issued_at.as_deref(),
@@ -453,7 +557,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         let i = time.rfind(['+', '-'])?;
         let (c, off) = time.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off[1..].split_once(':')?;
+        let (oh, om) = off.get(1..)?.split_once(':')?;
         (
             c,
             sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
@@ -541,6 +645,62 @@ mod tests {
     }
 
     #[test]
+    fn clear_text_realms_get_no_credentials() {
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
+        let https = o("https://registry.example/");
+        let http = o("http://registry.example/");
+        let loopback = o("http://127.0.0.1:5000/");
+        let cases = [
+            (&https, "https://auth.example/token", true),
+            (&https, "http://auth.example/token", false),
+            (&https, "http://127.0.0.1:5001/token", true),
+            (&https, "http://localhost:5001/token", true),
+            // The registry itself is spoken to in clear text: the realm is no worse.
+            (&http, "http://auth.example/token", true),
+            // A loopback registry's traffic stays on the machine; the realm's would not.
+            (&loopback, "http://auth.example/token", false),
+            (&loopback, "http://127.0.0.1:5001/token", true),
+        ];
+        for (registry, realm, want) in cases {
+            assert_eq!(
+                realm_may_have_credentials(registry, &o(realm)),
+                want,
+                "{registry} {realm}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_keys_separate_registries_and_identities() {
+        let found = |user: &str, pass: &str| Found {
+            credentials: Credentials::Basic {
+                username: user.into(),
+                password: Secret::new(pass),
+            },
+            source: "test".into(),
+        };
+        let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
+        let key = |registry: &str, who: Option<&Found>| TokenKey {
+            registry: o(registry),
+            identity: who.map(Identity::of),
+            realm: "https://auth.example/token".into(),
+            service: Some("svc".into()),
+            scope: "repository:a/b:pull".into(),
+        };
+        let alice = found("alice", "one");
+        let base = key("https://real.example/", Some(&alice));
+        assert_eq!(base, key("https://real.example:443/", Some(&alice)));
+        assert_ne!(base, key("https://evil.example/", Some(&alice)));
+        assert_ne!(base, key("https://real.example/", None));
+        assert_ne!(
+            base,
+            key("https://real.example/", Some(&found("alice", "two")))
+        );
+        // The fingerprint is a digest, not the secret.
+        assert!(!format!("{base:?}").contains("one\""));
+    }
+
+    #[test]
     fn explanations_name_the_challenge_and_hint() {
         let ctx = AuthContext {
             registry: "127.0.0.1:5000".into(),
@@ -548,6 +708,7 @@ mod tests {
             service: Some("svc".into()),
             scope: Some("repository:a/b:pull".into()),
             user: None,
+            redirect_target: None,
         };
         let text = ctx.explain();
         assert!(text.contains("realm `http://127.0.0.1:1/token`"), "{text}");

@@ -1,6 +1,7 @@
 //! Where credentials for a registry come from, first match wins:
 //!
-//! 1. `--username` with `--password-stdin` (read by the command layer),
+//! 1. `--username` with `--password-stdin` (read by the command layer), for the one registry
+//!    they are scoped to ([`Explicit`]: `--registry-auth HOST`, else the first REF's registry),
 //! 2. `LAYERGET_USERNAME` / `LAYERGET_PASSWORD` (likewise),
 //! 3. Docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
 //!    `credHelpers` for the registry, then `auths` (`auth` = base64 `user:pass`, or
@@ -13,18 +14,29 @@
 //! helpers without a timeout, does not read podman's file, and fails hard where layerget
 //! warns and goes on anonymously (public content must keep working when a helper is broken,
 //! which crane and oras users complain about).
+//!
+//! Helpers run as tokio child processes: their stdout and stderr are read while they run (a
+//! helper writing more than a pipe holds would otherwise block until the timeout), and the
+//! wait is a timer, not a polling loop on a runtime thread.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
+use base64::Engine as _;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use crate::reference::Registry;
 
 /// How long a credential helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most of a helper's stdout (and of its stderr) that is kept; the rest is read and dropped
+/// so the helper never blocks on a full pipe.
+const MAX_HELPER_OUTPUT: u64 = 1024 * 1024;
 
 /// A secret that never shows in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -85,11 +97,29 @@ pub struct Found {
     pub source: String,
 }
 
+/// Credentials from flags or environment variables, and the one registry they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explicit {
+    /// The registry (`host[:port]` as in references) the credentials are for; every other
+    /// registry gets its own docker/podman credentials or none.
+    pub registry: Registry,
+    /// The credentials.
+    pub found: Found,
+}
+
+impl Explicit {
+    /// Whether these credentials belong to `registry` (compared as Docker's config keys are:
+    /// `docker.io` and its API hosts are one).
+    pub fn is_for(&self, registry: &str) -> bool {
+        normalize(self.registry.as_str()) == normalize(registry)
+    }
+}
+
 /// The places credentials are looked up in, besides explicit ones.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// From flags or environment variables (apply to every registry).
-    pub explicit: Option<Found>,
+    /// From flags or environment variables, for one registry.
+    pub explicit: Option<Explicit>,
     /// Docker's `config.json`.
     pub docker_config: Option<PathBuf>,
     /// Podman's `auth.json`.
@@ -98,7 +128,7 @@ pub struct Sources {
 
 impl Sources {
     /// The standard locations, from the environment.
-    pub fn from_env(explicit: Option<Found>) -> Sources {
+    pub fn from_env(explicit: Option<Explicit>) -> Sources {
         let docker_config = std::env::var_os("DOCKER_CONFIG")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
@@ -119,39 +149,48 @@ impl Sources {
     /// Looks up credentials for `registry` (`host[:port]` as in references). Problems with a
     /// configured source (unreadable file, failing helper) come back as warnings; the lookup
     /// then goes on with the next source.
-    pub fn lookup(&self, registry: &str) -> (Option<Found>, Vec<String>) {
+    pub async fn lookup(&self, registry: &str) -> (Option<Found>, Vec<String>) {
         let mut warnings = Vec::new();
-        if let Some(found) = &self.explicit {
-            return (Some(found.clone()), warnings);
+        if let Some(explicit) = self.explicit.as_ref().filter(|e| e.is_for(registry)) {
+            return (Some(explicit.found.clone()), warnings);
         }
         let key = normalize(registry);
-        if let Some(path) = &self.docker_config {
-            match read_config(path) {
-                Ok(Some(config)) => {
-                    if let Some(found) = from_config(&config, &key, "docker config", &mut warnings)
-                    {
-                        return (Some(found), warnings);
-                    }
+        let files = [
+            (&self.docker_config, "docker config"),
+            (&self.podman_auth, "podman auth file"),
+        ];
+        for (path, what) in files {
+            let Some(path) = path else { continue };
+            let plan = match read_config(path).await {
+                Ok(Some(config)) => from_config(&config, &key, what),
+                Ok(None) => Plan::Nothing,
+                Err(e) => {
+                    warnings.push(format!("ignoring `{}`: {e}", path.display()));
+                    Plan::Nothing
                 }
-                Ok(None) => {}
-                Err(e) => warnings.push(format!("ignoring `{}`: {e}", path.display())),
-            }
-        }
-        if let Some(path) = &self.podman_auth {
-            match read_config(path) {
-                Ok(Some(config)) => {
-                    if let Some(found) =
-                        from_config(&config, &key, "podman auth file", &mut warnings)
-                    {
-                        return (Some(found), warnings);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => warnings.push(format!("ignoring `{}`: {e}", path.display())),
+            };
+            let found = match plan {
+                Plan::Found(found) => Some(found),
+                Plan::Helper(name) => run_helper(&name, &key, &mut warnings).await,
+                Plan::Nothing => None,
+            };
+            if found.is_some() {
+                return (found, warnings);
             }
         }
         (None, warnings)
     }
+}
+
+/// What a config file says about one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Credentials stored in the file itself.
+    Found(Found),
+    /// Ask this credential helper (`docker-credential-<name>`).
+    Helper(String),
+    /// Nothing for this registry.
+    Nothing,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,14 +215,27 @@ struct AuthEntry {
     identitytoken: Option<String>,
 }
 
-fn read_config(path: &Path) -> Result<Option<Config>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("not valid JSON ({e})")),
+async fn read_config(path: &Path) -> Result<Option<Config>, String> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => parse_config(&bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Parses Docker's `config.json` or podman's `auth.json`.
+fn parse_config(bytes: &[u8]) -> Result<Config, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON ({e})"))
+}
+
+/// What the bytes of a Docker `config.json` or podman `auth.json` say about `registry`
+/// (`host[:port]`): pure, no helper is run (for tests and fuzzing).
+pub fn plan_from_bytes(bytes: &[u8], registry: &str) -> Result<Plan, String> {
+    Ok(from_config(
+        &parse_config(bytes)?,
+        &normalize(registry),
+        "config",
+    ))
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`; `https://127.0.0.1:5000/v2/` → `127.0.0.1:5000`.
@@ -211,31 +263,28 @@ fn helper_server(key: &str) -> String {
     }
 }
 
-fn from_config(
-    config: &Config,
-    key: &str,
-    what: &str,
-    warnings: &mut Vec<String>,
-) -> Option<Found> {
+/// What `config` says for the registry `key` (normalized): its `credHelpers` entry, else its
+/// `auths` entry, else the `credsStore`.
+fn from_config(config: &Config, key: &str, what: &str) -> Plan {
     if let Some((_, helper)) = config
         .cred_helpers
         .iter()
         .find(|(k, _)| normalize(k) == key)
     {
-        return run_helper(helper, key, warnings);
+        return Plan::Helper(helper.clone());
     }
     if let Some((_, entry)) = config.auths.iter().find(|(k, _)| normalize(k) == key)
         && let Some(credentials) = entry_credentials(entry)
     {
-        return Some(Found {
+        return Plan::Found(Found {
             credentials,
             source: what.to_owned(),
         });
     }
     if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        return run_helper(store, key, warnings);
+        return Plan::Helper(store.to_owned());
     }
-    None
+    Plan::Nothing
 }
 
 fn entry_credentials(entry: &AuthEntry) -> Option<Credentials> {
@@ -271,14 +320,25 @@ struct HelperAnswer {
     secret: String,
 }
 
-/// Runs `docker-credential-<name> get`, with the server on stdin and a timeout.
-fn run_helper(name: &str, key: &str, warnings: &mut Vec<String>) -> Option<Found> {
+/// Runs `docker-credential-<name> get`, with the server on stdin, its stdout and stderr read
+/// while it runs, and a timeout (after which it is killed).
+async fn run_helper(name: &str, key: &str, warnings: &mut Vec<String>) -> Option<Found> {
+    // A name is looked up on PATH; one with a `/` would be a path (relative to wherever
+    // layerget runs), which no helper installation uses.
+    if name.is_empty() || name.contains(['/', '\\']) {
+        warnings.push(format!(
+            "credential helper name `{}` for {key} is not a plain name; going on without credentials",
+            name.escape_debug()
+        ));
+        return None;
+    }
     let program = format!("docker-credential-{name}");
     let mut child = match Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
     {
         Ok(c) => c,
@@ -289,37 +349,38 @@ fn run_helper(name: &str, key: &str, warnings: &mut Vec<String>) -> Option<Found
             return None;
         }
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(helper_server(key).as_bytes());
-    }
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > HELPER_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                warnings.push(format!(
-                    "credential helper `{program}` for {key} did not answer within {} s; going on without credentials",
-                    HELPER_TIMEOUT.as_secs()
-                ));
-                return None;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let server = helper_server(key);
+    let talk = async {
+        let write = async {
+            if let Some(mut stdin) = stdin {
+                // A helper that exits without reading closes the pipe: not our problem.
+                let _ = stdin.write_all(server.as_bytes()).await;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                warnings.push(format!("credential helper `{program}` failed: {e}"));
-                return None;
-            }
+        };
+        let ((), out, err, status) = tokio::join!(
+            write,
+            read_capped(stdout),
+            read_capped(stderr),
+            child.wait()
+        );
+        (out, err, status)
+    };
+    let (out, err, status) = match tokio::time::timeout(HELPER_TIMEOUT, talk).await {
+        Ok((out, err, Ok(status))) => (out, err, status),
+        Ok((_, _, Err(e))) => {
+            warnings.push(format!("credential helper `{program}` failed: {e}"));
+            return None;
+        }
+        Err(_) => {
+            // Dropping the child (kill_on_drop) kills it; tokio reaps it.
+            warnings.push(format!(
+                "credential helper `{program}` for {key} did not answer within {} s; going on without credentials",
+                HELPER_TIMEOUT.as_secs()
+            ));
+            return None;
         }
     };
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut err);
-    }
     if !status.success() {
         // The protocol's way of saying "nothing stored for this server" is not a problem.
         let text = format!("{out} {err}");
@@ -357,56 +418,32 @@ fn run_helper(name: &str, key: &str, warnings: &mut Vec<String>) -> Option<Found
     }
 }
 
-/// Standard base64 (with or without padding), for `auth` entries.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
+/// Reads a helper's pipe to its end, keeping the first [`MAX_HELPER_OUTPUT`] bytes (as text).
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>) -> String {
+    let Some(pipe) = pipe else {
+        return String::new();
     };
-    let bytes: Vec<u8> = s.trim().bytes().filter(|b| *b != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, b) in chunk.iter().enumerate() {
-            acc |= val(*b)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
+    let mut kept = Vec::new();
+    let mut pipe = pipe.take(MAX_HELPER_OUTPUT);
+    let _ = pipe.read_to_end(&mut kept).await;
+    // Drain the rest, so the helper can finish writing and exit.
+    let _ = tokio::io::copy(&mut pipe.into_inner(), &mut tokio::io::sink()).await;
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Base64 (standard or URL-safe alphabet, padding optional), for `auth` entries.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+    let s = s.trim();
+    STANDARD_PAD_INDIFFERENT
+        .decode(s)
+        .or_else(|_| URL_SAFE_PAD_INDIFFERENT.decode(s))
+        .ok()
 }
 
 /// Standard base64 with padding, for `Authorization: Basic`.
 pub fn base64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 #[cfg(test)]
@@ -450,15 +487,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn docker_config_entries() {
+    #[tokio::test]
+    async fn docker_config_entries() {
         let dir = tempfile::tempdir().unwrap();
         let s = sources(
             dir.path(),
             r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YWxpY2U6d29uZGVy"},
                 "reg.example:5000":{"identitytoken":"tok"},"empty.example":{}}}"#,
         );
-        let (found, w) = s.lookup("docker.io");
+        let (found, w) = s.lookup("docker.io").await;
         assert!(w.is_empty());
         assert_eq!(
             found.unwrap().credentials,
@@ -467,31 +504,81 @@ mod tests {
                 password: Secret::new("wonder")
             }
         );
-        let (found, _) = s.lookup("reg.example:5000");
+        let (found, _) = s.lookup("reg.example:5000").await;
         assert!(matches!(
             found.unwrap().credentials,
             Credentials::IdentityToken { .. }
         ));
-        assert_eq!(s.lookup("empty.example").0, None);
-        assert_eq!(s.lookup("other.example").0, None);
+        assert_eq!(s.lookup("empty.example").await.0, None);
+        assert_eq!(s.lookup("other.example").await.0, None);
     }
 
     #[test]
-    fn missing_helpers_warn_and_fall_through() {
+    fn plans_name_helpers_without_running_them() {
+        let config = br#"{"credHelpers":{"ghcr.io":"gh"},"credsStore":"desktop",
+            "auths":{"reg.example":{"auth":"YWxpY2U6d29uZGVy"}}}"#;
+        assert_eq!(
+            plan_from_bytes(config, "ghcr.io"),
+            Ok(Plan::Helper("gh".into()))
+        );
+        assert!(matches!(
+            plan_from_bytes(config, "reg.example"),
+            Ok(Plan::Found(_))
+        ));
+        assert_eq!(
+            plan_from_bytes(config, "other.example"),
+            Ok(Plan::Helper("desktop".into()))
+        );
+        assert_eq!(plan_from_bytes(b"{}", "x.example"), Ok(Plan::Nothing));
+        assert!(plan_from_bytes(br#"{"auths":[]}"#, "x.example").is_err());
+    }
+
+    #[tokio::test]
+    async fn explicit_credentials_are_for_their_registry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(
+            dir.path(),
+            r#"{"auths":{"other.example":{"auth":"Ym9iOmJ1aWxkZXI="}}}"#,
+        );
+        let alice = Found {
+            credentials: Credentials::Basic {
+                username: "alice".into(),
+                password: Secret::new("wonder"),
+            },
+            source: "--username and --password-stdin".into(),
+        };
+        s.explicit = Some(Explicit {
+            registry: Registry::parse("index.docker.io").unwrap(),
+            found: alice.clone(),
+        });
+        assert_eq!(s.lookup("docker.io").await.0, Some(alice.clone()));
+        assert_eq!(s.lookup("registry-1.docker.io").await.0, Some(alice));
+        // Another registry gets its own stored credentials, or none.
+        let bob = s.lookup("other.example").await.0.unwrap();
+        assert_eq!(bob.credentials.username(), "bob");
+        assert_eq!(s.lookup("ghcr.io").await.0, None);
+    }
+
+    #[tokio::test]
+    async fn missing_helpers_warn_and_fall_through() {
         let dir = tempfile::tempdir().unwrap();
         let s = sources(
             dir.path(),
             r#"{"credsStore":"layerget-test-no-such-helper"}"#,
         );
-        let (found, warnings) = s.lookup("ghcr.io");
+        let (found, warnings) = s.lookup("ghcr.io").await;
         assert_eq!(found, None);
         assert_eq!(warnings.len(), 1);
         assert!(
             warnings[0].contains("docker-credential-layerget-test-no-such-helper"),
             "{warnings:?}"
         );
+        let s = sources(dir.path(), r#"{"credsStore":"../../tmp/x"}"#);
+        let (found, warnings) = s.lookup("ghcr.io").await;
+        assert_eq!(found, None);
+        assert!(warnings[0].contains("not a plain name"), "{warnings:?}");
         let s = sources(dir.path(), "{not json");
-        let (found, warnings) = s.lookup("ghcr.io");
+        let (found, warnings) = s.lookup("ghcr.io").await;
         assert_eq!(found, None);
         assert!(warnings[0].contains("not valid JSON"));
     }

@@ -15,7 +15,7 @@ use super::{
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::envelope::Category;
 use crate::manifest::{ACCEPT, MAX_MANIFEST};
-use crate::reference::{Endpoint, Reference, api_url};
+use crate::reference::{Endpoint, Reference};
 
 /// Which manifest of a repository to get.
 #[derive(Debug, Clone, Copy)]
@@ -92,14 +92,9 @@ impl ManifestFetchError {
 
 impl Client {
     /// The URL of a manifest: `<scheme>://<registry>/v2/<name>/manifests/<tag or digest>`.
+    /// Built by [`Client::url`], so the scheme is [`Client::scheme_for`]'s, as for blobs.
     pub fn manifest_url(&self, reference: &Reference, target: ManifestTarget<'_>) -> Url {
-        let registry = reference.registry();
-        let base = registry.base_url(registry.scheme(self.options.plain_http, false));
-        api_url(
-            &base,
-            reference.repository(),
-            Endpoint::Manifest(&target.as_path()),
-        )
+        self.url(reference, Endpoint::Manifest(&target.as_path()))
     }
 
     /// GETs a manifest of `reference`'s repository, with `Accept` listing the four manifest

@@ -1,6 +1,14 @@
 //! HTTP access to a registry's blob endpoints: HEAD and ranged GET, redirects, and turning
 //! failed responses into [`RegistryError`]s that read as sentences.
 //!
+//! One scheme decision ([`Client::scheme_for`]) and one URL builder ([`Client::url`]) serve
+//! every endpoint. Redirects are followed here, hop by hop, rather than by reqwest, because
+//! each hop is judged by its origin (scheme, host, port): only the registry's own origin gets
+//! its credentials, its TLS exceptions (`--insecure`, a config file's `insecure`) and the
+//! right to teach an authentication challenge. A storage host or CDN that answers 401 gets
+//! nothing and changes nothing; a token realm or redirect target on another origin is verified
+//! normally (the CA files given for the registry are trusted there too: they only add roots).
+//!
 //! The client knows URLs, headers and statuses; it does not know the cache. Streaming a body
 //! into the store and deciding what to do with a partial answer is `transfer`'s job. Pure
 //! header parsing lives at the bottom of this file with its tests.
@@ -20,10 +28,10 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url, redirect};
 
 use self::auth::{Auth, AuthContext};
-use self::credentials::{Found, Sources};
+use self::credentials::{Explicit, Sources};
 use crate::digest::Digest;
 use crate::envelope::{Category, ErrorBody, MAX_BODY};
-use crate::reference::{Endpoint, Reference, api_url};
+use crate::reference::{Endpoint, Origin, Reference, Registry, api_url};
 
 /// Most redirects followed for one request (the same cap as curl's and reqwest's default).
 pub const MAX_REDIRECTS: usize = 10;
@@ -40,8 +48,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Give up on a response (headers or the next body bytes) after this long without data.
     pub stall_timeout: Duration,
-    /// Credentials from flags or environment variables, used for every registry.
-    pub credentials: Option<Found>,
+    /// Credentials from flags or environment variables, for the one registry they name.
+    pub credentials: Option<Explicit>,
     /// Extra trusted roots (PEM); implies https, loopback included.
     pub ca_file: Option<std::path::PathBuf>,
     /// Accept any certificate; implies https, loopback included.
@@ -106,6 +114,17 @@ pub enum RegistryError {
         /// What was wrong.
         reason: String,
     },
+    /// Credentials would go to a token realm in clear text.
+    #[error(
+        "refusing to send the credentials for `{registry}` to the token realm `{realm}` over plain http\n\
+         hint: the registry names a token service anyone on the network can read; ask its operator for an https realm"
+    )]
+    ClearTextRealm {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The realm URL (redacted).
+        realm: String,
+    },
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
@@ -119,6 +138,7 @@ impl RegistryError {
                 crate::envelope::categorize(*status, body)
             }
             RegistryError::Transport { .. } | RegistryError::Protocol { .. } => Category::Network,
+            RegistryError::ClearTextRealm { .. } => Category::Auth,
             RegistryError::Setup(_) => Category::Other,
         }
     }
@@ -137,7 +157,9 @@ impl RegistryError {
                 retry_after: *retry_after,
             },
             RegistryError::Transport { .. } => retry::Failure::Transport,
-            RegistryError::Protocol { .. } | RegistryError::Setup(_) => retry::Failure::Final,
+            RegistryError::Protocol { .. }
+            | RegistryError::ClearTextRealm { .. }
+            | RegistryError::Setup(_) => retry::Failure::Final,
         }
     }
 }
@@ -217,11 +239,59 @@ impl fmt::Debug for BlobResponse {
     }
 }
 
+/// The connection pools for one registry's requests: `own` with the registry's TLS settings,
+/// for its own origin only; `other` for every other origin it sends us to (token realm,
+/// redirect targets), which never skips verification. Neither follows redirects: [`follow`]
+/// does, choosing the pool per hop.
+#[derive(Debug, Clone)]
+pub(crate) struct Pools {
+    own: reqwest::Client,
+    other: reqwest::Client,
+}
+
+impl Pools {
+    /// Builds the pools for these TLS settings.
+    fn build(
+        options: &ClientOptions,
+        ca_file: Option<&std::path::Path>,
+        insecure: bool,
+    ) -> Result<Pools, RegistryError> {
+        let own = build_http(options, ca_file, insecure)?;
+        let other = if insecure {
+            build_http(options, ca_file, false)?
+        } else {
+            own.clone()
+        };
+        Ok(Pools { own, other })
+    }
+
+    /// The pool for a request to `url` made for the registry at `home`.
+    pub(crate) fn for_url(&self, home: &Origin, url: &Url) -> &reqwest::Client {
+        if Origin::of(url).as_ref() == Some(home) {
+            &self.own
+        } else {
+            &self.other
+        }
+    }
+}
+
+/// One registry as its requests see it: the name credentials are stored under, the origin
+/// everything of it belongs to, and its pools.
+#[derive(Debug)]
+pub(crate) struct Home<'a> {
+    /// `host[:port]` as in references.
+    pub name: &'a str,
+    /// The origin of its API base URL.
+    pub origin: Origin,
+    /// Its connection pools.
+    pub pools: &'a Pools,
+}
+
 /// A registry client. Cheap to clone; clones share connections and rate-limit state.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    per_registry: HashMap<String, reqwest::Client>,
+    pools: Pools,
+    per_registry: HashMap<String, Pools>,
     options: ClientOptions,
     auth: Arc<Auth>,
     /// Per `host:port`, no request before this instant: a 429 on one transfer slows every
@@ -235,20 +305,20 @@ impl Client {
         // reqwest is built without a default crypto provider (see Cargo.toml); install ring
         // once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = build_http(&options, options.ca_file.as_deref(), options.insecure)?;
+        let pools = Pools::build(&options, options.ca_file.as_deref(), options.insecure)?;
         // Registries whose config-file entry asks for other TLS settings get their own
-        // connection pool; flags win over the file.
+        // connection pools; flags win over the file.
         let mut per_registry = HashMap::new();
         for (name, settings) in &options.registries {
             let ca = options.ca_file.as_deref().or(settings.ca_file.as_deref());
             let insecure = options.insecure || settings.insecure;
             if ca != options.ca_file.as_deref() || insecure != options.insecure {
-                per_registry.insert(name.clone(), build_http(&options, ca, insecure)?);
+                per_registry.insert(name.clone(), Pools::build(&options, ca, insecure)?);
             }
         }
         let auth = Arc::new(Auth::new(Sources::from_env(options.credentials.clone())));
         Ok(Client {
-            http,
+            pools,
             per_registry,
             options,
             auth,
@@ -256,15 +326,15 @@ impl Client {
         })
     }
 
-    /// The connection pool for a registry (its own when the config file gives it other TLS
+    /// The connection pools for a registry (its own when the config file gives it other TLS
     /// settings).
-    fn http_for(&self, registry: &str) -> &reqwest::Client {
-        self.per_registry.get(registry).unwrap_or(&self.http)
+    fn pools_for(&self, registry: &str) -> &Pools {
+        self.per_registry.get(registry).unwrap_or(&self.pools)
     }
 
     /// `http` or `https` for a registry: flags first, then its config-file entry, then the
-    /// loopback rule.
-    pub fn scheme_for(&self, registry: &crate::reference::Registry) -> &'static str {
+    /// loopback rule. The one place the scheme is decided.
+    pub fn scheme_for(&self, registry: &Registry) -> &'static str {
         let o = &self.options;
         if o.wants_tls() {
             return "https";
@@ -276,6 +346,35 @@ impl Client {
         let tls = file.is_some_and(|s| s.ca_file.is_some() || s.insecure);
         let plain = file.is_some_and(|s| s.plain_http);
         registry.scheme(plain, tls)
+    }
+
+    /// The base URL of a registry's API (`<scheme>://<api host>/`).
+    pub fn base_url(&self, registry: &Registry) -> Url {
+        registry.base_url(self.scheme_for(registry))
+    }
+
+    /// The URL of an endpoint of `reference`'s repository: the one URL builder for blobs,
+    /// manifests and whatever comes next.
+    pub fn url(&self, reference: &Reference, endpoint: Endpoint<'_>) -> Url {
+        api_url(
+            &self.base_url(reference.registry()),
+            reference.repository(),
+            endpoint,
+        )
+    }
+
+    /// The registry of `reference` as its requests see it.
+    fn home<'a>(&'a self, reference: &'a Reference) -> Result<Home<'a>, RegistryError> {
+        let registry = reference.registry();
+        let base = self.base_url(registry);
+        let origin = Origin::of(&base).ok_or_else(|| {
+            RegistryError::Setup(format!("`{}` has no http(s) origin", redact(&base)))
+        })?;
+        Ok(Home {
+            name: registry.as_str(),
+            origin,
+            pools: self.pools_for(registry.as_str()),
+        })
     }
 
     /// Holds back every request to `url`'s host for `wait` (after a 429 there).
@@ -303,9 +402,7 @@ impl Client {
 
     /// The URL of a blob: `<scheme>://<registry>/v2/<name>/blobs/<digest>`.
     pub fn blob_url(&self, reference: &Reference, digest: &Digest) -> Url {
-        let registry = reference.registry();
-        let base = registry.base_url(self.scheme_for(registry));
-        api_url(&base, reference.repository(), Endpoint::Blob(digest))
+        self.url(reference, Endpoint::Blob(digest))
     }
 
     /// Sends HEAD for a blob. A failure status is an error whose category says which.
@@ -397,8 +494,12 @@ impl Client {
     }
 
     /// Sends one request to `reference`'s registry (the URL must be on it), honouring the
-    /// per-host rate-limit hold, and answering an authentication challenge for the
-    /// repository. Every registry request goes through here.
+    /// per-host rate-limit hold, following redirects, and answering an authentication
+    /// challenge for the repository. Every registry request goes through here.
+    ///
+    /// A challenge is learned only from a response of the registry's own origin; a 401 from a
+    /// redirect target is returned as it is (an error for the caller), and nothing is offered
+    /// to it.
     pub(crate) async fn send(
         &self,
         reference: &Reference,
@@ -406,23 +507,25 @@ impl Client {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
-        let registry = reference.registry().as_str();
+        let home = self.home(reference)?;
         let scope = format!("repository:{}:pull", reference.repository());
-        let http = self.http_for(registry);
-        let mut authorization = self.auth.authorize(http, registry, &scope).await?;
+        let mut authorization = self.auth.authorize(&home, &scope).await?;
         let mut answered_challenge = false;
         loop {
             self.wait_for_host(url).await;
-            let mut request = http
-                .request(method.clone(), url.clone())
-                .headers(headers.clone());
-            if let Some(a) = &authorization {
-                // reqwest drops this header when a redirect leaves the registry's origin.
-                request = request.header(header::AUTHORIZATION, a.header.clone());
-            }
-            let mut response = request.send().await.map_err(|e| transport_error(url, &e))?;
+            let credential = authorization.as_ref().map(|a| (&a.origin, &a.header));
+            let mut response = follow(
+                home.pools,
+                &home.origin,
+                method.clone(),
+                url,
+                &headers,
+                credential,
+            )
+            .await?;
             let status = response.status().as_u16();
-            let challenges = if status == 401 && !answered_challenge {
+            let from_registry = Origin::of(response.url()).as_ref() == Some(&home.origin);
+            let challenges = if status == 401 && from_registry && !answered_challenge {
                 challenge::parse(
                     response
                         .headers()
@@ -433,12 +536,15 @@ impl Client {
             } else {
                 Vec::new()
             };
-            if challenges.is_empty() || !self.auth.learn(registry, &challenges) {
+            if challenges.is_empty() || !self.auth.learn(&home.origin, &challenges) {
                 if matches!(status, 401 | 403) {
-                    let context = match &authorization {
+                    let mut context = match &authorization {
                         Some(a) => a.context.clone(),
-                        None => self.auth.anonymous_context(registry, &scope),
+                        None => self.auth.anonymous_context(home.name, &home.origin, &scope),
                     };
+                    if !from_registry {
+                        context.redirect_target = Some(host_port(response.url()));
+                    }
                     response.extensions_mut().insert(context);
                 }
                 return Ok(response);
@@ -455,15 +561,69 @@ impl Client {
                 .and_then(|c| c.param("scope"))
                 .unwrap_or(&scope)
                 .to_owned();
-            match self.auth.authorize(http, registry, &wanted).await? {
+            match self.auth.authorize(&home, &wanted).await? {
                 Some(next) => authorization = Some(next),
                 None => {
-                    let context = self.auth.anonymous_context(registry, &scope);
+                    let context = self.auth.anonymous_context(home.name, &home.origin, &scope);
                     response.extensions_mut().insert(context);
                     return Ok(response);
                 }
             }
         }
+    }
+}
+
+/// Sends a bodiless request and follows up to [`MAX_REDIRECTS`] redirects, hop by hop: each
+/// hop uses the registry's own pool only on the registry's origin `home`, and `credential`
+/// (an `Authorization` and the origin it belongs to) only on that origin. Other headers
+/// (`Range`, `Accept`) go along, as reqwest's own redirect handling did. Returns the first
+/// response that is not a redirect (a redirect without `Location` is returned as it is).
+pub(crate) async fn follow(
+    pools: &Pools,
+    home: &Origin,
+    method: Method,
+    url: &Url,
+    headers: &HeaderMap,
+    credential: Option<(&Origin, &header::HeaderValue)>,
+) -> Result<reqwest::Response, RegistryError> {
+    let mut visited = vec![url.clone()];
+    let mut current = url.clone();
+    loop {
+        let mut request = pools
+            .for_url(home, &current)
+            .request(method.clone(), current.clone())
+            .headers(headers.clone());
+        if let Some((origin, value)) = credential
+            && Origin::of(&current).as_ref() == Some(origin)
+        {
+            request = request.header(header::AUTHORIZATION, value.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&current, &e))?;
+        if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return Ok(response);
+        }
+        let Some(location) = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(response);
+        };
+        let next = current
+            .join(location)
+            .map_err(|e| RegistryError::Protocol {
+                url: redact(&current),
+                reason: format!("unusable redirect location ({e})"),
+            })?;
+        check_redirect(&visited, &next).map_err(|reason| RegistryError::Protocol {
+            url: redact(&current),
+            reason,
+        })?;
+        visited.push(next.clone());
+        current = next;
     }
 }
 
@@ -514,7 +674,8 @@ fn build_http(
         .no_deflate()
         .no_zstd()
         .referer(false)
-        .redirect(redirect_policy())
+        // Redirects are followed by `follow`, which picks the pool and the credentials per hop.
+        .redirect(redirect::Policy::none())
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.stall_timeout)
         .build()
@@ -553,24 +714,14 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Follows up to [`MAX_REDIRECTS`] redirects and refuses https → http. reqwest itself drops
-/// `Authorization`, `Cookie` and `Proxy-Authorization` when scheme, host or port change, which
-/// is what object storage behind a presigned URL requires (it answers 403 to a second
-/// credential).
-fn redirect_policy() -> redirect::Policy {
-    redirect::Policy::custom(
-        |attempt| match check_redirect(attempt.previous(), attempt.url()) {
-            Ok(()) => attempt.follow(),
-            Err(why) => attempt.error(why),
-        },
-    )
-}
-
 /// Whether a redirect to `next` may be followed after visiting `previous` (the request's own
 /// URL first): at most [`MAX_REDIRECTS`], and never from https down to http.
 fn check_redirect(previous: &[Url], next: &Url) -> Result<(), String> {
     if previous.len() > MAX_REDIRECTS {
         return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!("refusing a redirect to `{}`", redact(next)));
     }
     if next.scheme() == "http" && previous.iter().any(|u| u.scheme() == "https") {
         return Err(format!(
@@ -729,6 +880,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(check_redirect(&[u("http://a.example/")], &cdn), Ok(()));
+        assert!(check_redirect(std::slice::from_ref(&https), &u("file:///etc/passwd")).is_err());
         let down = check_redirect(
             &[https.clone(), cdn.clone()],
             &u("http://cdn.example/blob?sig=secret"),

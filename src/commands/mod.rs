@@ -17,13 +17,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
-use crate::client::credentials::{Credentials, Found, Secret};
+use crate::client::credentials::{Credentials, Explicit, Found, Secret, normalize};
 use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
 use crate::digest::DigestError;
 use crate::envelope::Category;
 use crate::output::Printer;
-use crate::reference::ReferenceError;
+use crate::reference::{Reference, ReferenceError, Registry};
 use crate::store::StoreError;
 use crate::transfer::TransferError;
 
@@ -107,6 +107,61 @@ fn explicit_credentials(g: &crate::cli::GlobalArgs) -> anyhow::Result<Option<Fou
     }))
 }
 
+/// The registry explicit credentials are for: `--registry-auth HOST`, else the registry of the
+/// first REF (as `crane auth login` and `oras login` are per host, one registry per login).
+/// Returns it with a warning when the REFs name other registries too, which get docker/podman
+/// credentials or none. `None` when the command names no registry (its REFs do not parse: the
+/// command itself reports that).
+fn credentials_registry(
+    g: &crate::cli::GlobalArgs,
+    command: &Command,
+) -> anyhow::Result<(Option<Registry>, Option<String>)> {
+    let refs: &[String] = match command {
+        Command::Fetch(args) => &args.refs,
+        Command::Pull(args) => &args.refs,
+        Command::Head(args) => std::slice::from_ref(&args.reference),
+        _ => &[],
+    };
+    let registries: Vec<Registry> = refs
+        .iter()
+        .filter_map(|r| r.parse::<Reference>().ok())
+        .map(|r| r.registry().clone())
+        .collect();
+    if let Some(host) = &g.registry_auth {
+        // Accept what `docker login` accepts too: `https://host/`, `index.docker.io`.
+        let registry = Registry::parse(&normalize(host)).map_err(|e| {
+            UsageError(format!(
+                "--registry-auth: {e}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
+            ))
+        })?;
+        let unused = !registries.is_empty()
+            && !registries
+                .iter()
+                .any(|r| normalize(r.as_str()) == normalize(registry.as_str()));
+        let warning = unused.then(|| {
+            format!("--registry-auth `{registry}` is the registry of no REF: the explicit credentials are not used")
+        });
+        return Ok((Some(registry), warning));
+    }
+    let Some(first) = registries.first().cloned() else {
+        return Ok((None, None));
+    };
+    let others: Vec<String> = registries
+        .iter()
+        .filter(|r| normalize(r.as_str()) != normalize(first.as_str()))
+        .map(|r| format!("`{r}`"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let warning = (!others.is_empty()).then(|| {
+        format!(
+            "the explicit credentials are used for `{first}` (the first REF's registry) only; {} get docker/podman credentials or none (name the registry with --registry-auth HOST)",
+            others.join(", ")
+        )
+    });
+    Ok((Some(first), warning))
+}
+
 /// Runs the command line.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     // These only print what the clap definition says: no config file, no credentials.
@@ -124,7 +179,18 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     let credentials = if matches!(cli.command, Command::Generate(_)) {
         None
     } else {
-        explicit_credentials(&g)?
+        match explicit_credentials(&g)? {
+            None => None,
+            Some(found) => match credentials_registry(&g, &cli.command)? {
+                (Some(registry), warning) => {
+                    if let Some(w) = warning {
+                        printer.warn(&w);
+                    }
+                    Some(Explicit { registry, found })
+                }
+                (None, _) => None,
+            },
+        }
     };
     let registries = if matches!(cli.command, Command::Generate(_)) {
         Default::default()

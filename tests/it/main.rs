@@ -10,6 +10,7 @@ mod config;
 mod fetch;
 mod harness;
 mod head;
+mod hostile_auth;
 mod hostile_output;
 mod progress;
 mod pull;
