@@ -567,14 +567,18 @@ fn blob<S: BlobSource>(
     );
     h.insert(
         header::CONTENT_LENGTH,
-        HeaderValue::from(span.end - span.start),
+        HeaderValue::from(span.end.saturating_sub(span.start)),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     content_headers(h, digest, &etag, true);
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(
             header::CONTENT_RANGE,
-            value(format!("bytes {}-{}/{size}", span.start, span.end - 1)),
+            value(format!(
+                "bytes {}-{}/{size}",
+                span.start,
+                span.end.saturating_sub(1)
+            )),
         );
     }
     if let Some(blob) = open {
@@ -904,7 +908,16 @@ pub async fn run_with<S: BlobSource>(
         let _ = stream.set_nodelay(true);
         let Some(slot) = per_ip.try_acquire(peer.ip()) else {
             drop(permit);
-            refuse(stream, peer, &per_ip, &refusing, &limits, &http);
+            tracing::info!(
+                "refusing a connection: {} connections from {} already",
+                per_ip.limit(),
+                peer.ip()
+            );
+            // Over TLS a plain-text answer would only be a handshake error: just close (a
+            // handshake per refusal would be work an attacker could ask for).
+            if tls.is_none() {
+                refuse(stream, per_ip.limit(), &refusing, &limits, &http);
+            }
             continue;
         };
         let meter = conn::Meter::new();
@@ -975,22 +988,17 @@ async fn supervise<E: std::fmt::Display>(
     }
 }
 
-/// Answers a connection over the per-address limit with 503 `UNAVAILABLE` and closes it,
-/// within the header timeout, at most [`REFUSING`] at once (beyond that it is just closed):
-/// the refusal itself must not become the resource a flood exhausts.
+/// Answers a plain-HTTP connection over the per-address limit (`limit`) with 503
+/// `UNAVAILABLE` and closes it, within the header timeout, at most [`REFUSING`] at once
+/// (beyond that it is just closed): the refusal itself must not become the resource a flood
+/// exhausts.
 fn refuse(
     stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    per_ip: &conn::PerIp,
+    limit: usize,
     refusing: &Arc<Semaphore>,
     limits: &Limits,
     http: &hyper::server::conn::http1::Builder,
 ) {
-    let limit = per_ip.limit();
-    tracing::info!(
-        "refusing a connection: {limit} connections from {} already",
-        peer.ip()
-    );
     let Ok(permit) = refusing.clone().try_acquire_owned() else {
         return;
     };
