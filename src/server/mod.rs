@@ -15,7 +15,7 @@
 //! [`MAX_HEADER_BYTES`], and at most `max_connections` are served at once (the rest wait in
 //! the kernel's accept queue). So that a few clients cannot hold all of those (issue 9, item
 //! 16), one address gets at most `max_per_ip` of them (more get 503 `UNAVAILABLE` with
-//! `Retry-After`), and [`conn`]'s watchdog drops a connection that moves no byte for
+//! `Retry-After`), and the watchdog of `conn` drops a connection that moves no byte for
 //! `idle_timeout` or reads a response slower than `min_send_rate` for `send_rate_window`.
 //!
 //! Manifests (issue 9, item 15): `/manifests/<reference>` serves only a blob whose bytes parse
