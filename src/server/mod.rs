@@ -671,10 +671,9 @@ async fn manifest<S: BlobSource>(
                 Some(t) => Some(t),
                 None => source.index()?.media_type(&digest).map(str::to_owned),
             };
-            let (class, bytes) = classify_off_runtime(app, &digest, hint)
+            classify_off_runtime(app, &digest, size, hint)
                 .await?
-                .ok_or_else(unknown)?;
-            (class, Some(bytes))
+                .ok_or_else(unknown)?
         }
     };
     // A blob that changed size since it was opened is treated as absent; the next request
@@ -703,18 +702,23 @@ async fn manifest<S: BlobSource>(
 }
 
 /// Reads a blob (at most [`MAX_MANIFEST`]) and classifies it on a blocking thread, at most
-/// [`CLASSIFYING`] at once, and remembers the answer. Returns it with the bytes read, `None`
-/// when the blob is gone.
+/// [`CLASSIFYING`] at once, and remembers the answer. Returns it with the bytes read (none
+/// when another request classified it meanwhile), `None` when the blob is gone.
 async fn classify_off_runtime<S: BlobSource>(
     app: &Arc<App<S>>,
     digest: &Digest,
+    size: u64,
     hint: Option<String>,
-) -> Result<Option<(Classified, Bytes)>, ApiError> {
+) -> Result<Option<(Classified, Option<Bytes>)>, ApiError> {
     let _permit = app
         .classifying
         .acquire()
         .await
         .map_err(|_| ApiError::Internal(io::Error::other("the server is stopping")))?;
+    // Requests for the same blob that waited here are answered by the first one's work.
+    if let Some(class) = app.remembered(digest, size) {
+        return Ok(Some((class, None)));
+    }
     let (task_app, task_digest) = (app.clone(), digest.clone());
     let read = tokio::task::spawn_blocking(move || -> io::Result<Option<(Classified, Bytes)>> {
         let Some(blob) = task_app.source.open(&task_digest)? else {
@@ -736,10 +740,10 @@ async fn classify_off_runtime<S: BlobSource>(
     })
     .await
     .map_err(|e| ApiError::Internal(io::Error::other(e)))??;
-    if let Some((class, _)) = &read {
-        app.remember(digest, *class);
-    }
-    Ok(read)
+    Ok(read.map(|(class, bytes)| {
+        app.remember(digest, class);
+        (class, Some(bytes))
+    }))
 }
 
 /// `GET /v2/<name>/tags/list[?n=N&last=TAG]` ("Listing Tags"): sorted, `n` at most, after
