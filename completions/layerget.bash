@@ -1242,7 +1242,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1261,6 +1261,22 @@ _layerget() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-send-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --send-rate-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-queue)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

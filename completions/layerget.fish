@@ -108,6 +108,10 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'A
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l idle-timeout -d 'Close a connection that moves no byte for SECS' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections-per-ip -d 'Most connections one client address (an IPv6 /64) may hold; more get 503 with Retry-After' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l min-send-rate -d 'Drop a client that reads a response slower than SIZE bytes/s for --send-rate-window (K, M, G suffixes; 0 turns the rule off)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l send-rate-window -d 'How long a client may read slower than --min-send-rate before it is dropped' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l auth-queue -d 'With --htpasswd: most requests waiting for or running a password check at once; more get 429 with Retry-After (successful logins are remembered and skip the check)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)' -r -F

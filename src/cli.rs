@@ -268,6 +268,24 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub idle_timeout: u64,
 
+    /// Most connections one client address (an IPv6 /64) may hold; more get 503 with Retry-After
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_ip: u32,
+
+    /// Drop a client that reads a response slower than SIZE bytes/s for --send-rate-window
+    /// (K, M, G suffixes; 0 turns the rule off)
+    #[arg(long, default_value = "16K", value_name = "SIZE", value_parser = parse_size)]
+    pub min_send_rate: u64,
+
+    /// How long a client may read slower than --min-send-rate before it is dropped
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub send_rate_window: u64,
+
+    /// With --htpasswd: most requests waiting for or running a password check at once; more get
+    /// 429 with Retry-After (successful logins are remembered and skip the check)
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_queue: u32,
+
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key
     #[arg(long, value_name = "PEM", requires = "tls_key", value_hint = clap::ValueHint::FilePath)]
     pub tls_cert: Option<PathBuf>,

@@ -27,6 +27,8 @@ pub struct ServeSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// htpasswd file, if authentication is required.
     pub htpasswd: Option<PathBuf>,
+    /// Requests that may wait for or run a password check at once.
+    pub auth_queue: usize,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -38,10 +40,14 @@ impl From<ServeArgs> for ServeSettings {
                 max_connections: args.max_connections as usize,
                 header_timeout: Duration::from_secs(args.header_timeout),
                 idle_timeout: Duration::from_secs(args.idle_timeout),
+                max_per_ip: args.max_connections_per_ip as usize,
+                min_send_rate: args.min_send_rate,
+                send_rate_window: Duration::from_secs(args.send_rate_window),
                 ..Limits::default()
             },
             tls: args.tls_cert.zip(args.tls_key),
             htpasswd: args.htpasswd,
+            auth_queue: args.auth_queue as usize,
         }
     }
 }
@@ -148,7 +154,7 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
             })?;
             let parsed = Htpasswd::parse(&text)
                 .map_err(|e| UsageError(format!("--htpasswd `{}`: {e}", path.display())))?;
-            Some(std::sync::Arc::new(parsed))
+            Some(std::sync::Arc::new(parsed.with_queue(settings.auth_queue)))
         }
     };
     Ok(Access { tls, htpasswd })

@@ -5,10 +5,14 @@
 //! small blob, so a successful check is remembered: the SHA-256 of the whole `Authorization`
 //! value goes into a bounded in-memory set, and later requests with the same value cost one
 //! hash and one lookup. Failures are never remembered (a wrong password always pays the bcrypt
-//! price), and at most one check per core runs at once, so a flood of bad passwords cannot
-//! starve the runtime. Credentials are never logged or kept in clear.
+//! price). At most one check per core runs at once, on a blocking thread, so a flood of bad
+//! passwords cannot starve the runtime; and at most `queue` requests wait for or run a check:
+//! beyond that a request is not queued but answered [`Verdict::Busy`] at once (429 with
+//! `Retry-After`), so such a flood cannot lock everyone out either (issue 9, item 16). Users
+//! whose success is remembered pass without a check, busy or not. Credentials are never
+//! logged or kept in clear.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
@@ -22,12 +26,29 @@ pub const REALM: &str = "layerget";
 const MAX_COST: u32 = 17;
 /// Successful `Authorization` values remembered at most (then the set starts over).
 const CACHE_ENTRIES: usize = 4096;
+/// Requests that may wait for or run a bcrypt check at once, unless set otherwise.
+pub const DEFAULT_QUEUE: usize = 32;
+
+/// The outcome of a credential check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid credentials of this user.
+    Granted(String),
+    /// No credentials, or wrong ones.
+    Denied,
+    /// Too many checks running and waiting: not checked, try again later.
+    Busy,
+}
 
 /// The users of an htpasswd file and the memory of recent successful checks.
 pub struct Htpasswd {
     users: HashMap<String, String>,
-    verified: RwLock<HashSet<[u8; 32]>>,
+    /// SHA-256 of accepted `Authorization` values → the user.
+    verified: RwLock<HashMap<[u8; 32], String>>,
+    /// Checks running at once (one per core).
     checks: Semaphore,
+    /// Requests waiting for or running a check at once.
+    queue: Semaphore,
     /// Checked for unknown users, so that a missing user costs as much as a wrong password
     /// (no user enumeration by timing): the highest cost in the file.
     dummy: String,
@@ -132,9 +153,17 @@ impl Htpasswd {
         Ok(Htpasswd {
             users,
             dummy,
-            verified: RwLock::new(HashSet::new()),
+            verified: RwLock::new(HashMap::new()),
             checks: Semaphore::new(cores),
+            queue: Semaphore::new(DEFAULT_QUEUE.max(cores)),
         })
+    }
+
+    /// Lets at most `n` requests (at least one) wait for or run a check at once; more are
+    /// answered [`Verdict::Busy`].
+    pub fn with_queue(mut self, n: usize) -> Htpasswd {
+        self.queue = Semaphore::new(n.max(1));
+        self
     }
 
     /// How many users the file has.
@@ -148,38 +177,44 @@ impl Htpasswd {
     }
 
     /// Whether `authorization` (the header's value, if any) carries valid Basic credentials.
-    /// Blocking bcrypt work runs off the async threads.
-    pub async fn authorized(self: &Arc<Self>, authorization: Option<&[u8]>) -> bool {
+    /// Blocking bcrypt work runs off the async threads; when the queue is full the answer is
+    /// [`Verdict::Busy`] without waiting.
+    pub async fn authorized(self: &Arc<Self>, authorization: Option<&[u8]>) -> Verdict {
         let Some(value) = authorization else {
-            return false;
+            return Verdict::Denied;
         };
         let key: [u8; 32] = Sha256::digest(value).into();
-        if self
+        if let Some(user) = self
             .verified
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
+            .get(&key)
         {
-            return true;
+            return Verdict::Granted(user.clone());
         }
         let Some((user, password)) = basic_credentials(value) else {
-            return false;
+            return Verdict::Denied;
         };
-        let Ok(_permit) = self.checks.acquire().await else {
-            return false;
+        let Ok(_queued) = self.queue.try_acquire() else {
+            return Verdict::Busy;
+        };
+        let Ok(_running) = self.checks.acquire().await else {
+            return Verdict::Busy;
         };
         let this = self.clone();
-        let ok = tokio::task::spawn_blocking(move || this.check(&user, &password))
+        let checked = user.clone();
+        let ok = tokio::task::spawn_blocking(move || this.check(&checked, &password))
             .await
             .unwrap_or(false);
-        if ok {
-            let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
-            if verified.len() >= CACHE_ENTRIES {
-                verified.clear();
-            }
-            verified.insert(key);
+        if !ok {
+            return Verdict::Denied;
         }
-        ok
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= CACHE_ENTRIES {
+            verified.clear();
+        }
+        verified.insert(key, user.clone());
+        Verdict::Granted(user)
     }
 
     /// The bcrypt check itself (constant time in the hash comparison; an unknown user costs
@@ -205,9 +240,11 @@ fn basic_credentials(value: &[u8]) -> Option<(String, Vec<u8>)> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
-    Some((user, decoded[colon + 1..].to_vec()))
+    // RFC 7617: the user-id ends at the first colon; the password may contain more.
+    let mut parts = decoded.splitn(2, |&b| b == b':');
+    let user = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    let password = parts.next()?.to_vec();
+    Some((user, password))
 }
 
 #[cfg(test)]
@@ -260,24 +297,60 @@ mod tests {
     async fn checks_credentials_and_remembers_only_successes() {
         let hash = bcrypt::hash("pa:ss", 4).unwrap();
         let h = Arc::new(Htpasswd::parse(&format!("alice:{hash}")).unwrap());
-        assert!(!h.authorized(None).await);
-        assert!(!h.authorized(Some(b"Bearer abc")).await);
-        assert!(!h.authorized(Some(b"Basic !!!")).await);
-        assert!(!h.authorized(Some(&basic("alice", "wrong"))).await);
-        assert!(!h.authorized(Some(&basic("mallory", "pa:ss"))).await);
+        let alice = Verdict::Granted("alice".into());
+        assert_eq!(h.authorized(None).await, Verdict::Denied);
+        assert_eq!(h.authorized(Some(b"Bearer abc")).await, Verdict::Denied);
+        assert_eq!(h.authorized(Some(b"Basic !!!")).await, Verdict::Denied);
+        // No colon at all: no user-id/password pair.
+        let no_colon = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice")
+        );
+        assert_eq!(
+            h.authorized(Some(no_colon.as_bytes())).await,
+            Verdict::Denied
+        );
+        let wrong = basic("alice", "wrong");
+        assert_eq!(h.authorized(Some(&wrong)).await, Verdict::Denied);
+        let mallory = basic("mallory", "pa:ss");
+        assert_eq!(h.authorized(Some(&mallory)).await, Verdict::Denied);
         assert!(h.verified.read().unwrap().is_empty());
-        assert!(h.authorized(Some(&basic("alice", "pa:ss"))).await);
+        assert_eq!(h.authorized(Some(&basic("alice", "pa:ss"))).await, alice);
         assert_eq!(h.verified.read().unwrap().len(), 1);
-        assert!(h.authorized(Some(&basic("alice", "pa:ss"))).await);
-        assert!(
-            h.authorized(Some(
-                format!(
-                    "basic  {}",
-                    &String::from_utf8(basic("alice", "pa:ss")).unwrap()[6..]
-                )
-                .as_bytes()
-            ))
-            .await
+        assert_eq!(h.authorized(Some(&basic("alice", "pa:ss"))).await, alice);
+        let spaced = format!(
+            "basic  {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:pa:ss")
+        );
+        assert_eq!(h.authorized(Some(spaced.as_bytes())).await, alice);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_and_remembered_users_pass() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let h = Arc::new(
+            Htpasswd::parse(&format!("alice:{hash}\nbob:{hash}"))
+                .unwrap()
+                .with_queue(2),
+        );
+        let alice = basic("alice", "pw");
+        assert_eq!(
+            h.authorized(Some(&alice)).await,
+            Verdict::Granted("alice".into())
+        );
+        // Two requests are waiting or checking (their places taken here): the queue is full.
+        let held = h.queue.try_acquire_many(2).unwrap();
+        assert_eq!(h.authorized(Some(&basic("bob", "pw"))).await, Verdict::Busy);
+        assert_eq!(h.authorized(Some(&basic("bob", "no"))).await, Verdict::Busy);
+        // A remembered success needs no check, so it passes while the queue is full.
+        assert_eq!(
+            h.authorized(Some(&alice)).await,
+            Verdict::Granted("alice".into())
+        );
+        drop(held);
+        assert_eq!(
+            h.authorized(Some(&basic("bob", "pw"))).await,
+            Verdict::Granted("bob".into())
         );
     }
 }

@@ -11,9 +11,19 @@
 //! The cache is content-addressed and shared by all repositories (as in crane's registry), so
 //! a blob or a manifest by digest is served under any valid name; only tags are per
 //! repository. Limits: a request head must arrive within `header_timeout` (against slowloris;
-//! hyper also applies it to an idle keep-alive connection), a connection that moves no byte
-//! for `idle_timeout` is dropped, heads are capped at [`MAX_HEADER_BYTES`], and at most
-//! `max_connections` are served at once (the rest wait in the kernel's accept queue).
+//! hyper also applies it to an idle keep-alive connection), heads are capped at
+//! [`MAX_HEADER_BYTES`], and at most `max_connections` are served at once (the rest wait in
+//! the kernel's accept queue). So that a few clients cannot hold all of those (issue 9, item
+//! 16), one address gets at most `max_per_ip` of them (more get 503 `UNAVAILABLE` with
+//! `Retry-After`), and the watchdog of `conn` drops a connection that moves no byte for
+//! `idle_timeout` or reads a response slower than `min_send_rate` for `send_rate_window`.
+//!
+//! Manifests (issue 9, item 15): `/manifests/<reference>` serves only a blob whose bytes parse
+//! as one of the four manifest and index media types of [`crate::manifest`], with that type;
+//! any other blob is `MANIFEST_UNKNOWN`, whatever its JSON claims, so no cached config can be
+//! served as `text/html`. A blob is classified once, off the runtime threads, and the answer
+//! is remembered by digest (content-addressed, so it cannot change), so a HEAD reads nothing
+//! and a GET only the bytes it sends. Every answer says `X-Content-Type-Options: nosniff`.
 //!
 //! Optional [`Access`] settings add TLS ([`tls`]; the handshake runs in the connection's task
 //! under `header_timeout`) and HTTP Basic authentication against an htpasswd file ([`auth`]):
@@ -21,15 +31,16 @@
 //! request without valid ones gets 401 `UNAUTHORIZED` with a `WWW-Authenticate` challenge.
 
 pub mod auth;
+mod conn;
 pub mod range;
 pub mod source;
 pub mod tls;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Seek, SeekFrom};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -41,32 +52,41 @@ use axum::http::{Method, Response, StatusCode};
 use axum::routing::any;
 use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
 
-pub use auth::Htpasswd;
+pub use auth::{Htpasswd, Verdict};
 
 use crate::digest::{Digest, DigestError};
+use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::{ApiRoute, ReferenceError, is_tag, parse_api_path};
 pub use source::{BlobSource, Content, DiskSource, Index, MemorySource, OpenBlob};
 
 /// Largest request head (request line and headers) accepted; more gets 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Largest manifest served (distribution's own limit is 4 MiB).
-const MAX_MANIFEST: u64 = 4 << 20;
+const MAX_MANIFEST: u64 = crate::manifest::MAX_MANIFEST as u64;
+/// Blobs whose manifest classification is remembered (then one is forgotten per new one).
+const CLASSIFIED_ENTRIES: usize = 4096;
+/// Classifications running at once: each may hold a manifest of up to 4 MiB in memory.
+const CLASSIFYING: usize = 4;
+/// Refused connections being answered at once; beyond that they are closed unanswered.
+const REFUSING: usize = 64;
+/// `Retry-After` seconds for 429 and 503.
+const RETRY_AFTER: u64 = 1;
 /// Bodies up to this size are read with one `pread` and sent from memory.
 const INLINE_BODY: u64 = 64 << 10;
 /// Read size when streaming bigger bodies (measured in CRATES.md: 256 KiB reaches ~2.6 GB/s).
 const STREAM_CHUNK: usize = 256 << 10;
 /// `Cache-Control` for content addressed by digest, which can never change.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+const NOSNIFF: HeaderName = HeaderName::from_static("x-content-type-options");
 const READ_METHODS: &str = "GET, HEAD";
+/// The media types `/manifests/` may be served with: those [`crate::manifest`] understands.
+const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
 /// The abuse limits of a running server.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +97,12 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// A connection that moves no byte for this long is closed.
     pub idle_timeout: Duration,
+    /// Connections one client address (an IPv6 /64) may hold; more are refused with 503.
+    pub max_per_ip: usize,
+    /// Least bytes per second a client must read while the server waits on it (0: no limit).
+    pub min_send_rate: u64,
+    /// How long a client may read slower than `min_send_rate` before it is dropped.
+    pub send_rate_window: Duration,
     /// How long shutdown waits for in-flight responses.
     pub shutdown_grace: Duration,
 }
@@ -87,6 +113,9 @@ impl Default for Limits {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            max_per_ip: 64,
+            min_send_rate: 16 << 10,
+            send_rate_window: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -127,6 +156,13 @@ pub enum ApiError {
     NotFound,
     /// No valid credentials, and the server requires them.
     Unauthorized,
+    /// The credential checks are all busy: come back later (429).
+    TooManyRequests,
+    /// This client address holds all the connections it may (503).
+    Unavailable {
+        /// The per-address limit.
+        limit: usize,
+    },
     /// Reading the cache failed.
     Internal(io::Error),
 }
@@ -210,6 +246,18 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "authentication required",
             Value::Null,
         ),
+        ApiError::TooManyRequests => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "too many requests: the credential checks are busy",
+            Value::Null,
+        ),
+        ApiError::Unavailable { limit } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "too many connections from this address",
+            json!({ "limit": limit }),
+        ),
         ApiError::NotFound => (
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -227,10 +275,11 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             )
         }
     };
-    let mut entry = json!({ "code": code, "message": message });
-    if !detail.is_null() {
-        entry["detail"] = detail;
-    }
+    let entry = if detail.is_null() {
+        json!({ "code": code, "message": message })
+    } else {
+        json!({ "code": code, "message": message, "detail": detail })
+    };
     let body = json!({ "errors": [entry] }).to_string();
     let mut response = Response::new(Body::from(body.clone()));
     *response.status_mut() = status;
@@ -253,26 +302,83 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 value(format!("Basic realm=\"{}\"", auth::REALM)),
             );
         }
+        ApiError::TooManyRequests | ApiError::Unavailable { .. } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
+        }
         _ => {}
     }
     response
 }
 
-/// A header value from text we built ourselves (digests, numbers, validated names).
+/// A header value from text we built ourselves (digests, numbers, validated names); should
+/// one ever not be a valid header value, an empty one is sent rather than a panic.
 fn value(s: String) -> HeaderValue {
-    HeaderValue::try_from(s).expect("values built from validated input are valid headers")
+    HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The server's state: where content comes from, and who may read it.
+/// Text from a client (a path, a user name) made safe for a log line: control characters
+/// (C0, DEL, C1: terminal escapes among them) and backslashes are escaped, at most `max`
+/// characters are kept.
+fn escape_for_log(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars().take(max) {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What `/manifests/` knows about a blob once it has read it: a manifest of this type, or no
+/// manifest; and the size it had then (a different size means different bytes on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Classified {
+    media_type: Option<&'static str>,
+    size: u64,
+}
+
+/// The server's state: where content comes from, who may read it, and what is known about
+/// blobs asked for as manifests.
 struct App<S> {
     source: S,
     htpasswd: Option<Arc<Htpasswd>>,
+    classified: Mutex<HashMap<Digest, Classified>>,
+    classifying: Semaphore,
+}
+
+impl<S: BlobSource> App<S> {
+    fn new(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Arc<App<S>> {
+        Arc::new(App {
+            source,
+            htpasswd,
+            classified: Mutex::new(HashMap::new()),
+            classifying: Semaphore::new(CLASSIFYING),
+        })
+    }
+
+    fn remembered(&self, digest: &Digest, size: u64) -> Option<Classified> {
+        let classified = self.classified.lock().unwrap_or_else(|e| e.into_inner());
+        classified.get(digest).copied().filter(|c| c.size == size)
+    }
+
+    fn remember(&self, digest: &Digest, class: Classified) {
+        let mut classified = self.classified.lock().unwrap_or_else(|e| e.into_inner());
+        if classified.len() >= CLASSIFIED_ENTRIES && !classified.contains_key(digest) {
+            // Bounded: forget one (any) entry; it is cheap to learn again.
+            if let Some(old) = classified.keys().next().cloned() {
+                classified.remove(&old);
+            }
+        }
+        classified.insert(digest.clone(), class);
+    }
 }
 
 /// The router: `/v2/` and the catch-all `/v2/{*rest}` (names contain `/`, so the path is
 /// routed by [`parse_api_path`], suffixes from the right); anything else gets a 404 envelope.
 fn router<S: BlobSource>(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Router {
-    let app = Arc::new(App { source, htpasswd });
+    let app = App::new(source, htpasswd);
     Router::new()
         .route("/v2", any(handle::<S>))
         .route("/v2/", any(handle::<S>))
@@ -281,40 +387,48 @@ fn router<S: BlobSource>(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Router {
         .with_state(app)
 }
 
-/// Every request: answer, add the API version header, and log it.
+/// Every request: check credentials, answer, add the headers every answer has, and log it.
 async fn handle<S: BlobSource>(State(app): State<Arc<App<S>>>, request: Request) -> Response<Body> {
     let started = Instant::now();
     let (parts, _body) = request.into_parts();
-    let authorized = match &app.htpasswd {
-        None => true,
+    let (verdict, user) = match &app.htpasswd {
+        None => (Ok(()), None),
         Some(h) => {
             let credentials = parts.headers.get(header::AUTHORIZATION);
-            h.authorized(credentials.map(HeaderValue::as_bytes)).await
+            match h.authorized(credentials.map(HeaderValue::as_bytes)).await {
+                Verdict::Granted(user) => (Ok(()), Some(user)),
+                Verdict::Denied => (Err(ApiError::Unauthorized), None),
+                Verdict::Busy => (Err(ApiError::TooManyRequests), None),
+            }
         }
     };
-    let answered = if authorized {
-        answer(
-            &app.source,
-            &parts.method,
-            parts.uri.path(),
-            parts.uri.query(),
-            &parts.headers,
-        )
-    } else {
-        Err(ApiError::Unauthorized)
+    let answered = match verdict {
+        Ok(()) => {
+            answer(
+                &app,
+                &parts.method,
+                parts.uri.path(),
+                parts.uri.query(),
+                &parts.headers,
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
     let mut response = answered.unwrap_or_else(|e| error_response(&e));
-    response
-        .headers_mut()
-        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    let headers = response.headers_mut();
+    headers.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    // Never let a browser guess a type other than the one sent (issue 9, item 15).
+    headers.insert(NOSNIFF, HeaderValue::from_static("nosniff"));
     if tracing::enabled!(tracing::Level::INFO) {
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
         let log = AccessLog {
-            method: parts.method.clone(),
-            path: parts.uri.path().chars().take(300).collect(),
+            method: escape_for_log(parts.method.as_str(), 20),
+            path: escape_for_log(parts.uri.path(), 300),
+            user: user.map(|u| escape_for_log(&u, 100)),
             status: response.status().as_u16(),
             bytes: 0,
             head: parts.method == Method::HEAD,
@@ -327,21 +441,22 @@ async fn handle<S: BlobSource>(State(app): State<Arc<App<S>>>, request: Request)
 }
 
 /// Routes and answers one request.
-fn answer<S: BlobSource>(
-    source: &S,
+async fn answer<S: BlobSource>(
+    app: &Arc<App<S>>,
     method: &Method,
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let source = &app.source;
     let route = parse_api_path(path)
         .map_err(ApiError::NameInvalid)?
         .ok_or(ApiError::NotFound)?;
-    if let ApiRoute::Upload { .. } = route {
-        // Uploads do not exist here; an empty Allow says no method is allowed (RFC 9110, 10.2.1).
-        return Err(ApiError::Unsupported { allow: "" });
-    }
     let head = match *method {
+        // Uploads do not exist here; an empty Allow says no method is allowed (RFC 9110, 10.2.1).
+        _ if matches!(route, ApiRoute::Upload { .. }) => {
+            return Err(ApiError::Unsupported { allow: "" });
+        }
         Method::GET => false,
         Method::HEAD => true,
         _ => {
@@ -360,7 +475,9 @@ fn answer<S: BlobSource>(
             let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;
             blob(source, &digest, head, headers)
         }
-        ApiRoute::Manifest { name, reference } => manifest(source, name, reference, headers),
+        ApiRoute::Manifest { name, reference } => {
+            manifest(app, name, reference, head, headers).await
+        }
         ApiRoute::TagsList { name } => tags_list(source, name, query),
         ApiRoute::Referrers { digest, .. } => {
             digest.parse::<Digest>().map_err(ApiError::DigestInvalid)?;
@@ -369,7 +486,7 @@ fn answer<S: BlobSource>(
             let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
             Ok(json_response(StatusCode::OK, OCI_INDEX, body))
         }
-        ApiRoute::Upload { .. } => unreachable!("answered above"),
+        ApiRoute::Upload { .. } => Err(ApiError::Unsupported { allow: "" }),
     }
 }
 
@@ -450,14 +567,18 @@ fn blob<S: BlobSource>(
     );
     h.insert(
         header::CONTENT_LENGTH,
-        HeaderValue::from(span.end - span.start),
+        HeaderValue::from(span.end.saturating_sub(span.start)),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     content_headers(h, digest, &etag, true);
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(
             header::CONTENT_RANGE,
-            value(format!("bytes {}-{}/{size}", span.start, span.end - 1)),
+            value(format!(
+                "bytes {}-{}/{size}",
+                span.start,
+                span.end.saturating_sub(1)
+            )),
         );
     }
     if let Some(blob) = open {
@@ -466,17 +587,16 @@ fn blob<S: BlobSource>(
     Ok(response)
 }
 
-/// The body for `span` of an open blob: from memory when small, streamed otherwise.
+/// The body for `span` (within the blob) of an open blob: from memory when small, streamed
+/// otherwise.
 fn body(blob: OpenBlob, span: std::ops::Range<u64>) -> io::Result<Body> {
-    let len = span.end - span.start;
+    let len = span.end.saturating_sub(span.start);
     if len <= INLINE_BODY {
         // One pread on a page-cache hit takes microseconds: cheaper than a thread hop.
         return Ok(Body::from(blob.read_range(span)?));
     }
     match blob.content {
-        Content::Memory(bytes) => Ok(Body::from(
-            bytes.slice(span.start as usize..span.end as usize),
-        )),
+        Content::Memory(_) => Ok(Body::from(blob.read_range(span)?)),
         Content::File(mut file) => {
             file.seek(SeekFrom::Start(span.start))?;
             let file = tokio::fs::File::from_std(file);
@@ -489,97 +609,141 @@ fn body(blob: OpenBlob, span: std::ops::Range<u64>) -> io::Result<Body> {
     }
 }
 
+/// The manifest media type of a blob's bytes, `None` when they are no manifest or index that
+/// [`crate::manifest::parse`] accepts. `hint` is what `index.json` records for the digest; it
+/// only helps a document without `mediaType` of its own, and only if it is a manifest type.
+fn classify(bytes: &[u8], hint: Option<&str>) -> Option<&'static str> {
+    let hint = hint
+        .map(crate::manifest::essence)
+        .filter(|h| crate::manifest::kind_of(h).is_some());
+    let parsed = match hint {
+        Some(h) => {
+            crate::manifest::parse(bytes, Some(&h)).or_else(|_| crate::manifest::parse(bytes, None))
+        }
+        None => crate::manifest::parse(bytes, None),
+    }
+    .ok()?;
+    MANIFEST_TYPES
+        .into_iter()
+        .find(|known| *known == parsed.media_type())
+}
+
 /// `GET`/`HEAD /v2/<name>/manifests/<tag or digest>`: the stored bytes, whatever the client's
-/// `Accept` says (a cache holds one form of each manifest; converting is not our business).
-fn manifest<S: BlobSource>(
-    source: &S,
+/// `Accept` says (a cache holds one form of each manifest; converting is not our business),
+/// if they are a manifest; see the module docs.
+async fn manifest<S: BlobSource>(
+    app: &Arc<App<S>>,
     name: &str,
     reference: &str,
+    head: bool,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     let unknown = || ApiError::ManifestUnknown {
         name: name.to_owned(),
         reference: reference.to_owned(),
     };
-    let index;
+    let source = &app.source;
     let (digest, recorded_type, by_digest) = if reference.contains(':') {
         let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
         (digest, None, true)
     } else {
-        index = source.index()?;
         if !is_tag(reference) {
             return Err(unknown());
         }
+        let index = source.index()?;
         let entry = index.tag(name, reference).ok_or_else(unknown)?;
         (entry.digest.clone(), entry.media_type.clone(), false)
     };
-    let blob = source.open(&digest)?.ok_or_else(unknown)?;
-    if blob.size > MAX_MANIFEST {
+    // HEAD needs the size only; GET opens the blob it may send.
+    let (size, open) = if head {
+        (source.stat(&digest)?.ok_or_else(unknown)?, None)
+    } else {
+        let blob = source.open(&digest)?.ok_or_else(unknown)?;
+        (blob.size, Some(blob))
+    };
+    if size > MAX_MANIFEST {
         return Err(unknown());
     }
-    let bytes = blob.read_range(0..blob.size)?;
-    let media_type = match media_type_of(&bytes) {
-        Some(mt) => mt,
-        None => match recorded_type {
-            Some(mt) => mt,
-            None => source
-                .index()?
-                .media_type(&digest)
-                .map(str::to_owned)
-                .or_else(|| sniff_media_type(&bytes))
-                .ok_or_else(unknown)?,
-        },
+    let (class, read) = match app.remembered(&digest, size) {
+        Some(class) => (class, None),
+        None => {
+            let hint = match recorded_type {
+                Some(t) => Some(t),
+                None => source.index()?.media_type(&digest).map(str::to_owned),
+            };
+            classify_off_runtime(app, &digest, size, hint)
+                .await?
+                .ok_or_else(unknown)?
+        }
     };
+    // A blob that changed size since it was opened is treated as absent; the next request
+    // classifies it again.
+    let media_type = class
+        .media_type
+        .filter(|_| class.size == size)
+        .ok_or_else(unknown)?;
     let etag = format!("\"{digest}\"");
     if not_modified(headers, &etag) {
         return Ok(not_modified_response(&digest, &etag, by_digest));
     }
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::try_from(media_type).map_err(|_| unknown())?,
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     content_headers(h, &digest, &etag, by_digest);
-    *response.body_mut() = Body::from(bytes);
+    if let Some(blob) = open {
+        *response.body_mut() = match read {
+            // Just read to classify it: send those bytes.
+            Some(bytes) => Body::from(bytes),
+            None => body(blob, 0..size)?,
+        };
+    }
     Ok(response)
 }
 
-/// The `mediaType` field of a manifest's JSON, if it has one.
-fn media_type_of(bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Typed {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
+/// Reads a blob (at most [`MAX_MANIFEST`]) and classifies it on a blocking thread, at most
+/// [`CLASSIFYING`] at once, and remembers the answer. Returns it with the bytes read (none
+/// when another request classified it meanwhile), `None` when the blob is gone.
+async fn classify_off_runtime<S: BlobSource>(
+    app: &Arc<App<S>>,
+    digest: &Digest,
+    size: u64,
+    hint: Option<String>,
+) -> Result<Option<(Classified, Option<Bytes>)>, ApiError> {
+    let _permit = app
+        .classifying
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal(io::Error::other("the server is stopping")))?;
+    // Requests for the same blob that waited here are answered by the first one's work.
+    if let Some(class) = app.remembered(digest, size) {
+        return Ok(Some((class, None)));
     }
-    serde_json::from_slice::<Typed>(bytes).ok()?.media_type
-}
-
-/// An OCI manifest may omit `mediaType`; its shape tells (image-spec `manifest.md`,
-/// `image-index.md`). Blobs that are no manifest get `None`.
-fn sniff_media_type(bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Shape {
-        #[serde(rename = "schemaVersion")]
-        schema_version: Option<u32>,
-        config: Option<serde_json::Value>,
-        manifests: Option<serde_json::Value>,
-    }
-    let shape: Shape = serde_json::from_slice(bytes).ok()?;
-    match shape {
-        Shape {
-            schema_version: Some(2),
-            config: Some(_),
-            ..
-        } => Some(OCI_MANIFEST.into()),
-        Shape {
-            schema_version: Some(2),
-            manifests: Some(_),
-            ..
-        } => Some(OCI_INDEX.into()),
-        _ => None,
-    }
+    let (task_app, task_digest) = (app.clone(), digest.clone());
+    let read = tokio::task::spawn_blocking(move || -> io::Result<Option<(Classified, Bytes)>> {
+        let Some(blob) = task_app.source.open(&task_digest)? else {
+            return Ok(None);
+        };
+        if blob.size > MAX_MANIFEST {
+            let class = Classified {
+                media_type: None,
+                size: blob.size,
+            };
+            return Ok(Some((class, Bytes::new())));
+        }
+        let bytes = blob.read_range(0..blob.size)?;
+        let class = Classified {
+            media_type: classify(&bytes, hint.as_deref()),
+            size: blob.size,
+        };
+        Ok(Some((class, bytes)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(io::Error::other(e)))??;
+    Ok(read.map(|(class, bytes)| {
+        app.remember(digest, class);
+        (class, Some(bytes))
+    }))
 }
 
 /// `GET /v2/<name>/tags/list[?n=N&last=TAG]` ("Listing Tags"): sorted, `n` at most, after
@@ -625,9 +789,12 @@ fn tags_list<S: BlobSource>(
 }
 
 /// What the access log records about one response; logged when its body is done or dropped.
+/// Text from the client is escaped already ([`escape_for_log`]).
 struct AccessLog {
-    method: Method,
+    method: String,
     path: String,
+    /// The user whose credentials were accepted, if the server requires them.
+    user: Option<String>,
     status: u16,
     bytes: u64,
     head: bool,
@@ -644,8 +811,12 @@ impl Drop for AccessLog {
         } else {
             self.bytes
         };
+        let user = match &self.user {
+            Some(u) => format!("{u} "),
+            None => String::new(),
+        };
         tracing::info!(
-            "{} {} {} {}B {:.1}ms",
+            "{user}{} {} {} {}B {:.1}ms",
             self.method,
             self.path,
             self.status,
@@ -687,73 +858,6 @@ impl HttpBody for LoggedBody {
     }
 }
 
-/// A TCP stream that remembers when it last moved a byte, for the idle timeout (hyper has a
-/// header-read timeout but nothing for a client that stops reading a response).
-struct IdleIo {
-    inner: TcpStream,
-    epoch: Instant,
-    last: Arc<AtomicU64>,
-}
-
-impl IdleIo {
-    fn touch(&self) {
-        self.last
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-impl AsyncRead for IdleIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if poll.is_ready() {
-            self.touch();
-        }
-        poll
-    }
-}
-
-impl AsyncWrite for IdleIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if poll.is_ready() {
-            self.touch();
-        }
-        poll
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if poll.is_ready() {
-            self.touch();
-        }
-        poll
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 /// Serves `source` on `listener` over plain HTTP without authentication until `shutdown`
 /// completes, then lets in-flight responses finish (for at most `limits.shutdown_grace`).
 pub async fn run<S: BlobSource>(
@@ -782,15 +886,20 @@ pub async fn run_with<S: BlobSource>(
         .max_header_size(MAX_HEADER_BYTES);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = conn::PerIp::new(limits.max_per_ip);
+    let refusing = Arc::new(Semaphore::new(REFUSING));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // never closed; stop rather than panic
+            },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // EMFILE and friends: wait a little instead of spinning.
                     tracing::warn!("accepting a connection failed: {e}");
@@ -801,45 +910,41 @@ pub async fn run_with<S: BlobSource>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let last = Arc::new(AtomicU64::new(0));
-        let io = IdleIo {
-            inner: stream,
-            epoch: Instant::now(),
-            last: last.clone(),
+        let Some(slot) = per_ip.try_acquire(peer.ip()) else {
+            drop(permit);
+            tracing::info!(
+                "refusing a connection: {} connections from {} already",
+                per_ip.limit(),
+                peer.ip()
+            );
+            // Over TLS a plain-text answer would only be a handshake error: just close (a
+            // handshake per refusal would be work an attacker could ask for).
+            if tls.is_none() {
+                refuse(stream, per_ip.limit(), &refusing, &limits, &http);
+            }
+            continue;
         };
-        let epoch = io.epoch;
-        let idle = limits.idle_timeout;
-        let watchdog = async move {
-            loop {
-                tokio::time::sleep(idle / 4).await;
-                let quiet = epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
-                if quiet >= idle.as_millis() as u64 {
-                    return;
+        let meter = conn::Meter::new();
+        let io = conn::ConnIo::new(stream, Some(slot), meter.clone());
+        let watchdog = conn::watchdog(
+            meter,
+            limits.idle_timeout,
+            limits.min_send_rate,
+            limits.send_rate_window,
+        );
+        let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
+        let (tls, header_timeout) = (tls.clone(), limits.header_timeout);
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => {
+                    let conn = watcher.watch(http.serve_connection(TokioIo::new(io), service));
+                    supervise(conn, watchdog, peer).await;
                 }
-            }
-        };
-        match &tls {
-            None => {
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service.clone()));
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    tokio::select! {
-                        result = conn => if let Err(e) = result {
-                            tracing::debug!("connection ended: {e}");
-                        },
-                        () = watchdog => tracing::debug!("closing a connection idle for {idle:?}"),
-                    }
-                });
-            }
-            Some(acceptor) => {
-                // The handshake runs here, not in the accept loop, and must finish within the
-                // header timeout: a slow TLS client holds one slot for that long at most.
-                let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(io));
-                let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
-                let header_timeout = limits.header_timeout;
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let io = match handshake.await {
+                Some(acceptor) => {
+                    // The handshake runs here, not in the accept loop, and must finish within
+                    // the header timeout: a slow TLS client holds one slot for that long at most.
+                    let io = match tokio::time::timeout(header_timeout, acceptor.accept(io)).await {
                         Ok(Ok(io)) => io,
                         Ok(Err(e)) => {
                             tracing::debug!("TLS handshake failed: {e}");
@@ -851,15 +956,10 @@ pub async fn run_with<S: BlobSource>(
                         }
                     };
                     let conn = watcher.watch(http.serve_connection(TokioIo::new(io), service));
-                    tokio::select! {
-                        result = conn => if let Err(e) = result {
-                            tracing::debug!("connection ended: {e}");
-                        },
-                        () = watchdog => tracing::debug!("closing a connection idle for {idle:?}"),
-                    }
-                });
+                    supervise(conn, watchdog, peer).await;
+                }
             }
-        }
+        });
     }
     drop(listener);
     tokio::select! {
@@ -869,6 +969,58 @@ pub async fn run_with<S: BlobSource>(
         }
     }
     Ok(())
+}
+
+/// Runs a connection until it ends or its watchdog drops it (the connection's I/O is dropped
+/// with it, which resets the socket).
+async fn supervise<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    watchdog: impl Future<Output = conn::Dropped>,
+    peer: std::net::SocketAddr,
+) {
+    let ip = peer.ip();
+    tokio::select! {
+        result = conn => if let Err(e) = result {
+            tracing::debug!("connection ended: {e}");
+        },
+        dropped = watchdog => match dropped {
+            conn::Dropped::Idle => tracing::debug!("closing a connection from {ip}: idle"),
+            conn::Dropped::Slow { sent } => tracing::info!(
+                "dropping a connection from {ip}: it read {sent}B in the last send-rate window, under the minimum rate"
+            ),
+        },
+    }
+}
+
+/// Answers a plain-HTTP connection over the per-address limit (`limit`) with 503
+/// `UNAVAILABLE` and closes it, within the header timeout, at most [`REFUSING`] at once
+/// (beyond that it is just closed): the refusal itself must not become the resource a flood
+/// exhausts.
+fn refuse(
+    stream: tokio::net::TcpStream,
+    limit: usize,
+    refusing: &Arc<Semaphore>,
+    limits: &Limits,
+    http: &hyper::server::conn::http1::Builder,
+) {
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    let mut http = http.clone();
+    http.keep_alive(false);
+    let timeout = limits.header_timeout;
+    tokio::spawn(async move {
+        let _permit = permit;
+        let service = hyper::service::service_fn(move |_request| async move {
+            let mut response = error_response(&ApiError::Unavailable { limit });
+            let h = response.headers_mut();
+            h.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+            h.insert(NOSNIFF, HeaderValue::from_static("nosniff"));
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let _ = tokio::time::timeout(timeout, conn).await;
+    });
 }
 
 #[cfg(test)]

@@ -49,13 +49,28 @@ pub struct OpenBlob {
 }
 
 impl OpenBlob {
-    /// Reads `range` (which must lie within the blob) into memory; for small answers and
-    /// manifests, where one `pread` beats a streaming body.
+    /// Reads `range` into memory; for small answers and manifests, where one `pread` beats
+    /// a streaming body. A range that does not lie within the blob is an error, not a panic.
     pub fn read_range(&self, range: std::ops::Range<u64>) -> io::Result<Bytes> {
+        let outside = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bytes {}..{} are not within a blob of {} bytes",
+                    range.start, range.end, self.size
+                ),
+            )
+        };
+        if range.start > range.end || range.end > self.size {
+            return Err(outside());
+        }
+        let start = usize::try_from(range.start).map_err(|_| outside())?;
+        let end = usize::try_from(range.end).map_err(|_| outside())?;
         match &self.content {
-            Content::Memory(b) => Ok(b.slice(range.start as usize..range.end as usize)),
+            Content::Memory(b) if end <= b.len() => Ok(b.slice(start..end)),
+            Content::Memory(_) => Err(outside()),
             Content::File(f) => {
-                let mut buf = vec![0; (range.end - range.start) as usize];
+                let mut buf = vec![0; end - start];
                 f.read_exact_at(&mut buf, range.start)?;
                 Ok(buf.into())
             }
@@ -249,7 +264,7 @@ impl DiskSource {
     /// `blobs/<alg>` as a descriptor; `refresh` reopens it.
     fn alg_dir(&self, algorithm: Algorithm, refresh: bool) -> io::Result<Option<Arc<OwnedFd>>> {
         let slot = &self.dirs[Self::slot(algorithm)];
-        if !refresh && let Some(fd) = slot.read().expect("dir lock poisoned").as_ref() {
+        if !refresh && let Some(fd) = slot.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
             return Ok(Some(fd.clone()));
         }
         let open = || -> rustix::io::Result<OwnedFd> {
@@ -267,7 +282,7 @@ impl DiskSource {
             }
             Err(e) => return Err(e.into()),
         };
-        *slot.write().expect("dir lock poisoned") = Some(fd.clone());
+        *slot.write().unwrap_or_else(|e| e.into_inner()) = Some(fd.clone());
         Ok(Some(fd))
     }
 
@@ -334,7 +349,7 @@ impl BlobSource for DiskSource {
             size: meta.len(),
             mtime: meta.modified().ok(),
         };
-        let mut cached = self.index.lock().expect("index lock poisoned");
+        let mut cached = self.index.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((s, index)) = cached.as_ref()
             && *s == stamp
         {

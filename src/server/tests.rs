@@ -1,6 +1,8 @@
 //! The server's answers, against an in-memory source: statuses, headers and bodies per
 //! endpoint, without sockets.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::http::{HeaderMap, Method};
 
 use super::*;
@@ -9,8 +11,33 @@ use crate::server::source::REF_NAME;
 
 const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
+/// A [`MemorySource`] that counts how often blobs are opened.
+struct Counting {
+    inner: MemorySource,
+    opens: AtomicUsize,
+}
+
+impl BlobSource for Counting {
+    fn stat(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        self.inner.stat(digest)
+    }
+
+    fn open(&self, digest: &Digest) -> io::Result<Option<OpenBlob>> {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+        self.inner.open(digest)
+    }
+
+    fn index(&self) -> io::Result<Arc<Index>> {
+        self.inner.index()
+    }
+}
+
+/// HOSTILE content: a config blob whose JSON names `text/html` as its media type.
+const HTML_CONFIG: &[u8] =
+    br#"{"mediaType":"text/html","architecture":"<script>alert(document.domain)</script>"}"#;
+
 struct Fixture {
-    source: MemorySource,
+    app: Arc<App<Counting>>,
     blob: Vec<u8>,
     digest: Digest,
     manifest: Vec<u8>,
@@ -21,12 +48,16 @@ struct Fixture {
 fn fixture() -> Fixture {
     let blob: Vec<u8> = (0..49).collect();
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let manifest =
-        format!(r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{}},"layers":[]}}"#)
-            .into_bytes();
-    // An OCI manifest without `mediaType`: the index's descriptor or its shape tells.
-    let untyped = br#"{"schemaVersion":2,"config":{},"layers":[]}"#.to_vec();
     let digest = digest_bytes(Algorithm::Sha256, &blob);
+    let config = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":49}}"#
+    );
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{config},"layers":[]}}"#
+    )
+    .into_bytes();
+    // An OCI manifest without `mediaType`: the index's descriptor or its shape tells.
+    let untyped = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#).into_bytes();
     let manifest_digest = digest_bytes(Algorithm::Sha256, &manifest);
     let untyped_digest = digest_bytes(Algorithm::Sha256, &untyped);
     let tags: Vec<_> = ["a", "b", "c", "d"]
@@ -43,9 +74,21 @@ fn fixture() -> Fixture {
         .collect();
     let index = serde_json::json!({"schemaVersion": 2, "manifests": tags}).to_string();
     Fixture {
-        source: MemorySource::new(
-            [blob.clone(), big, manifest.clone(), untyped],
-            index.as_bytes(),
+        app: App::new(
+            Counting {
+                inner: MemorySource::new(
+                    [
+                        blob.clone(),
+                        big,
+                        manifest.clone(),
+                        untyped,
+                        HTML_CONFIG.to_vec(),
+                    ],
+                    index.as_bytes(),
+                ),
+                opens: AtomicUsize::new(0),
+            },
+            None,
         ),
         blob,
         digest,
@@ -73,7 +116,7 @@ async fn call(
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let response = match answer(&f.source, &method, path, query, &map) {
+    let response = match answer(&f.app, &method, path, query, &map).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
@@ -393,4 +436,164 @@ async fn referrers_are_an_empty_index() {
     assert_eq!(v["manifests"], serde_json::json!([]));
     let (s, _, _) = call(&f, Method::GET, "/v2/a/referrers/sha256:zz", &[]).await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn a_blob_that_is_no_manifest_is_not_served_as_one() {
+    let f = fixture();
+    let html = digest_bytes(Algorithm::Sha256, HTML_CONFIG);
+    for method in [Method::GET, Method::HEAD, Method::GET] {
+        let (s, headers, body) =
+            call(&f, method.clone(), &format!("/v2/a/manifests/{html}"), &[]).await;
+        assert_eq!(s, 404, "{method}");
+        assert_eq!(h(&headers, "content-type"), Some("application/json"));
+        if method == Method::GET {
+            assert_eq!(code(&body), "MANIFEST_UNKNOWN");
+        }
+    }
+    // As a blob it is served, as bytes.
+    let (s, headers, body) = call(&f, Method::GET, &format!("/v2/a/blobs/{html}"), &[]).await;
+    assert_eq!((s, body.as_slice()), (StatusCode::OK, HTML_CONFIG));
+    assert_eq!(
+        h(&headers, "content-type"),
+        Some("application/octet-stream")
+    );
+}
+
+#[test]
+fn classify_accepts_only_the_four_manifest_types() {
+    let d = format!("sha256:{}", "a".repeat(64));
+    let config = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":1}}"#
+    );
+    let image = |mt: &str| {
+        format!(r#"{{"schemaVersion":2,"mediaType":"{mt}","config":{config},"layers":[]}}"#)
+    };
+    let index = |mt: &str| format!(r#"{{"schemaVersion":2,"mediaType":"{mt}","manifests":[]}}"#);
+    let untyped_image = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#);
+    let cases: Vec<(String, Option<&str>, Option<&str>)> = vec![
+        (image(OCI_MANIFEST), None, Some(OCI_MANIFEST)),
+        (image(DOCKER_MANIFEST), None, Some(DOCKER_MANIFEST)),
+        (index(OCI_INDEX), None, Some(OCI_INDEX)),
+        (index(DOCKER_LIST), None, Some(DOCKER_LIST)),
+        (untyped_image.clone(), None, Some(OCI_MANIFEST)),
+        (
+            untyped_image.clone(),
+            Some(DOCKER_MANIFEST),
+            Some(DOCKER_MANIFEST),
+        ),
+        // A hint that is no manifest type is ignored.
+        (untyped_image, Some("text/html"), Some(OCI_MANIFEST)),
+        // The document's own type wins over a hint that disagrees.
+        (
+            image(OCI_MANIFEST),
+            Some(DOCKER_MANIFEST),
+            Some(OCI_MANIFEST),
+        ),
+        (
+            String::from_utf8(HTML_CONFIG.to_vec()).unwrap(),
+            Some(OCI_MANIFEST),
+            None,
+        ),
+        (image("text/html"), None, None),
+        (
+            image("application/vnd.oci.image.config.v1+json"),
+            None,
+            None,
+        ),
+        (
+            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.into(),
+            None,
+            None,
+        ),
+        (
+            r#"{"schemaVersion":1,"config":{},"layers":[]}"#.into(),
+            None,
+            None,
+        ),
+        (
+            r#"{"schemaVersion":2,"config":1,"layers":[0]}"#.into(),
+            None,
+            None,
+        ),
+        ("[]".into(), Some(OCI_MANIFEST), None),
+        ("not json".into(), None, None),
+        (String::new(), None, None),
+    ];
+    for (doc, hint, want) in cases {
+        assert_eq!(classify(doc.as_bytes(), hint), want, "{doc} {hint:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_is_classified_once() {
+    let f = fixture();
+    let path = format!("/v2/x/manifests/{}", f.manifest_digest);
+    let opens = || f.app.source.opens.load(Ordering::Relaxed);
+    let (s, headers, _) = call(&f, Method::HEAD, &path, &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(h(&headers, "content-type"), Some(MANIFEST_TYPE));
+    assert_eq!(
+        h(&headers, "content-length"),
+        Some(f.manifest.len().to_string().as_str())
+    );
+    assert_eq!(opens(), 1, "classified by reading the blob once");
+    // HEAD again reads nothing; GET opens only to send the bytes.
+    let (s, _, _) = call(&f, Method::HEAD, &path, &[]).await;
+    assert_eq!((s, opens()), (StatusCode::OK, 1));
+    let (s, _, body) = call(&f, Method::GET, &path, &[]).await;
+    assert_eq!((s, opens()), (StatusCode::OK, 2));
+    assert_eq!(body, f.manifest);
+    // A no-manifest answer is remembered too.
+    let html = format!(
+        "/v2/x/manifests/{}",
+        digest_bytes(Algorithm::Sha256, HTML_CONFIG)
+    );
+    assert_eq!(call(&f, Method::HEAD, &html, &[]).await.0, 404);
+    assert_eq!(call(&f, Method::HEAD, &html, &[]).await.0, 404);
+    assert_eq!(opens(), 3);
+}
+
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let f = fixture();
+    for target in [
+        "/v2/".to_owned(),
+        format!("/v2/a/blobs/{}", f.digest),
+        format!("/v2/a/manifests/{}", f.manifest_digest),
+        format!(
+            "/v2/a/manifests/{}",
+            digest_bytes(Algorithm::Sha256, HTML_CONFIG)
+        ),
+        "/elsewhere".to_owned(),
+    ] {
+        let request = Request::builder()
+            .uri(target.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let response = handle(State(f.app.clone()), request).await;
+        assert_eq!(
+            response
+                .headers()
+                .get("x-content-type-options")
+                .map(HeaderValue::as_bytes),
+            Some(b"nosniff".as_slice()),
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn log_text_has_control_characters_escaped() {
+    let cases = [
+        ("/v2/a/blobs/x", "/v2/a/blobs/x"),
+        ("/v2/\u{1b}]52;c;aGk=\u{7}", "/v2/\\u{1b}]52;c;aGk=\\u{7}"),
+        ("/v2/\u{9b}31m", "/v2/\\u{9b}31m"),
+        ("a\\b\nc\u{7f}", "a\\\\b\\nc\\u{7f}"),
+        ("caf\u{e9}", "caf\u{e9}"),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(escape_for_log(raw, 300), want);
+    }
+    assert_eq!(escape_for_log(&"x".repeat(500), 300).len(), 300);
 }

@@ -12,6 +12,7 @@ mod harness;
 mod head;
 mod hostile_auth;
 mod hostile_output;
+mod hostile_serve;
 mod progress;
 mod pull;
 mod segments;
