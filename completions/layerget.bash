@@ -140,7 +140,7 @@ _layerget() {
 
     case "${cmd}" in
         layerget)
-            opts="-q -v -h -V --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help --version fetch head serve pull cache completions generate help"
+            opts="-q -v -h -V --cache-dir --json --quiet --verbose --color --progress --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --help --version fetch head serve pull cache completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,18 +158,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -182,6 +170,18 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -190,7 +190,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help ls du verify gc prune rm path help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help ls du verify gc prune rm path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,30 +208,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -240,7 +216,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__du)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,30 +234,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -290,7 +242,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__gc)
-            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,30 +262,6 @@ _layerget() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
-                    return 0
-                    ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -470,7 +398,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__ls)
-            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --blobs --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -486,30 +414,6 @@ _layerget() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
-                    return 0
-                    ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -520,7 +424,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__path)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,30 +442,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -570,7 +450,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__prune)
-            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -592,30 +472,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -624,7 +480,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__rm)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -642,30 +498,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -674,7 +506,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__verify)
-            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -700,30 +532,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -732,7 +540,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__completions)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help bash elvish fish powershell zsh"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -750,30 +558,6 @@ _layerget() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -782,7 +566,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -812,16 +596,16 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cache-dir)
+                --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -836,16 +620,16 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --username)
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --progress)
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -856,7 +640,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__generate)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -872,30 +656,6 @@ _layerget() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
-                    return 0
-                    ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -906,22 +666,22 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cache-dir)
+                --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -936,16 +696,16 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --username)
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --progress)
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1180,7 +940,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__pull)
-            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1198,16 +958,16 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cache-dir)
+                --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                --registry-auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --progress)
-                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --stall-timeout)
@@ -1222,16 +982,16 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --username)
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --progress)
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1242,7 +1002,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1335,30 +1095,6 @@ _layerget() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
-                    return 0
-                    ;;
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --username)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --registry-auth)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

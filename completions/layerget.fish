@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_layerget_global_optspecs
-    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http stall-timeout= retries= max-wait= username= registry-auth= password-stdin ca-file= insecure h/help V/version
+    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http username= registry-auth= password-stdin ca-file= insecure stall-timeout= retries= max-wait= h/help V/version
 end
 
 function __fish_layerget_needs_command
@@ -24,7 +24,7 @@ function __fish_layerget_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_needs_command" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -33,13 +33,13 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_needs_command" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_needs_command" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_needs_command" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_needs_command" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_needs_command" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
@@ -59,7 +59,13 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output 
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segments -d 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segment-min -d 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -68,21 +74,21 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print one JSON object per REF on stdout, one per line'
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -91,18 +97,12 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print one JSON object per REF on stdout, one per line'
-complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
-complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
@@ -115,7 +115,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l auth-queue -
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -124,22 +124,19 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l platform -d 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host\'s]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s j -l jobs -d 'Fetch up to N blobs at once (over all images)' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -148,22 +145,16 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l all-platforms -d 'From a multi-platform image, take every platform (and record the index itself)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l verify-cached -d 'Re-hash cached blobs before trusting them (a bad one is fetched again)'
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Print one JSON object per REF on stdout, one per line'
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -172,18 +163,9 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
@@ -193,7 +175,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -202,21 +184,12 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l blobs -d 'List every blob with its size and last use instead of the references'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -225,21 +198,12 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s j -l jobs -d 'Hash up to N blobs at once [default: the number of CPUs]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -248,21 +212,12 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ingest-age -d 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -271,23 +226,14 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l dry-run -d 'Show what would be removed; remove nothing'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l loose -d 'Also remove blobs that no manifest in the cache names (fetched by digest alone)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-size -d 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -296,21 +242,12 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be evicted; remove nothing'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -319,20 +256,11 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -341,18 +269,9 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
@@ -362,7 +281,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -371,20 +290,11 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -393,18 +303,9 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print one JSON object per REF on stdout, one per line'
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l password-stdin -d 'Read the password (or token) for --username from stdin'
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'

@@ -19,6 +19,35 @@ Exit codes (the same for every command; with several REFs the first failure's co
   8  local storage (disk full, permissions)
   130 interrupted (Ctrl-C); partial downloads are kept and resumed next time";
 
+/// Examples in `fetch --help`.
+const FETCH_EXAMPLES: &str = "\
+Examples:
+  layerget fetch 127.0.0.1:5000/team/app@sha256:4f1a…        print the blob's cache path
+  layerget fetch REF1 REF2 -j 8 --json                        several blobs, JSON lines
+  layerget fetch REF -o layer.tar.gz                          also a verified copy
+  layerget fetch REF -o - | tar -tz                           the verified bytes on stdout";
+
+/// Examples in `head --help`.
+const HEAD_EXAMPLES: &str = "\
+Examples:
+  layerget head ghcr.io/org/app@sha256:4f1a…                  size, digest, type, final host
+  layerget head REF --json";
+
+/// Examples in `serve --help`.
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  layerget serve                                   the default cache on 127.0.0.1:5000
+  layerget serve /srv/mirror --listen 0.0.0.0:5000 --htpasswd users --tls-cert c.pem --tls-key k.pem
+  skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/alpine:3.20 dir:alpine";
+
+/// Examples in `pull --help`.
+const PULL_EXAMPLES: &str = "\
+Examples:
+  layerget pull 127.0.0.1:5000/team/app:v1                    manifest, config and layers
+  layerget pull alpine:3.20 --platform linux/arm64            one platform of an index
+  layerget pull REF --all-platforms                           every platform and the index
+  echo \"$TOKEN\" | layerget pull ghcr.io/corp/app:1 --username me --password-stdin";
+
 /// Fetch container registry blobs into a verified, crash-safe OCI-layout cache.
 #[derive(Debug, Parser)]
 #[command(name = "layerget", version, after_help = EXIT_CODES, max_term_width = 100)]
@@ -26,19 +55,30 @@ pub struct Cli {
     /// Options every command accepts, before or after the subcommand.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Registry options given before the subcommand (`layerget --username u pull …`); those
+    /// after it win. Only fetch, head and pull have them, so only their help lists them.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Transfer options given before the subcommand.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options common to all commands.
+/// Options common to all commands; they work before or after the subcommand.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Cache and output")]
 pub struct GlobalArgs {
-    /// Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]
-    #[arg(long, global = true, env = "LAYERGET_CACHE_DIR", value_name = "DIR")]
+    /// Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g.
+    /// ~/.cache/layerget]
+    // The variable is read by `commands`, not by clap: clap counts an argument set by its
+    // variable as given and shows it in the usage line of every error.
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Print one JSON object per REF on stdout, one per line
+    /// Print results as JSON on stdout, one object per line
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -57,50 +97,98 @@ pub struct GlobalArgs {
     /// Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none
     #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
     pub progress: ProgressMode,
+}
 
+/// How to reach and log in to registries (the commands that talk to one: fetch, head, pull).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryArgs {
     /// Talk plain HTTP to every registry (loopback registries use HTTP already)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub plain_http: bool,
-
-    /// Give up on a connection that sends nothing for this many seconds
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub stall_timeout: u64,
-
-    /// Retries after a failed attempt (connection errors, 5xx, 429); each one resumes
-    #[arg(long, global = true, default_value_t = 5, value_name = "N")]
-    pub retries: u32,
-
-    /// Longest wait a registry's Retry-After may impose, in seconds
-    #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
-    pub max_wait: u64,
 
     /// User name for registry logins (the password comes from --password-stdin or
     /// LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one
     /// registry only: --registry-auth, else the first REF's
-    #[arg(long, global = true, value_name = "USER")]
+    #[arg(long, value_name = "USER")]
     pub username: Option<String>,
 
     /// The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for
-    /// [default: the first REF's registry]
-    #[arg(
-        long,
-        global = true,
-        env = "LAYERGET_REGISTRY_AUTH",
-        value_name = "HOST"
-    )]
+    /// [env: LAYERGET_REGISTRY_AUTH] [default: the first REF's registry]
+    // Read from the environment by `commands` (see --cache-dir).
+    #[arg(long, value_name = "HOST")]
     pub registry_auth: Option<String>,
 
     /// Read the password (or token) for --username from stdin
-    #[arg(long, global = true, requires = "username")]
+    #[arg(long, requires = "username")]
     pub password_stdin: bool,
 
     /// Trust the CA certificates in this PEM file (implies https, loopback included)
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
     /// Accept any TLS certificate, unverified (implies https, loopback included)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub insecure: bool,
+}
+
+impl RegistryArgs {
+    /// These options, with `before`'s (given before the subcommand) where these are unset.
+    pub fn or(self, before: RegistryArgs) -> RegistryArgs {
+        RegistryArgs {
+            plain_http: self.plain_http || before.plain_http,
+            username: self.username.or(before.username),
+            registry_auth: self.registry_auth.or(before.registry_auth),
+            password_stdin: self.password_stdin || before.password_stdin,
+            ca_file: self.ca_file.or(before.ca_file),
+            insecure: self.insecure || before.insecure,
+        }
+    }
+}
+
+/// How transfers give up and try again. No clap defaults: a value given before the subcommand
+/// must be told apart from none (see [`TransferArgs::or`]); the defaults are below.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Transfer")]
+pub struct TransferArgs {
+    /// Give up on a connection that sends nothing for this many seconds [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: Option<u64>,
+
+    /// Retries after a failed attempt (connection errors, 5xx, 429); each one resumes
+    /// [default: 5]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Longest wait a registry's Retry-After may impose, in seconds [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub max_wait: Option<u64>,
+}
+
+impl TransferArgs {
+    /// These options, with `before`'s where these are unset.
+    pub fn or(self, before: TransferArgs) -> TransferArgs {
+        TransferArgs {
+            stall_timeout: self.stall_timeout.or(before.stall_timeout),
+            retries: self.retries.or(before.retries),
+            max_wait: self.max_wait.or(before.max_wait),
+        }
+    }
+
+    /// `--stall-timeout`, or its default.
+    pub fn stall_timeout(&self) -> u64 {
+        self.stall_timeout.unwrap_or(30)
+    }
+
+    /// `--retries`, or its default.
+    pub fn retries(&self) -> u32 {
+        self.retries.unwrap_or(5)
+    }
+
+    /// `--max-wait`, or its default.
+    pub fn max_wait(&self) -> u64 {
+        self.max_wait.unwrap_or(120)
+    }
 }
 
 /// When log output is coloured.
@@ -145,12 +233,16 @@ pub enum ProgressMode {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download blobs by digest into the cache, verified, and print their cache paths
+    #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
     /// Ask a registry about a blob without downloading it
+    #[command(after_help = HEAD_EXAMPLES)]
     Head(HeadArgs),
     /// Serve the cache as a read-only registry (pull side of the OCI Distribution API)
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Pull whole images (manifests, configs, layers) into the cache and record their references
+    #[command(after_help = PULL_EXAMPLES)]
     Pull(PullArgs),
     /// Inspect and look after the cache: ls, du, verify, gc, prune, rm, path
     #[command(subcommand)]
@@ -160,6 +252,18 @@ pub enum Command {
     /// Write completions/ (every supported shell) and man/ (man pages) into DIR
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+impl Command {
+    /// The registry and transfer options of a command that talks to registries.
+    pub fn network(&self) -> Option<(&RegistryArgs, &TransferArgs)> {
+        match self {
+            Command::Fetch(a) => Some((&a.registry, &a.transfer)),
+            Command::Head(a) => Some((&a.registry, &a.transfer)),
+            Command::Pull(a) => Some((&a.registry, &a.transfer)),
+            _ => None,
+        }
+    }
 }
 
 /// `layerget fetch`.
@@ -193,6 +297,14 @@ pub struct FetchArgs {
     /// Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
     pub segment_min: u64,
+
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 /// Parses `1048576`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`/`MB`-style suffixes and
@@ -243,6 +355,14 @@ pub struct HeadArgs {
     /// The blob.
     #[arg(value_name = "REF", help = "The blob: [REGISTRY[:PORT]/]NAME@DIGEST")]
     pub reference: String,
+
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 /// `layerget serve`.
@@ -342,6 +462,14 @@ pub struct PullArgs {
     /// Re-hash cached blobs before trusting them (a bad one is fetched again)
     #[arg(long)]
     pub verify_cached: bool,
+
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 /// `layerget cache …`.

@@ -64,7 +64,7 @@ pub struct Common {
 
 /// Explicit credentials: `--username` with `--password-stdin` (or `LAYERGET_PASSWORD`), else
 /// `LAYERGET_USERNAME` with `LAYERGET_PASSWORD`.
-fn explicit_credentials(g: &crate::cli::GlobalArgs) -> anyhow::Result<Option<Found>> {
+fn explicit_credentials(g: &crate::cli::RegistryArgs) -> anyhow::Result<Option<Found>> {
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let (username, password, source) = match &g.username {
         Some(user) if g.password_stdin => {
@@ -113,7 +113,7 @@ fn explicit_credentials(g: &crate::cli::GlobalArgs) -> anyhow::Result<Option<Fou
 /// credentials or none. `None` when the command names no registry (its REFs do not parse: the
 /// command itself reports that).
 fn credentials_registry(
-    g: &crate::cli::GlobalArgs,
+    g: &crate::cli::RegistryArgs,
     command: &Command,
 ) -> anyhow::Result<(Option<Registry>, Option<String>)> {
     let refs: &[String] = match command {
@@ -173,51 +173,57 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         _ => {}
     }
     let g = cli.global;
-    if g.insecure {
+    // Registry and transfer options exist on the commands that talk to registries, and before
+    // the subcommand; those after it win.
+    let (mut r, t) = match cli.command.network() {
+        Some((r, t)) => (r.clone().or(cli.registry), t.clone().or(cli.transfer)),
+        None => (cli.registry, cli.transfer),
+    };
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if r.registry_auth.is_none() {
+        r.registry_auth = env("LAYERGET_REGISTRY_AUTH").map(|v| v.to_string_lossy().into_owned());
+    }
+    let cache_dir = g
+        .cache_dir
+        .clone()
+        .or_else(|| env("LAYERGET_CACHE_DIR").map(PathBuf::from));
+    if r.insecure {
         printer.warn("--insecure: TLS certificates are not verified; anyone on the path can read and change the traffic");
     }
-    let credentials = if matches!(cli.command, Command::Generate(_)) {
-        None
-    } else {
-        match explicit_credentials(&g)? {
-            None => None,
-            Some(found) => match credentials_registry(&g, &cli.command)? {
-                (Some(registry), warning) => {
-                    if let Some(w) = warning {
-                        printer.warn(&w);
-                    }
-                    Some(Explicit { registry, found })
+    let credentials = match explicit_credentials(&r)? {
+        None => None,
+        Some(found) => match credentials_registry(&r, &cli.command)? {
+            (Some(registry), warning) => {
+                if let Some(w) = warning {
+                    printer.warn(&w);
                 }
-                (None, _) => None,
-            },
-        }
+                Some(Explicit { registry, found })
+            }
+            (None, _) => None,
+        },
     };
-    let registries = if matches!(cli.command, Command::Generate(_)) {
-        Default::default()
-    } else {
-        crate::config::Config::load()
-            .map_err(|e| UsageError(e.to_string()))?
-            .registry
-    };
+    let registries = crate::config::Config::load()
+        .map_err(|e| UsageError(e.to_string()))?
+        .registry;
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
-            cache_dir: match g.cache_dir.clone() {
+            cache_dir: match cache_dir.clone() {
                 Some(dir) => dir,
                 None => default_cache_dir()?,
             },
             json: g.json,
             client: ClientOptions {
-                plain_http: g.plain_http,
-                stall_timeout: Duration::from_secs(g.stall_timeout),
+                plain_http: r.plain_http,
+                stall_timeout: Duration::from_secs(t.stall_timeout()),
                 credentials: credentials.clone(),
-                ca_file: g.ca_file.clone(),
-                insecure: g.insecure,
+                ca_file: r.ca_file.clone(),
+                insecure: r.insecure,
                 registries: registries.clone(),
                 ..ClientOptions::default()
             },
             retry: RetryPolicy {
-                retries: g.retries,
-                max_wait: Duration::from_secs(g.max_wait),
+                retries: t.retries(),
+                max_wait: Duration::from_secs(t.max_wait()),
                 ..RetryPolicy::default()
             },
         })

@@ -153,3 +153,84 @@ fn an_os_error_is_printed_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("os error 20").count(), 1, "{stderr}");
 }
+
+/// Issue 15, item 6: each subcommand's help shows the options it uses, grouped, with examples.
+/// The snapshots are in `tests/it/snapshots/`; refresh them with `INSTA_UPDATE=always cargo
+/// test --test it help_` and review the diff.
+#[test]
+fn help_of_every_subcommand() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["fetch"],
+        &["head"],
+        &["pull"],
+        &["serve"],
+        &["cache"],
+        &["cache", "ls"],
+        &["cache", "du"],
+        &["cache", "verify"],
+        &["cache", "gc"],
+        &["cache", "prune"],
+        &["cache", "rm"],
+        &["cache", "path"],
+        &["completions"],
+    ];
+    for words in commands {
+        let out = layerget()
+            .env("LAYERGET_CACHE_DIR", "/somewhere")
+            .args(*words)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{words:?}: {out:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        let name = if words.is_empty() {
+            "help".to_owned()
+        } else {
+            format!("help_{}", words.join("_"))
+        };
+        let talks_to_registries =
+            matches!(words.first(), None | Some(&"fetch" | &"head" | &"pull"));
+        for client_only in [
+            "--retries",
+            "--plain-http",
+            "--username",
+            "--ca-file",
+            "--insecure",
+        ] {
+            assert_eq!(
+                help.contains(client_only),
+                talks_to_registries,
+                "{words:?} and {client_only}:\n{help}"
+            );
+        }
+        if talks_to_registries {
+            assert!(
+                help.contains("\nRegistry:\n") && help.contains("\nTransfer:\n"),
+                "{help}"
+            );
+        }
+        if matches!(words, [w] if ["fetch", "head", "pull", "serve"].contains(w)) {
+            assert!(help.contains("\nExamples:\n"), "{words:?}:\n{help}");
+        }
+        assert!(!help.contains("one JSON object per REF"), "{help}");
+        insta::assert_snapshot!(name, help);
+    }
+}
+
+/// Issue 15, item 6: a cache dir from the environment is not shown as a given argument.
+#[test]
+fn usage_lines_do_not_show_environment_settings() {
+    let out = layerget()
+        .env("LAYERGET_CACHE_DIR", "/somewhere")
+        .env("LAYERGET_REGISTRY_AUTH", "ghcr.io")
+        .arg("fetch")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Usage: layerget fetch <REF>..."),
+        "{stderr}"
+    );
+}
