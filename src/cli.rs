@@ -151,6 +151,11 @@ pub struct FetchArgs {
     /// Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
     pub segment_min: u64,
+
+    /// Refuse a blob larger than SIZE (a body that does not say its length is cut off there):
+    /// bytes, or with a K, M, G or T suffix (powers of 1024)
+    #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: u64,
 }
 
 /// Parses `1048576`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`/`MB`-style suffixes and

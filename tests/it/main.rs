@@ -10,6 +10,7 @@ mod config;
 mod fetch;
 mod harness;
 mod head;
+mod hostile_store;
 mod pull;
 mod segments;
 mod serve;
