@@ -56,6 +56,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once')
             [CompletionResult]::new('--segments', '--segments', [CompletionResultType]::ParameterName, 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]')
             [CompletionResult]::new('--segment-min', '--segment-min', [CompletionResultType]::ParameterName, 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Refuse a blob larger than SIZE (a body that does not say its length is cut off there): bytes, or with a K, M, G or T suffix (powers of 1024)')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), or none')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds')

@@ -654,7 +654,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --max-size --cache-dir --json --quiet --verbose --progress --plain-http --stall-timeout --retries --max-wait --username --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,6 +681,10 @@ _layerget() {
                     return 0
                     ;;
                 --segment-min)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -52,6 +52,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --jobs 'Fetch up to N blobs at once'
             cand --segments 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]'
             cand --segment-min 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)'
+            cand --max-size 'Refuse a blob larger than SIZE (a body that does not say its length is cut off there): bytes, or with a K, M, G or T suffix (powers of 1024)'
             cand --cache-dir 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), or none'
             cand --stall-timeout 'Give up on a connection that sends nothing for this many seconds'

@@ -53,6 +53,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output 
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segments -d 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segment-min -d 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-size -d 'Refuse a blob larger than SIZE (a body that does not say its length is cut off there): bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
 bar\t'Always bars (drawn only on a terminal)'
