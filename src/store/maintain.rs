@@ -717,6 +717,33 @@ mod tests {
     }
 
     #[test]
+    fn verify_quarantines_under_the_digest_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = put(&store, b"good bytes");
+        let path = store.blob_path(&d);
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"bad bytes!").unwrap();
+        // A fetch with --verify-cached holds the lock and puts the right bytes back; verify,
+        // which found the blob bad, must not quarantine the good one it finds under the lock.
+        let lock = store.lock_blocking(&d).unwrap();
+        let (s2, d2) = (store.clone(), d.clone());
+        let verifier = std::thread::spawn(move || s2.verify_and_quarantine(&d2).unwrap());
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"good bytes").unwrap();
+        lock.release_and_remove();
+        assert_eq!(verifier.join().unwrap(), (Check::Good, None));
+        assert_eq!(fs::read(&path).unwrap(), b"good bytes");
+
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"bad bytes!").unwrap();
+        let (check, moved) = store.verify_and_quarantine(&d).unwrap();
+        assert!(matches!(check, Check::Mismatch(_)));
+        assert_eq!(fs::read(moved.unwrap()).unwrap(), b"bad bytes!");
+        assert_eq!(store.lookup(&d).unwrap(), None);
+    }
+
+    #[test]
     fn check_and_quarantine() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

@@ -753,7 +753,7 @@ fn nested_indexes_are_followed_once_per_manifest() {
         .success();
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let manifests = v["manifests"].as_array().unwrap();
-    assert_eq!(manifests.len(), 1, "{v}");
+    assert_eq!(manifests.len(), 1, "{} manifests pulled", manifests.len());
     assert_eq!(manifests[0]["digest"], image.as_str());
 }
 
