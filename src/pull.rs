@@ -12,7 +12,7 @@
 //!
 //! Every config and layer is fetched with its descriptor's size as an exact limit, so no body
 //! is longer than the image says. `--all-platforms` visits each manifest of an index tree once,
-//! follows indexes at most [`MAX_DEPTH`] deep and at most [`MAX_INDEX_ENTRIES`] entries in all,
+//! follows indexes at most `MAX_DEPTH` (4) deep and at most [`MAX_INDEX_ENTRIES`] entries in all,
 //! so a hostile index cannot multiply work or memory.
 //!
 //! The caller opened the store for use (`Store::open_for`), so it holds the cache-wide lock

@@ -581,7 +581,7 @@ impl IngestWriter {
 /// Starts writeback while a download is still running. The kernel would otherwise keep a
 /// whole blob dirty in the page cache (the background threshold is a share of RAM) and write all
 /// of it in the final fsync, after the network is done: download time plus disk time. A second
-/// thread calls `fdatasync` every [`FLUSH_EVERY`] bytes on a clone of the file, so the disk works
+/// thread calls `fdatasync` every `FLUSH_EVERY` (32 MiB) on a clone of the file, so the disk works
 /// while the network does, and the final fsync has little left. Measured on this project's
 /// 2-core VM (`scripts/bench-fetch`): see the README's Speed section.
 pub struct Flusher {
@@ -609,7 +609,7 @@ impl Flusher {
         })
     }
 
-    /// Counts written bytes and kicks a writeback every [`FLUSH_EVERY`].
+    /// Counts written bytes and kicks a writeback every `FLUSH_EVERY` bytes.
     pub fn wrote(&mut self, bytes: u64) {
         self.pending += bytes;
         if self.pending >= FLUSH_EVERY {
