@@ -169,7 +169,23 @@ impl Store {
         waiting: impl FnOnce(),
     ) -> Result<Store, StoreError> {
         let mut store = Store::open(root)?;
-        let lock = match store.try_lock_cache(mode)? {
+        let attempt = match store.try_lock_cache(mode) {
+            // A cache on a read-only file system (or another user's, read-only to us) cannot
+            // be changed by anyone who could race us, nor by us: reading needs no lock.
+            Err(StoreError::Io { source, .. })
+                if mode == CacheLockMode::Shared
+                    && matches!(
+                        source.kind(),
+                        io::ErrorKind::PermissionDenied
+                            | io::ErrorKind::ReadOnlyFilesystem
+                            | io::ErrorKind::NotFound
+                    ) =>
+            {
+                return Ok(store);
+            }
+            other => other?,
+        };
+        let lock = match attempt {
             Some(lock) => lock,
             None => {
                 waiting();

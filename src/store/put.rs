@@ -41,6 +41,14 @@ impl Store {
             .create(true)
             .truncate(false)
             .open(&path)
+            // `flock` needs no write access: a lock file of another user (a shared cache)
+            // still works opened for reading.
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    File::open(&path)
+                }
+                _ => Err(e),
+            })
             .map_err(StoreError::io("open lock file", &path))?;
         Ok((file, path))
     }

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::OptionFuture;
 use tokio::sync::mpsc;
 
 use super::{Progress, TransferError, blocking, check_declared_digest};
@@ -208,13 +209,20 @@ pub(super) async fn download(
     let mut joined = Box::pin(futures_util::future::try_join_all(tasks));
     let mut tick = tokio::time::interval(SAVE_EVERY);
     tick.tick().await;
+    // Progress is recorded only once the bytes it counts are durable: each tick takes a
+    // snapshot and starts an fdatasync on a blocking thread; the snapshot is saved when that
+    // sync is done. The segments keep streaming meanwhile.
+    let mut syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, Vec<Segment>)> = None;
     let result = loop {
         tokio::select! {
             r = &mut joined => break r,
-            _ = tick.tick() => {
-                // Progress is recorded only once the bytes it counts are durable.
+            _ = tick.tick(), if syncing.is_none() => {
                 let (f, snapshot) = (file.clone(), shared.segments());
-                if let Ok(Ok(())) = blocking(move || f.sync_data()).await {
+                syncing = Some((tokio::task::spawn_blocking(move || f.sync_data()), snapshot));
+            }
+            Some(synced) = OptionFuture::from(syncing.as_mut().map(|(h, _)| h)), if syncing.is_some() => {
+                // Taken whatever the result: a finished handle is never polled again.
+                if let (Ok(Ok(())), Some((_, snapshot))) = (synced, syncing.take()) {
                     ingest.state.segments = Some(snapshot);
                     let _ = ingest.save_state();
                 }
