@@ -307,7 +307,7 @@ async fn verify(
             Check::Mismatch(actual) => {
                 bad += 1;
                 first_failure.get_or_insert(Category::Integrity);
-                let moved = moved.expect("mismatches are quarantined");
+                let moved = moved.unwrap_or_default();
                 if common.json {
                     printer.json_line(&json!({
                         "digest": digest.to_string(), "size": size, "ok": false,
