@@ -55,6 +55,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --jobs 'Fetch up to N blobs at once'
             cand --segments 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]'
             cand --segment-min 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)'
+            cand --max-size 'Refuse a blob larger than SIZE (a body that does not say its length is cut off there): bytes, or with a K, M, G or T suffix (powers of 1024)'
             cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s'
             cand --registry-auth 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF''s registry]'
             cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'

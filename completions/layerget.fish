@@ -59,6 +59,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s o -l output 
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N blobs at once' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segments -d 'Parallel Range requests for one big blob (1 = a single stream) [default: 4, or 1 for loopback registries, where segments only add work]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l segment-min -d 'Smallest blob fetched in segments: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-size -d 'Refuse a blob larger than SIZE (a body that does not say its length is cut off there): bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F

@@ -298,6 +298,11 @@ pub struct FetchArgs {
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
     pub segment_min: u64,
 
+    /// Refuse a blob larger than SIZE (a body that does not say its length is cut off there):
+    /// bytes, or with a K, M, G or T suffix (powers of 1024)
+    #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: u64,
+
     /// How to reach the registry.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -4,12 +4,20 @@
 //!
 //! Manifests come from the manifests endpoint (a registry need not serve them as blobs;
 //! distribution 2.8.2 does not), are verified by `client::manifest`, and are stored as blobs
-//! like everything else. A manifest asked for by digest that is in the cache already is read
-//! from there: content addressing makes it the same document. A tag is always asked again,
-//! since tags move. What `index.json` records is explained in `store::index`.
+//! through the store's verifying commit like everything else. A manifest asked for by digest
+//! that is in the cache already is read from there (at most [`MAX_MANIFEST`] bytes, re-hashed
+//! first: a bad one is removed and fetched again): content addressing makes it the same
+//! document. A tag is always asked again, since tags move. What `index.json` records is
+//! explained in `store::index`.
 //!
-//! The caller holds the cache-wide lock in shared mode for the duration (see `store::put`),
-//! so that `cache gc` cannot remove blobs between their fetch and their recording.
+//! Every config and layer is fetched with its descriptor's size as an exact limit, so no body
+//! is longer than the image says. `--all-platforms` visits each manifest of an index tree once,
+//! follows indexes at most `MAX_DEPTH` (4) deep and at most [`MAX_INDEX_ENTRIES`] entries in all,
+//! so a hostile index cannot multiply work or memory.
+//!
+//! The caller opened the store for use (`Store::open_for`), so it holds the cache-wide lock
+//! shared for the duration, and `cache gc` cannot remove blobs between their fetch and their
+//! recording.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -21,15 +29,18 @@ use crate::client::manifest::{ManifestFetchError, ManifestTarget};
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::envelope::Category;
 use crate::manifest::{
-    self, Descriptor, ImageManifest, Manifest, ManifestError, OCI_INDEX, OCI_MANIFEST, Platform,
-    PlatformSpec, REF_NAME,
+    self, Descriptor, ImageManifest, MAX_MANIFEST, Manifest, ManifestError, OCI_INDEX,
+    OCI_MANIFEST, Platform, PlatformSpec, REF_NAME,
 };
 use crate::reference::Reference;
 use crate::store::{SOURCE_OF, Store, StoreError};
-use crate::transfer::{FetchOptions, Progress, TransferError, fetch_blob};
+use crate::transfer::{FetchOptions, Progress, SizeLimit, TransferError, fetch_blob};
 
 /// Deepest nesting of indexes followed (an index of indexes is legal, if rare).
 const MAX_DEPTH: usize = 4;
+/// Most index entries `--all-platforms` looks at, over all indexes of one pull. Real
+/// multi-platform indexes list a few dozen (images plus attestations); 1000 leaves room.
+pub const MAX_INDEX_ENTRIES: usize = 1000;
 
 /// Which manifests of an index to pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +107,16 @@ pub enum PullError {
         /// The image.
         reference: String,
     },
+    /// Indexes list more entries than layerget follows.
+    #[error(
+        "the index of `{reference}` lists {listed} manifests (nested indexes included); layerget follows at most {MAX_INDEX_ENTRIES}"
+    )]
+    TooManyEntries {
+        /// The image.
+        reference: String,
+        /// Entries counted when the limit was passed.
+        listed: usize,
+    },
     /// Content has another size than its descriptor says.
     #[error(
         "{what} {digest} of `{reference}` is {actual} bytes, but its descriptor says {expected}"
@@ -135,6 +156,7 @@ impl PullError {
             PullError::Manifest { .. }
             | PullError::UnexpectedKind { .. }
             | PullError::TooDeep { .. }
+            | PullError::TooManyEntries { .. }
             | PullError::Internal(_) => Category::Other,
         }
     }
@@ -256,7 +278,11 @@ async fn entries(
     let mut entries = Vec::new();
     match (shape, top) {
         (Shape::Image, _) => {
-            let got = &images[0].1;
+            let Some((_, got)) = images.first() else {
+                return Err(PullError::Internal(
+                    "an image pull without its manifest".into(),
+                ));
+            };
             let mt = got.manifest.media_type();
             if manifest::is_docker(mt) {
                 let (d, size) = store_as_oci(store, &got.bytes, &none, tally).await?;
@@ -267,8 +293,10 @@ async fn entries(
             }
         }
         (Shape::Platform, Some(top)) => {
-            let (Some(d), got) = &images[0] else {
-                unreachable!("a platform image comes with its index entry")
+            let Some((Some(d), got)) = images.first() else {
+                return Err(PullError::Internal(
+                    "a platform image without its index entry".into(),
+                ));
             };
             // The named entry is the platform's manifest, so that `skopeo copy oci:…` and
             // `serve` give a runnable image whatever the host; the index is kept beside it.
@@ -302,7 +330,11 @@ async fn entries(
                 entries.push(descriptor(mt, &top.digest, top.size, REF_NAME, name));
             }
         }
-        (_, None) => unreachable!("an index pull keeps its index"),
+        (_, None) => {
+            return Err(PullError::Internal(
+                "an index pull without its index".into(),
+            ));
+        }
     }
     Ok(entries)
 }
@@ -356,6 +388,17 @@ pub async fn pull<'a>(
     let shape = match (&top.manifest, &options.platforms) {
         (Manifest::Image { .. }, _) => Shape::Image,
         (Manifest::Index { index, .. }, PlatformChoice::All) => {
+            // Each manifest once, whatever number of times indexes list it; the entries of all
+            // indexes visited count towards one limit, checked before anything is fetched.
+            let mut listed = index.manifests.len();
+            let too_many = |listed: usize| listed > MAX_INDEX_ENTRIES;
+            if too_many(listed) {
+                return Err(PullError::TooManyEntries {
+                    reference: name,
+                    listed,
+                });
+            }
+            let mut visited: HashSet<Digest> = HashSet::from([top.digest.clone()]);
             let mut queue: Vec<(Descriptor, usize)> = index
                 .manifests
                 .iter()
@@ -370,9 +413,19 @@ pub async fn pull<'a>(
                 if !d.media_type.is_empty() && manifest::kind_of(&d.media_type).is_none() {
                     continue;
                 }
+                if !visited.insert(d.digest.clone()) {
+                    continue;
+                }
                 let child = get_child(client, store, reference, &d, options, &mut tally).await?;
                 match &child.manifest {
                     Manifest::Index { index, .. } => {
+                        listed = listed.saturating_add(index.manifests.len());
+                        if too_many(listed) {
+                            return Err(PullError::TooManyEntries {
+                                reference: name,
+                                listed,
+                            });
+                        }
                         queue.extend(index.manifests.iter().rev().map(|c| (c.clone(), depth + 1)))
                     }
                     Manifest::Image { .. } => images.push((Some(d), child)),
@@ -455,8 +508,12 @@ pub async fn pull<'a>(
                 .await
                 .map_err(|e| PullError::Internal(e.to_string()))?;
             let p = progress(&d.digest.short());
-            let outcome =
-                fetch_blob(client, store, reference, &d.digest, fetch_options, &*p).await?;
+            // The descriptor says how large the blob is: no body may be longer.
+            let options = FetchOptions {
+                size: SizeLimit::Exact(d.size),
+                ..fetch_options
+            };
+            let outcome = fetch_blob(client, store, reference, &d.digest, options, &*p).await?;
             Ok::<_, PullError>((d, outcome))
         })
         .buffer_unordered(options.jobs.max(1));
@@ -488,7 +545,9 @@ pub async fn pull<'a>(
     blocking(move || used.iter().try_for_each(|d| s.touch_blob(d))).await??;
 
     let entries = entries(store, &name, shape, top.as_ref(), &images, &mut tally).await?;
-    let recorded = entries[0].digest.clone();
+    let Some(recorded) = entries.first().map(|d| d.digest.clone()) else {
+        return Err(PullError::Internal("nothing to record".into()));
+    };
     let new: HashSet<Digest> = entries.iter().map(|d| d.digest.clone()).collect();
     let (s, n) = (store.clone(), name.clone());
     let mut replaced: Vec<Digest> =
@@ -531,8 +590,11 @@ async fn get(
     {
         let (s, d2, h) = (store.clone(), d.clone(), hint.map(str::to_owned));
         let cached = blocking(move || {
-            let path = s.blob_path(&d2);
-            let bytes = std::fs::read(&path).map_err(StoreError::io("read", &path))?;
+            // Bounded and re-hashed: the cache is a file system others can write to. A bad
+            // one is removed, so the one fetched below replaces it.
+            let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
+                return Ok(None);
+            };
             let parsed = manifest::parse(&bytes, h.as_deref()).ok();
             Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
         })

@@ -20,7 +20,7 @@ use crate::envelope::Category;
 use crate::manifest::REF_NAME;
 use crate::output::{Printer, count, human_bytes};
 use crate::store::{
-    BlobInfo, CacheLock, CacheLockMode, Check, Closure, LayoutIndex, Store, owner, plan_prune,
+    BlobInfo, CacheLockMode, Check, Closure, LayoutIndex, Store, owner, plan_prune,
 };
 
 /// Runs a `cache` subcommand.
@@ -29,8 +29,24 @@ pub async fn run(
     command: CacheCommand,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open(&common.cache_dir)
-        .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    // gc, prune and rm remove things: they hold the cache alone, once running fetches and
+    // pulls (which hold it shared) are done. Everything else shares it.
+    let mode = match command {
+        CacheCommand::Gc(_) | CacheCommand::Prune(_) | CacheCommand::Rm(_) => {
+            CacheLockMode::Exclusive
+        }
+        _ => CacheLockMode::Shared,
+    };
+    let store = Store::open_for(&common.cache_dir, mode, || {
+        printer.info(match mode {
+            CacheLockMode::Exclusive => {
+                "waiting for running fetches and pulls (or another cache command) to finish"
+            }
+            CacheLockMode::Shared => "waiting for a `layerget cache` command that holds the cache",
+        });
+    })
+    .await
+    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
     match command {
         CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &store, printer),
         CacheCommand::Ls(_) => ls_refs(common, &store, printer),
@@ -75,19 +91,6 @@ fn parse_digest(s: &str) -> anyhow::Result<Digest> {
     let d = s.rsplit_once('@').map_or(s, |(_, d)| d);
     d.parse::<Digest>()
         .with_context(|| format!("invalid digest `{s}`"))
-}
-
-/// Takes the cache-wide lock alone, saying so when pulls hold it.
-async fn lock_exclusive(store: &Store, printer: &Printer) -> anyhow::Result<CacheLock> {
-    if let Some(lock) = store.try_lock_cache(CacheLockMode::Exclusive)? {
-        return Ok(lock);
-    }
-    printer.info("waiting for running pulls (or another cache command) to finish");
-    let s = store.clone();
-    Ok(
-        tokio::task::spawn_blocking(move || s.lock_cache_blocking(CacheLockMode::Exclusive))
-            .await??,
-    )
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
@@ -282,11 +285,7 @@ async fn verify(
             // Hashing is CPU and disk: one blocking thread per blob in flight.
             tokio::task::spawn_blocking(move || {
                 let size = s.lookup(&d)?;
-                let check = s.check_blob(&d)?;
-                let moved = match &check {
-                    Check::Mismatch(_) => Some(s.quarantine_blob(&d)?),
-                    _ => None,
-                };
+                let (check, moved) = s.verify_and_quarantine(&d)?;
                 Ok::<_, crate::store::StoreError>((d, size.unwrap_or(0), check, moved))
             })
         })
@@ -308,7 +307,7 @@ async fn verify(
             Check::Mismatch(actual) => {
                 bad += 1;
                 first_failure.get_or_insert(Category::Integrity);
-                let moved = moved.expect("mismatches are quarantined");
+                let moved = moved.unwrap_or_default();
                 if common.json {
                     printer.json_line(&json!({
                         "digest": digest.to_string(), "size": size, "ok": false,
@@ -352,7 +351,6 @@ async fn gc(
     args: &CacheGcArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let _lock = lock_exclusive(store, printer).await?;
     let (s, loose, age) = (store.clone(), args.loose, args.ingest_age);
     let plan = blocking(move || s.plan_gc(loose, age)).await??;
     let mut removed: Vec<&BlobInfo> = Vec::new();
@@ -450,7 +448,6 @@ async fn prune(
     args: &CachePruneArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let _lock = lock_exclusive(store, printer).await?;
     let s = store.clone();
     let (blobs, closures) =
         blocking(move || Ok::<_, anyhow::Error>((s.blobs()?.0, s.reference_closures()?))).await??;
@@ -527,7 +524,6 @@ async fn rm(
     targets: &[String],
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let _lock = lock_exclusive(store, printer).await?;
     let mut first_failure = None;
     for given in targets {
         match rm_one(store, given).await {

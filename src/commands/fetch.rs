@@ -15,8 +15,8 @@ use crate::cli::FetchArgs;
 use crate::client::Client;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
-use crate::store::Store;
-use crate::transfer::{DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, fetch_blob};
+use crate::store::{CacheLockMode, Store};
+use crate::transfer::{DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, SizeLimit, fetch_blob};
 
 /// Where verified copies go besides the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct FetchSettings {
     pub segments: Option<u32>,
     /// Smallest blob fetched in segments.
     pub segment_min: u64,
+    /// Largest blob accepted.
+    pub max_size: u64,
 }
 
 impl FetchSettings {
@@ -93,6 +95,7 @@ impl FetchSettings {
             verify_cached: args.verify_cached,
             segments: args.segments,
             segment_min: args.segment_min,
+            max_size: args.max_size,
         })
     }
 }
@@ -108,8 +111,12 @@ pub async fn run(
     settings: FetchSettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open(&common.cache_dir)
-        .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    // Held until the end: `cache gc` must not remove a blob between its commit and its copy.
+    let store = Store::open_for(&common.cache_dir, CacheLockMode::Shared, || {
+        printer.info("waiting for a `layerget cache` command that holds the cache");
+    })
+    .await
+    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
     let client = Client::new(common.client.clone())?;
     if let OutputTarget::Dir(dir) = &settings.output {
         fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
@@ -119,6 +126,7 @@ pub async fn run(
         retry: common.retry,
         segments: DEFAULT_SEGMENTS,
         segment_min: settings.segment_min,
+        size: SizeLimit::AtMost(settings.max_size),
     };
     let (store, client) = (&store, &client);
     if settings.refs.len() > 1 {

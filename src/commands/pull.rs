@@ -78,19 +78,13 @@ pub async fn run(
     settings: PullSettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open(&common.cache_dir)
-        .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
-    let client = Client::new(common.client.clone())?;
     // Held until the end: `cache gc` must not remove what is fetched but not yet recorded.
-    let _shared = match store.try_lock_cache(CacheLockMode::Shared)? {
-        Some(lock) => lock,
-        None => {
-            printer.info("waiting for a `layerget cache` command that holds the cache");
-            let s = store.clone();
-            tokio::task::spawn_blocking(move || s.lock_cache_blocking(CacheLockMode::Shared))
-                .await??
-        }
-    };
+    let store = Store::open_for(&common.cache_dir, CacheLockMode::Shared, || {
+        printer.info("waiting for a `layerget cache` command that holds the cache");
+    })
+    .await
+    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let client = Client::new(common.client.clone())?;
     let limiter = Semaphore::new(settings.jobs);
     let options = PullOptions {
         platforms: settings.platforms.clone(),

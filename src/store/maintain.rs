@@ -4,8 +4,8 @@
 //!
 //! Everything here blocks and prints nothing. Removing a blob always goes through
 //! [`Store::remove_blob_unless_locked`]: a blob whose per-digest lock a fetch holds is left
-//! alone. The cache-wide lock that keeps maintenance and pulls apart is the caller's to take
-//! (see `put.rs`). Planning is separate from doing, so that `--dry-run` shows exactly what a
+//! alone. The cache-wide lock that keeps maintenance and fetches apart is taken when the store
+//! is opened for use (`Store::open_for`). Planning is separate from doing, so that `--dry-run` shows exactly what a
 //! real run would remove, and so the plans can be tested as plain functions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -208,8 +208,31 @@ impl Store {
         })
     }
 
+    /// Re-hashes a blob and moves it to the quarantine if it does not match, under its
+    /// per-digest lock and after hashing it once more there: a fetch with `--verify-cached`
+    /// may have replaced it with good bytes between the first check and the lock.
+    pub fn verify_and_quarantine(
+        &self,
+        digest: &Digest,
+    ) -> Result<(Check, Option<PathBuf>), StoreError> {
+        let first = self.check_blob(digest)?;
+        if !matches!(first, Check::Mismatch(_)) {
+            return Ok((first, None));
+        }
+        let lock = self.lock_blocking(digest)?;
+        let check = self.check_blob(digest);
+        let result = match check {
+            Ok(check @ Check::Mismatch(_)) => self
+                .quarantine_blob(digest)
+                .map(|moved| (check, Some(moved))),
+            other => other.map(|c| (c, None)),
+        };
+        lock.release_and_remove();
+        result
+    }
+
     /// Moves a blob out of `blobs/` into `quarantine/<alg>/<hex>` (kept for inspection until
-    /// `cache gc`); returns the new path.
+    /// `cache gc`); returns the new path. The caller holds the blob's per-digest lock.
     pub fn quarantine_blob(&self, digest: &Digest) -> Result<PathBuf, StoreError> {
         let dir = self
             .root()
@@ -691,6 +714,33 @@ mod tests {
             assert!(store.remove_ingest_unless_locked(item).unwrap());
         }
         assert!(store.ingests().unwrap().is_empty());
+    }
+
+    #[test]
+    fn verify_quarantines_under_the_digest_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = put(&store, b"good bytes");
+        let path = store.blob_path(&d);
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"bad bytes!").unwrap();
+        // A fetch with --verify-cached holds the lock and puts the right bytes back; verify,
+        // which found the blob bad, must not quarantine the good one it finds under the lock.
+        let lock = store.lock_blocking(&d).unwrap();
+        let (s2, d2) = (store.clone(), d.clone());
+        let verifier = std::thread::spawn(move || s2.verify_and_quarantine(&d2).unwrap());
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"good bytes").unwrap();
+        lock.release_and_remove();
+        assert_eq!(verifier.join().unwrap(), (Check::Good, None));
+        assert_eq!(fs::read(&path).unwrap(), b"good bytes");
+
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"bad bytes!").unwrap();
+        let (check, moved) = store.verify_and_quarantine(&d).unwrap();
+        assert!(matches!(check, Check::Mismatch(_)));
+        assert_eq!(fs::read(moved.unwrap()).unwrap(), b"bad bytes!");
+        assert_eq!(store.lookup(&d).unwrap(), None);
     }
 
     #[test]

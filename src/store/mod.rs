@@ -26,9 +26,13 @@ mod put;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use index::{LayoutIndex, SOURCE_OF, owner};
-pub use ingest::{Ingest, IngestState, Segment};
+pub use ingest::{
+    Commit, Flusher, Hashed, Ingest, IngestState, IngestWriter, Mismatch, PrefixHasher, Segment,
+    WRITE_QUEUE, is_valid_plan,
+};
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
     BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, RefBlobs, plan_prune,
@@ -80,12 +84,26 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// Content handed to the store does not match its name; nothing was stored.
+    #[error("the {bytes} bytes to be stored as {expected} hash to {actual}; nothing was stored")]
+    Mismatch {
+        /// The digest it was to be stored as.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+        /// How many bytes.
+        bytes: u64,
+    },
 }
 
 impl StoreError {
-    /// The error's category (and so exit code): always local storage.
+    /// The error's category (and so exit code): local storage, except for content that does
+    /// not match its digest (integrity).
     pub fn category(&self) -> Category {
-        Category::Storage
+        match self {
+            StoreError::Mismatch { .. } => Category::Integrity,
+            _ => Category::Storage,
+        }
     }
 
     pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
@@ -98,17 +116,29 @@ impl StoreError {
     }
 }
 
-/// An open cache root.
+/// An open cache root. A store opened for use ([`Store::open_for`]) holds the cache-wide lock
+/// until the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    _lock: Option<Arc<CacheLock>>,
 }
 
 impl Store {
-    /// Opens the cache at `root`, creating the layout if it is missing.
+    /// Opens the cache at `root`, creating the layout if it is missing, without the cache-wide
+    /// lock: for tests and for `serve`, which only reads verified blobs. Commands that fetch,
+    /// record or remove use [`Store::open_for`].
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let mut created = false;
         for dir in [root.to_owned(), root.join("blobs"), root.join("ingest")] {
-            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+                created = true;
+            }
+        }
+        if created {
+            // `blobs/` and `ingest/` must survive a crash with what is renamed into them.
+            sync_dir(root)?;
         }
         let layout = root.join("oci-layout");
         match fs::read(&layout) {
@@ -123,7 +153,54 @@ impl Store {
         write_if_missing(&root.join("CACHEDIR.TAG"), CACHEDIR_TAG.as_bytes())?;
         Ok(Store {
             root: root.to_owned(),
+            _lock: None,
         })
+    }
+
+    /// Opens the cache at `root` for use: creates the layout, then takes the cache-wide lock
+    /// (`ingest/cache.lock`) in `mode` and holds it for as long as this store or a clone of it
+    /// lives. Fetches and pulls hold it shared, so `cache gc`, `prune` and `rm`, which hold it
+    /// exclusively, never remove a blob between its commit and its use (the `-o` copy, the
+    /// `index.json` record). When another process holds it in a conflicting mode, `waiting`
+    /// is called once and the lock is awaited off the async runtime.
+    pub async fn open_for(
+        root: &Path,
+        mode: CacheLockMode,
+        waiting: impl FnOnce(),
+    ) -> Result<Store, StoreError> {
+        let mut store = Store::open(root)?;
+        let attempt = match store.try_lock_cache(mode) {
+            // A cache on a read-only file system (or another user's, read-only to us) cannot
+            // be changed by anyone who could race us, nor by us: reading needs no lock.
+            Err(StoreError::Io { source, .. })
+                if mode == CacheLockMode::Shared
+                    && matches!(
+                        source.kind(),
+                        io::ErrorKind::PermissionDenied
+                            | io::ErrorKind::ReadOnlyFilesystem
+                            | io::ErrorKind::NotFound
+                    ) =>
+            {
+                return Ok(store);
+            }
+            other => other?,
+        };
+        let lock = match attempt {
+            Some(lock) => lock,
+            None => {
+                waiting();
+                let s = store.clone();
+                tokio::task::spawn_blocking(move || s.lock_cache_blocking(mode))
+                    .await
+                    .map_err(|e| StoreError::Io {
+                        action: "wait for the lock",
+                        path: root.join("ingest"),
+                        source: io::Error::other(e.to_string()),
+                    })??
+            }
+        };
+        store._lock = Some(Arc::new(lock));
+        Ok(store)
     }
 
     /// The root directory.
@@ -162,7 +239,32 @@ impl Store {
         Ok(verifier.finish())
     }
 
-    /// Removes a cached blob (one that failed verification). Missing is fine.
+    /// Reads a small cached blob (a manifest) if it is there, at most `max` bytes, and it
+    /// hashes to its name. A blob that is too large or does not match is removed (unless a
+    /// fetch holds its lock), so the next attempt stores the right bytes; `None` then, as for
+    /// a missing blob.
+    pub fn read_verified(&self, digest: &Digest, max: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("open", &path)(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(StoreError::io("read", &path))?;
+        let good = bytes.len() as u64 <= max
+            && crate::digest::digest_bytes(digest.algorithm(), &bytes) == *digest;
+        if good {
+            return Ok(Some(bytes));
+        }
+        self.remove_blob_unless_locked(digest)?;
+        Ok(None)
+    }
+
+    /// Removes a cached blob (one that failed verification). Missing is fine. The caller holds
+    /// the blob's per-digest lock.
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);
         match fs::remove_file(&path) {

@@ -1,17 +1,17 @@
 //! Small blobs from memory (manifests), last-use marks, and the cache-wide lock that keeps
-//! `cache gc`, `prune` and `rm` away from running pulls.
+//! `cache gc`, `prune` and `rm` away from running fetches and pulls (taken through
+//! [`Store::open_for`]).
 //!
 //! `put_bytes` goes through the same path as a download: per-digest lock, ingest file, fsync,
-//! verified commit by rename. Last use is the blob file's access time, set explicitly (one
+//! the verifying commit, rename. Last use is the blob file's access time, set explicitly (one
 //! `futimens`, no data written), because `relatime` and `noatime` mounts do not keep it.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use super::{Store, StoreError};
-use crate::digest::{Digest, digest_bytes};
+use super::{Commit, Mismatch, Store, StoreError};
+use crate::digest::Digest;
 
 /// The file whose `flock` is shared by pulls and taken exclusively by maintenance.
 const CACHE_LOCK: &str = "cache.lock";
@@ -19,7 +19,8 @@ const CACHE_LOCK: &str = "cache.lock";
 /// How a [`CacheLock`] is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheLockMode {
-    /// Pulls: many at once, none while maintenance runs.
+    /// Fetches, pulls, `cache ls`/`du`/`verify`/`path`: many at once, none while
+    /// maintenance runs.
     Shared,
     /// `cache gc`, `prune`, `rm`: alone.
     Exclusive,
@@ -40,13 +41,24 @@ impl Store {
             .create(true)
             .truncate(false)
             .open(&path)
+            // `flock` needs no write access: a lock file of another user (a shared cache)
+            // still works opened for reading.
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    File::open(&path)
+                }
+                _ => Err(e),
+            })
             .map_err(StoreError::io("open lock file", &path))?;
         Ok((file, path))
     }
 
     /// Takes the cache-wide lock if it is free; `None` when another process holds it in a
     /// conflicting mode.
-    pub fn try_lock_cache(&self, mode: CacheLockMode) -> Result<Option<CacheLock>, StoreError> {
+    pub(super) fn try_lock_cache(
+        &self,
+        mode: CacheLockMode,
+    ) -> Result<Option<CacheLock>, StoreError> {
         let (file, path) = self.open_cache_lock()?;
         let attempt = match mode {
             CacheLockMode::Shared => file.try_lock_shared(),
@@ -60,7 +72,7 @@ impl Store {
     }
 
     /// Takes the cache-wide lock, waiting as long as it takes. Blocks the thread.
-    pub fn lock_cache_blocking(&self, mode: CacheLockMode) -> Result<CacheLock, StoreError> {
+    pub(super) fn lock_cache_blocking(&self, mode: CacheLockMode) -> Result<CacheLock, StoreError> {
         let (file, path) = self.open_cache_lock()?;
         match mode {
             CacheLockMode::Shared => file.lock_shared(),
@@ -70,19 +82,13 @@ impl Store {
         Ok(CacheLock { _file: file })
     }
 
-    /// Stores `bytes` as the blob `digest` (verified first) unless it is cached already; returns
-    /// its path and whether it was cached. Blocks: call it from `spawn_blocking`.
+    /// Stores `bytes` as the blob `digest` unless it is cached already; returns its path and
+    /// whether it was cached. The verifying commit checks the bytes (a mismatch is
+    /// [`StoreError::Mismatch`], and nothing is stored). Blocks: call it from `spawn_blocking`.
     pub fn put_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(PathBuf, bool), StoreError> {
         let path = self.blob_path(digest);
         if self.lookup(digest)?.is_some() {
             return Ok((path, true));
-        }
-        let actual = digest_bytes(digest.algorithm(), bytes);
-        if &actual != digest {
-            return Err(StoreError::Corrupt {
-                path,
-                reason: format!("the bytes to store hash to {actual}, not {digest}"),
-            });
         }
         let lock = self.lock_blocking(digest)?;
         if self.lookup(digest)?.is_some() {
@@ -90,15 +96,24 @@ impl Store {
             return Ok((path, true));
         }
         let ingest = self.ingest(&lock, digest)?;
-        let data = ingest.data_path().to_owned();
-        let mut file = ingest.writer(0)?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(StoreError::io("write", &data))?;
-        drop(file);
-        let path = ingest.commit()?;
+        let hashed = ingest.write_all(bytes)?;
+        let result = match ingest.commit(hashed)? {
+            Commit::Published(path) => Ok((path, false)),
+            Commit::Rejected(ingest, mismatch) => {
+                ingest.discard()?;
+                let actual = match mismatch {
+                    Mismatch::Digest { actual, .. } => actual,
+                    Mismatch::Size { .. } => crate::digest::digest_bytes(digest.algorithm(), bytes),
+                };
+                Err(StoreError::Mismatch {
+                    expected: digest.clone(),
+                    actual,
+                    bytes: bytes.len() as u64,
+                })
+            }
+        };
         lock.release_and_remove();
-        Ok((path, false))
+        result
     }
 
     /// Marks a cached blob as used now (its access time), for `cache prune`'s LRU order.
@@ -118,7 +133,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Algorithm;
+    use crate::digest::{Algorithm, digest_bytes};
 
     #[test]
     fn put_bytes_verifies_commits_and_is_idempotent() {
@@ -133,6 +148,7 @@ mod tests {
         let other = digest_bytes(Algorithm::Sha256, b"x");
         let err = store.put_bytes(&other, b"y").unwrap_err().to_string();
         assert!(err.contains("hash to"), "{err}");
+        assert!(!store.ingest_base(&other).join(other.hex()).exists());
         assert_eq!(store.lookup(&other).unwrap(), None);
 
         let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);

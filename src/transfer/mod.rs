@@ -2,39 +2,34 @@
 //! publish.
 //!
 //! This is where `client` and `store` meet; neither knows the other. The rules (STYLE.md,
-//! "Fetching"): every byte is hashed as it streams; reading stops past the expected size; the
-//! digest asked for (and `Docker-Content-Digest`, when sent) must match before anything reaches
-//! `blobs/`; a mismatch deletes the partial; a network failure keeps it, and the next attempt
-//! re-hashes it and asks for the rest with `Range`. Writing happens on a dedicated thread fed
-//! by a bounded channel, so hashing and file I/O use both cores and memory stays flat.
+//! "Fetching"): every byte is hashed as it streams; reading stops past the expected size and
+//! past the size limit (a descriptor's size for `pull`, `--max-size` for `fetch`), so no body
+//! fills the disk; the digest asked for (and `Docker-Content-Digest`, when sent) must match
+//! before anything reaches `blobs/`; a mismatch deletes the partial; a network failure keeps
+//! it, and the next attempt re-hashes it and asks for the rest with `Range`.
+//!
+//! The digest and size checks themselves belong to the store: the store's ingest writer hashes
+//! what it writes (on the network task, while its own thread writes, so hashing and file I/O
+//! use both cores and memory stays flat), and `Ingest::commit` publishes only what that hash
+//! proves. This module decides what to do when the commit refuses: start over once, or discard.
 
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use std::time::{Duration, Instant};
 
 use crate::client::retry::{Failure, RetryPolicy};
 use crate::client::{BlobResponse, Client, RegistryError, redact};
-use crate::digest::{Digest, Verifier};
+use crate::digest::Digest;
 use crate::envelope::Category;
 use crate::reference::Reference;
-use crate::store::{Ingest, IngestLock, LockAttempt, Store, StoreError};
+use crate::store::{
+    Commit, Hashed, Ingest, IngestLock, IngestWriter, LockAttempt, Mismatch, Store, StoreError,
+};
 
 mod segments;
-
-/// Chunks queued between the network task and the writer thread. Chunks are at most a few
-/// hundred KiB, so this bounds memory to a few MiB however large the blob is. (The queue fills
-/// while an early-writeback fdatasync holds the file: at 32, peak RSS of a 1 GiB fetch was
-/// 27 MiB; at 16 it is 16 MiB, at the same speed within the noise.)
-const WRITE_QUEUE: usize = 16;
-/// Writer-side buffer, so that small network chunks (a slow link) become fewer writes. Chunks
-/// at least this large (hyper reads up to ~400 KiB at a time on a fast link) bypass it rather
-/// than being copied once more: profiling a 1 GiB fetch showed that copy at 5% of all CPU.
-const WRITE_BUF: usize = 64 << 10;
 
 /// What a transfer reports while it runs. Implementations draw bars or print lines; the
 /// defaults do nothing.
@@ -68,6 +63,8 @@ pub struct FetchOptions {
     pub segments: u32,
     /// Smallest blob that is downloaded in segments.
     pub segment_min: u64,
+    /// How large the blob may be.
+    pub size: SizeLimit,
 }
 
 impl Default for FetchOptions {
@@ -77,9 +74,32 @@ impl Default for FetchOptions {
             retry: RetryPolicy::default(),
             segments: DEFAULT_SEGMENTS,
             segment_min: DEFAULT_SEGMENT_MIN,
+            size: SizeLimit::AtMost(DEFAULT_MAX_SIZE),
         }
     }
 }
+
+/// What bounds a body: without a bound, a server that sends no length fills the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeLimit {
+    /// The blob has exactly this size (a descriptor says so: `pull`). A response declaring
+    /// another size is refused before its body, a longer body is cut off.
+    Exact(u64),
+    /// The blob is at most this large (`fetch --max-size`).
+    AtMost(u64),
+}
+
+impl SizeLimit {
+    /// The most bytes a body may have.
+    fn cap(self) -> u64 {
+        match self {
+            SizeLimit::Exact(n) | SizeLimit::AtMost(n) => n,
+        }
+    }
+}
+
+/// Default `fetch --max-size`: 10 GiB, above the largest layers seen in practice.
+pub const DEFAULT_MAX_SIZE: u64 = 10 << 30;
 
 /// Default `--segments`.
 pub const DEFAULT_SEGMENTS: u32 = 4;
@@ -136,9 +156,9 @@ pub enum TransferError {
         /// Where (redacted).
         url: String,
     },
-    /// The body is longer than the size the server declared.
+    /// The body is longer than the size the server declared (or the descriptor gave).
     #[error(
-        "blob {digest} from `{url}` is longer than the {expected} bytes its headers declare; nothing was saved"
+        "blob {digest} from `{url}` is longer than the {expected} bytes it should have; nothing was saved"
     )]
     TooLong {
         /// The blob.
@@ -147,6 +167,46 @@ pub enum TransferError {
         expected: u64,
         /// Where (redacted).
         url: String,
+    },
+    /// The blob is larger than the limit (`--max-size`).
+    #[error(
+        "blob {digest} from `{url}` is larger than {limit} bytes (--max-size); nothing was saved\nhint: raise --max-size if the blob is really that large"
+    )]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// The limit.
+        limit: u64,
+        /// Where (redacted).
+        url: String,
+    },
+    /// The blob has another size than it must have (its descriptor's, or the one its response
+    /// declared).
+    #[error(
+        "blob {digest} from `{url}` is {actual} bytes, but {expected} were expected; nothing was saved"
+    )]
+    SizeMismatch {
+        /// The blob.
+        digest: Digest,
+        /// The size it must have.
+        expected: u64,
+        /// The size it has (or its response declares).
+        actual: u64,
+        /// Where (redacted).
+        url: String,
+    },
+    /// The partial download holds fewer bytes than its recorded progress claims (a crash
+    /// before the data reached the disk, or a file cut short): it was dropped.
+    #[error(
+        "the partial download of blob {digest} ends after {bytes} bytes, before the {claimed} its recorded progress claims; it was dropped, and the next fetch starts over"
+    )]
+    PartialShort {
+        /// The blob.
+        digest: Digest,
+        /// Bytes the data file holds.
+        bytes: u64,
+        /// Bytes recorded as written.
+        claimed: u64,
     },
     /// The body stopped early; the partial is kept for the next attempt.
     #[error(
@@ -208,7 +268,10 @@ impl TransferError {
             TransferError::Store(e) => e.category(),
             TransferError::DigestMismatch { .. }
             | TransferError::DeclaredDigestMismatch { .. }
-            | TransferError::TooLong { .. } => Category::Integrity,
+            | TransferError::TooLong { .. }
+            | TransferError::TooLarge { .. }
+            | TransferError::SizeMismatch { .. }
+            | TransferError::PartialShort { .. } => Category::Integrity,
             TransferError::Interrupted { .. } | TransferError::BadRange { .. } => Category::Network,
             TransferError::Write { .. } => Category::Storage,
             TransferError::Internal(_) => Category::Other,
@@ -240,15 +303,18 @@ pub async fn fetch_blob(
         return Ok(outcome);
     }
     let lock = acquire_lock(store, digest, progress).await?;
-    // The previous holder may have published it while we waited.
-    if let Some(size) = store.lookup(digest)? {
-        return Ok(FetchOutcome {
-            digest: digest.clone(),
-            size,
-            path: store.blob_path(digest),
-            cached: true,
-            bytes_transferred: 0,
-        });
+    // The previous holder may have published it while we waited. A cached blob that failed
+    // `--verify-cached` is removed only now, under its lock (and checked again: another
+    // process may have replaced it meanwhile).
+    if store.lookup(digest)?.is_some() {
+        if !options.verify_cached {
+            return Ok(hit(store, digest)?);
+        }
+        let (s, d) = (store.clone(), digest.clone());
+        if blocking(move || s.hash_blob(&d)).await?? == *digest {
+            return Ok(hit(store, digest)?);
+        }
+        store.remove_blob(digest)?;
     }
     let started = Instant::now();
     let mut attempt = 1;
@@ -291,9 +357,10 @@ pub async fn fetch_blob(
     let (path, size) = match result {
         Ok(done) => done,
         Err(e) => {
-            // Keep a partial worth resuming; remove an entry that never got a byte (a 404).
+            // Keep a partial worth resuming; remove an entry that never got a byte (a 404),
+            // and one whose bytes can only be wrong (integrity failures).
             let ingest = store.ingest(&lock, digest)?;
-            if ingest.partial_len()? == 0 {
+            if ingest.partial_len()? == 0 || e.category() == Category::Integrity {
                 ingest.discard()?;
                 lock.release_and_remove();
             }
@@ -310,31 +377,34 @@ pub async fn fetch_blob(
     })
 }
 
-/// A cached blob, verified first when asked. A cached blob that fails verification is removed
-/// (it is re-fetched), never served.
+fn hit(store: &Store, digest: &Digest) -> Result<FetchOutcome, StoreError> {
+    Ok(FetchOutcome {
+        digest: digest.clone(),
+        size: store.lookup(digest)?.unwrap_or(0),
+        path: store.blob_path(digest),
+        cached: true,
+        bytes_transferred: 0,
+    })
+}
+
+/// A cached blob, verified first when asked. One that fails verification is not served; the
+/// caller removes it under its lock and fetches it again.
 async fn cached(
     store: &Store,
     digest: &Digest,
     options: FetchOptions,
 ) -> Result<Option<FetchOutcome>, TransferError> {
-    let Some(size) = store.lookup(digest)? else {
+    if store.lookup(digest)?.is_none() {
         return Ok(None);
-    };
+    }
     if options.verify_cached {
         let (s, d) = (store.clone(), digest.clone());
         let actual = blocking(move || s.hash_blob(&d)).await??;
         if &actual != digest {
-            store.remove_blob(digest)?;
             return Ok(None);
         }
     }
-    Ok(Some(FetchOutcome {
-        digest: digest.clone(),
-        size,
-        path: store.blob_path(digest),
-        cached: true,
-        bytes_transferred: 0,
-    }))
+    Ok(Some(hit(store, digest)?))
 }
 
 async fn acquire_lock(
@@ -352,6 +422,29 @@ async fn acquire_lock(
     }
 }
 
+/// Commits through the store's verifying commit (off the runtime: it fsyncs).
+async fn commit(ingest: Ingest, hashed: Hashed) -> Result<Commit, TransferError> {
+    Ok(blocking(move || ingest.commit(hashed)).await??)
+}
+
+/// The error for data the commit refused, once the ingest is discarded.
+fn refused(digest: &Digest, mismatch: Mismatch, url: String) -> TransferError {
+    match mismatch {
+        Mismatch::Digest { actual, bytes } => TransferError::DigestMismatch {
+            expected: digest.clone(),
+            actual,
+            bytes,
+            url,
+        },
+        Mismatch::Size { expected, actual } => TransferError::SizeMismatch {
+            digest: digest.clone(),
+            expected,
+            actual,
+            url,
+        },
+    }
+}
+
 /// Streams the blob into `ingest`, resuming what it holds, and publishes it. Returns the blob
 /// path and its size; adds the bytes received to `transferred`.
 async fn download(
@@ -366,8 +459,18 @@ async fn download(
     // One restart from zero is allowed: when the server ignores Range, or when a resumed
     // partial turns out not to be a prefix of the blob.
     let mut restarted = false;
-    // Once a server answered a range with a full body, segments would only repeat that.
-    let mut ranges_ignored = false;
+    // Once a server answered a range with a full body (or a segment plan proved wrong),
+    // segments would only repeat that.
+    let mut one_stream = false;
+    let cap = options.size.cap();
+    if let SizeLimit::Exact(n) = options.size {
+        // The descriptor's size is the size: the commit checks it.
+        if ingest.state.size.is_some_and(|s| s != n) {
+            ingest.state.segments = None;
+            ingest.restart()?;
+        }
+        ingest.state.size = Some(n);
+    }
     loop {
         if ingest.state.segments.is_some() && ingest.state.size.is_some() {
             let resumed = ingest
@@ -391,26 +494,25 @@ async fn download(
                 Segmented::Again(back, why) => {
                     ingest = back;
                     match why {
-                        Again::RangesIgnored => ranges_ignored = true,
+                        Again::OneStream => one_stream = true,
                         Again::Mismatch => restarted = true,
+                    }
+                    if let SizeLimit::Exact(n) = options.size {
+                        ingest.state.size = Some(n);
                     }
                     continue;
                 }
             }
         }
         let offset = ingest.partial_len()?;
-        let verifier = if offset > 0 {
-            // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
-            let (back, verifier) = blocking(move || {
-                let verifier = ingest.rehash(offset);
-                (ingest, verifier)
-            })
-            .await?;
-            ingest = back;
-            verifier?
-        } else {
-            digest.algorithm().verifier()
-        };
+        // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
+        let (back, hashed) = blocking(move || {
+            let hashed = ingest.rehash(offset);
+            (ingest, hashed)
+        })
+        .await?;
+        ingest = back;
+        let hashed = hashed?;
         let range = (offset > 0).then(|| {
             let last = ingest.state.size.filter(|s| *s > offset).map(|s| s - 1);
             (offset, last)
@@ -420,18 +522,40 @@ async fn download(
         check_declared_digest(digest, &response, &url)?;
         let start = match plan(digest, offset, &response, &url)? {
             Plan::Stream { start, size } => {
+                match (options.size, size) {
+                    (SizeLimit::Exact(n), Some(declared)) if declared != n => {
+                        return Err(TransferError::SizeMismatch {
+                            digest: digest.clone(),
+                            expected: n,
+                            actual: declared,
+                            url,
+                        });
+                    }
+                    (SizeLimit::AtMost(limit), Some(declared)) if declared > limit => {
+                        return Err(TransferError::TooLarge {
+                            digest: digest.clone(),
+                            limit,
+                            url,
+                        });
+                    }
+                    _ => {}
+                }
                 ingest.state.size = size.or(ingest.state.size);
                 start
             }
             Plan::AlreadyComplete => {
                 // 416 on a resume: the partial may be the whole blob. Never trust the body of
-                // a 416 (the reference registry declares the full size and sends 33 bytes).
-                if verifier.clone().finish() == *digest {
-                    progress.started(Some(offset), offset);
-                    let path = blocking(move || ingest.commit()).await??;
-                    return Ok((path, offset));
+                // a 416 (the reference registry declares the full size and sends 33 bytes):
+                // the verifying commit decides, from the hash of the data itself.
+                match commit(ingest, hashed).await? {
+                    Commit::Published(path) => {
+                        progress.started(Some(offset), offset);
+                        return Ok((path, offset));
+                    }
+                    Commit::Rejected(back, _) => ingest = *back,
                 }
                 if restarted {
+                    ingest.restart()?;
                     return Err(TransferError::BadRange {
                         digest: digest.clone(),
                         offset,
@@ -443,15 +567,15 @@ async fn download(
                 progress.restarted(
                     "the server refused to resume and the partial data is not the whole blob",
                 );
-                ingest.writer(0)?;
+                ingest.restart()?;
                 continue;
             }
         };
-        let verifier = if start == 0 && offset > 0 {
+        let hashed = if start == 0 && offset > 0 {
             progress.restarted("the server ignored the Range request; starting over");
-            digest.algorithm().verifier()
+            ingest.restart()?
         } else {
-            verifier
+            hashed
         };
         if ingest.state.source.is_none() {
             ingest.state.source = Some(reference.location());
@@ -462,11 +586,11 @@ async fn download(
             && response.status == 200
             && options.segments > 1
             && size >= options.segment_min.max(1)
-            && !ranges_ignored
+            && !one_stream
         {
             // Big blob, fresh start: this response serves segment 0, Range requests the rest.
             ingest.state.segments = Some(segments::plan(size, options.segments));
-            ingest.writer(0)?;
+            ingest.restart()?;
             ingest.save_state()?;
             let end = segments::download(
                 client,
@@ -482,26 +606,54 @@ async fn download(
                 Segmented::Done(path, size) => return Ok((path, size)),
                 Segmented::Again(back, why) => {
                     ingest = back;
-                    ranges_ignored |= why == Again::RangesIgnored;
+                    one_stream |= why == Again::OneStream;
+                    if let SizeLimit::Exact(n) = options.size {
+                        ingest.state.size = Some(n);
+                    }
                     continue;
                 }
             }
         }
         ingest.save_state()?;
-        let file = ingest.writer(start)?;
+        let mut writer = ingest.append(hashed)?;
         progress.started(ingest.state.size, start);
-        let streamed = stream_body(response, verifier, file, ingest.state.size, progress).await;
-        let (verifier, received, outcome) = streamed;
+        let limit = ingest.state.size.map_or(cap, |s| s.min(cap));
+        let outcome = stream_body(response, &mut writer, limit, progress).await;
+        let received = writer.bytes() - start;
         *transferred += received;
-        let total = start + received;
+        let total = writer.bytes();
+        let written = blocking(move || writer.finish()).await?;
+        let hashed = match written {
+            Ok(hashed) => hashed,
+            Err(source) => {
+                return Err(TransferError::Write {
+                    path: ingest.data_path().to_owned(),
+                    source,
+                });
+            }
+        };
+        let outcome = match (outcome, ingest.state.size) {
+            (StreamEnd::Complete, Some(size)) if total < size => {
+                StreamEnd::Broken(format!("the body ended after {total} bytes"))
+            }
+            (outcome, _) => outcome,
+        };
         match outcome {
             StreamEnd::Complete => {}
-            StreamEnd::TooLong => {
+            StreamEnd::TooLong if ingest.state.size.is_some() => {
                 let expected = ingest.state.size.unwrap_or(total);
                 blocking(move || ingest.discard()).await??;
                 return Err(TransferError::TooLong {
                     digest: digest.clone(),
                     expected,
+                    url,
+                });
+            }
+            StreamEnd::TooLong => {
+                blocking(move || ingest.discard()).await??;
+                return Err(TransferError::TooLarge {
+                    digest: digest.clone(),
+                    limit: cap,
                     url,
                 });
             }
@@ -516,46 +668,44 @@ async fn download(
                     reason,
                 });
             }
-            StreamEnd::WriteFailed(source) => {
-                return Err(TransferError::Write {
-                    path: ingest.data_path().to_owned(),
-                    source,
-                });
+            StreamEnd::WriterStopped => {
+                return Err(TransferError::Internal(
+                    "the writer thread stopped without an error".into(),
+                ));
             }
         }
-        let actual = verifier.finish();
-        if actual == *digest {
-            let path = blocking(move || ingest.commit()).await??;
-            return Ok((path, total));
-        }
+        let (back, mismatch) = match commit(ingest, hashed).await? {
+            Commit::Published(path) => return Ok((path, total)),
+            Commit::Rejected(back, mismatch) => (*back, mismatch),
+        };
+        ingest = back;
         if start > 0 && !restarted {
             // The resumed prefix may be what was wrong (a crash can leave garbage): start
             // over once before calling the registry a liar.
             restarted = true;
             progress.restarted("the resumed download did not verify; starting over");
-            ingest.writer(0)?;
+            ingest.state.size = match options.size {
+                SizeLimit::Exact(n) => Some(n),
+                SizeLimit::AtMost(_) => None,
+            };
+            ingest.restart()?;
             continue;
         }
         blocking(move || ingest.discard()).await??;
-        return Err(TransferError::DigestMismatch {
-            expected: digest.clone(),
-            actual,
-            bytes: total,
-            url,
-        });
+        return Err(refused(digest, mismatch, url));
     }
 }
 
 enum Segmented {
     Done(PathBuf, u64),
-    /// Go on as one stream (the server ignores Range) or from zero (a resumed segmented
-    /// download did not verify).
+    /// Go on as one stream (the server ignores Range, or the plan was wrong) or from zero (a
+    /// resumed segmented download did not verify).
     Again(Ingest, Again),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Again {
-    RangesIgnored,
+    OneStream,
     Mismatch,
 }
 
@@ -569,35 +719,53 @@ async fn finish_segmented(
 ) -> Result<Segmented, TransferError> {
     let size = ingest.state.size.unwrap_or(0);
     match end {
-        segments::SegmentedEnd::Hashed(actual) if actual == *digest => {
-            // The file may extend past the blob if an older, larger plan wrote there.
-            ingest.writer(size)?;
-            let path = blocking(move || ingest.commit()).await??;
-            Ok(Segmented::Done(path, size))
-        }
-        segments::SegmentedEnd::Hashed(actual) => {
+        segments::SegmentedEnd::Hashed(hashed) => {
+            let mismatch = match commit(ingest, *hashed).await? {
+                Commit::Published(path) => return Ok(Segmented::Done(path, size)),
+                Commit::Rejected(back, mismatch) => {
+                    ingest = *back;
+                    mismatch
+                }
+            };
             if may_restart {
                 progress.restarted("the resumed download did not verify; starting over");
                 ingest.state.segments = None;
-                ingest.writer(0)?;
+                ingest.restart()?;
                 ingest.save_state()?;
                 return Ok(Segmented::Again(ingest, Again::Mismatch));
             }
             blocking(move || ingest.discard()).await??;
-            Err(TransferError::DigestMismatch {
-                expected: digest.clone(),
-                actual,
-                bytes: size,
-                url: String::from("the registry"),
+            Err(refused(digest, mismatch, String::from("the registry")))
+        }
+        segments::SegmentedEnd::Short { bytes, claimed } => {
+            blocking(move || ingest.discard()).await??;
+            Err(TransferError::PartialShort {
+                digest: digest.clone(),
+                bytes,
+                claimed,
             })
         }
         segments::SegmentedEnd::RangesIgnored { contiguous } => {
             progress.restarted("the server ignored a Range request; continuing as one stream");
             ingest.state.segments = None;
             ingest.state.bytes = contiguous;
-            ingest.writer(contiguous)?;
+            ingest.truncate(contiguous)?;
             ingest.save_state()?;
-            Ok(Segmented::Again(ingest, Again::RangesIgnored))
+            Ok(Segmented::Again(ingest, Again::OneStream))
+        }
+        segments::SegmentedEnd::BadPlan { contiguous, reason } => {
+            // The size the plan came from was wrong (a lying first Content-Length): drop the
+            // plan and its size, keep the prefix, and go on as one stream, whose answer tells
+            // the real size.
+            progress.restarted(&format!(
+                "{reason}; dropping the segment plan and continuing as one stream"
+            ));
+            ingest.state.segments = None;
+            ingest.state.size = None;
+            ingest.state.bytes = contiguous;
+            ingest.truncate(contiguous)?;
+            ingest.save_state()?;
+            Ok(Segmented::Again(ingest, Again::OneStream))
         }
     }
 }
@@ -631,7 +799,7 @@ fn plan(digest: &Digest, offset: u64, r: &BlobResponse, url: &str) -> Result<Pla
                 Some((first, last)) if first == offset => {
                     let size = cr.total;
                     if let Some(len) = r.content_length
-                        && len != last - first + 1
+                        && Some(len) != (last - first).checked_add(1)
                     {
                         return Err(bad(format!(
                             "206 whose Content-Length {len} disagrees with Content-Range {first}-{last}"
@@ -675,144 +843,37 @@ fn check_declared_digest(
 
 enum StreamEnd {
     Complete,
+    /// More than `limit` bytes came.
     TooLong,
     Broken(String),
-    WriteFailed(io::Error),
+    /// The writer thread stopped (its error comes from `IngestWriter::finish`).
+    WriterStopped,
 }
 
-/// Streams a body: hash each chunk here, write it on a dedicated thread. Returns the hash
-/// state, the bytes received, and how it ended. The file is fsynced when the stream completes.
+/// Streams a body into the store's writer (which hashes each chunk here and writes it on its
+/// own thread), stopping once the data file would exceed `limit` bytes.
 async fn stream_body(
     response: BlobResponse,
-    mut verifier: Verifier,
-    file: std::fs::File,
-    size: Option<u64>,
+    writer: &mut IngestWriter,
+    limit: u64,
     progress: &dyn Progress,
-) -> (Verifier, u64, StreamEnd) {
-    let start = verifier.bytes();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = std::thread::spawn(move || -> io::Result<()> {
-        let mut flusher = Flusher::new(&file)?;
-        let mut out = BufWriter::with_capacity(WRITE_BUF, file);
-        loop {
-            // Batch writes while data flows; flush whenever the queue runs dry, so that a
-            // stalled or killed transfer has everything it received on disk for the resume.
-            let chunk = match rx.try_recv() {
-                Ok(chunk) => chunk,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    out.flush()?;
-                    match rx.blocking_recv() {
-                        Some(chunk) => chunk,
-                        None => break,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-            };
-            out.write_all(&chunk)?;
-            flusher.wrote(chunk.len() as u64);
-        }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        flusher.finish()?;
-        file.sync_all()
-    });
+) -> StreamEnd {
     let mut body = response.response.bytes_stream();
-    let mut end = StreamEnd::Complete;
     while let Some(item) = body.next().await {
         let chunk = match item {
             Ok(chunk) => chunk,
-            Err(e) => {
-                end = StreamEnd::Broken(crate::client::error_text(&e));
-                break;
-            }
+            Err(e) => return StreamEnd::Broken(crate::client::error_text(&e)),
         };
-        if size.is_some_and(|s| verifier.bytes() + chunk.len() as u64 > s) {
-            end = StreamEnd::TooLong;
-            break;
+        if writer.bytes().saturating_add(chunk.len() as u64) > limit {
+            return StreamEnd::TooLong;
         }
-        verifier.update(&chunk);
-        progress.advanced(chunk.len() as u64);
-        if tx.send(chunk).await.is_err() {
-            break; // The writer failed; its error is collected below.
+        let len = chunk.len() as u64;
+        if !writer.write(chunk).await {
+            return StreamEnd::WriterStopped;
         }
+        progress.advanced(len);
     }
-    drop(tx);
-    let received = verifier.bytes() - start;
-    let written = match tokio::task::spawn_blocking(move || writer.join()).await {
-        Ok(Ok(result)) => result,
-        _ => Err(io::Error::other("the writer thread panicked")),
-    };
-    if let Err(e) = written {
-        return (verifier, received, StreamEnd::WriteFailed(e));
-    }
-    if matches!(end, StreamEnd::Complete)
-        && let Some(s) = size
-        && verifier.bytes() < s
-    {
-        end = StreamEnd::Broken(format!("the body ended after {} bytes", verifier.bytes()));
-    }
-    (verifier, received, end)
-}
-
-/// How many bytes are written between two early-writeback kicks.
-const FLUSH_EVERY: u64 = 32 << 20;
-
-/// Starts writeback while a download is still running. The kernel would otherwise keep a
-/// whole blob dirty in the page cache (the background threshold is a share of RAM) and write all
-/// of it in the final fsync, after the network is done: download time plus disk time. A second
-/// thread calls `fdatasync` every [`FLUSH_EVERY`] bytes on a clone of the file, so the disk works
-/// while the network does, and the final fsync has little left. Measured on this project's
-/// 2-core VM (`scripts/bench-fetch`): see the README's Speed section.
-pub(crate) struct Flusher {
-    kick: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
-    pending: u64,
-}
-
-impl Flusher {
-    pub(crate) fn new(file: &std::fs::File) -> io::Result<Flusher> {
-        let file = file.try_clone()?;
-        // One queued kick at most: kicks that arrive while a sync runs are merged into it.
-        let (kick, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::spawn(move || {
-            while rx.recv().is_ok() {
-                file.sync_data()?;
-            }
-            Ok(())
-        });
-        Ok(Flusher {
-            kick: Some(kick),
-            thread: Some(thread),
-            pending: 0,
-        })
-    }
-
-    /// Counts written bytes and kicks a writeback every [`FLUSH_EVERY`].
-    pub(crate) fn wrote(&mut self, bytes: u64) {
-        self.pending += bytes;
-        if self.pending >= FLUSH_EVERY {
-            self.pending = 0;
-            if let Some(kick) = &self.kick {
-                let _ = kick.try_send(());
-            }
-        }
-    }
-
-    /// Waits for the sync in progress; the caller's final fsync follows.
-    pub(crate) fn finish(mut self) -> io::Result<()> {
-        self.kick.take();
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the writeback thread panicked")),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        // On an early return the thread ends by itself once the sender is gone.
-        self.kick.take();
-    }
+    StreamEnd::Complete
 }
 
 /// Runs blocking file work off the async runtime.

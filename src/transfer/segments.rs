@@ -5,9 +5,13 @@
 //! SHA-256 cannot take bytes out of order, so the follower thread re-reads the file (from the
 //! page cache) behind the writers. Each segment's progress is counted only once its bytes are
 //! written, and recorded in the ingest state every second and on failure, so a rerun after
-//! `kill -9` asks only for what no segment had written. If a server answers a range with a
-//! full 200, it does not honour Range: the caller falls back to one stream, keeping the
-//! contiguous prefix already on disk.
+//! `kill -9` asks only for what no segment had written; the data it counts is fdatasync'ed
+//! before it is recorded, so recorded progress never runs ahead of the disk. If a server
+//! answers a range with a full 200, it does not honour Range: the caller falls back to one
+//! stream, keeping the contiguous prefix already on disk. If it answers with another total, a
+//! 416 or a range that was not asked for, the plan came from a wrong size (a lying first
+//! `Content-Length`): the caller drops the plan and goes on as one stream, once. The sizes here
+//! come from servers and from `state.json`, so all arithmetic on them is checked.
 
 use std::fs::File;
 use std::io;
@@ -18,13 +22,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::OptionFuture;
 use tokio::sync::mpsc;
 
-use super::{Progress, TransferError, WRITE_QUEUE, blocking, check_declared_digest};
+use super::{Progress, TransferError, blocking, check_declared_digest};
 use crate::client::{BlobResponse, Client, redact};
-use crate::digest::{Digest, Verifier};
+use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::store::{Ingest, Segment, StoreError};
+use crate::store::{
+    Flusher, Hashed, Ingest, PrefixHasher, Segment, StoreError, WRITE_QUEUE, is_valid_plan,
+};
 
 /// How often segment progress is written to the ingest state while segments run.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -32,13 +39,17 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// after each write).
 const FOLLOWER_NAP: Duration = Duration::from_millis(50);
 
-/// Splits `size` bytes into `count` nearly equal segments.
+/// Splits `size` bytes into `count` nearly equal segments. (In 128 bits: `size * i` overflows
+/// 64 for a declared size near `u64::MAX`.)
 pub(super) fn plan(size: u64, count: u32) -> Vec<Segment> {
     let count = u64::from(count.max(1)).min(size.max(1));
+    let at = |i: u64| {
+        u64::try_from(u128::from(size) * u128::from(i) / u128::from(count)).unwrap_or(size)
+    };
     (0..count)
         .map(|i| Segment {
-            start: size * i / count,
-            end: size * (i + 1) / count,
+            start: at(i),
+            end: at(i + 1),
             written: 0,
         })
         .collect()
@@ -46,8 +57,23 @@ pub(super) fn plan(size: u64, count: u32) -> Vec<Segment> {
 
 /// How a segmented download ended, when it did not fail.
 pub(super) enum SegmentedEnd {
-    /// Every byte is on disk (fsynced) and hashed: this is the digest of the bytes.
-    Hashed(Digest),
+    /// Every byte is on disk (fsynced) and hashed: the proof for the verifying commit.
+    Hashed(Box<Hashed>),
+    /// The data file ends before the recorded progress says it does.
+    Short {
+        /// Its length.
+        bytes: u64,
+        /// What the segments claim.
+        claimed: u64,
+    },
+    /// A range answer does not fit the plan (another total, 416, another range): the size
+    /// the plan came from is wrong. Bytes `0..contiguous` are on disk.
+    BadPlan {
+        /// Length of the valid prefix.
+        contiguous: u64,
+        /// What the server answered.
+        reason: String,
+    },
     /// A range request got a full 200: the server ignores Range. Bytes `0..contiguous` are on
     /// disk and valid.
     RangesIgnored {
@@ -58,6 +84,7 @@ pub(super) enum SegmentedEnd {
 
 enum SegmentFailure {
     RangesIgnored,
+    BadPlan(String),
     Error(TransferError),
 }
 
@@ -80,9 +107,10 @@ impl Shared {
     fn contiguous(&self) -> u64 {
         let mut pos = 0;
         for (i, &(start, end)) in self.bounds.iter().enumerate() {
-            let w = self.written[i].load(Ordering::Acquire);
-            if start + w < end {
-                return start + w;
+            let w = self.written.get(i).map_or(0, |w| w.load(Ordering::Acquire));
+            let reached = start.saturating_add(w);
+            if reached < end {
+                return reached;
             }
             pos = end;
         }
@@ -90,7 +118,11 @@ impl Shared {
     }
 
     fn notify(&self) {
-        let _guard = self.wake.0.lock().expect("wake lock poisoned");
+        let _guard = self
+            .wake
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.wake.1.notify_all();
     }
 
@@ -118,15 +150,17 @@ pub(super) async fn download(
     progress: &dyn Progress,
     transferred: &mut u64,
 ) -> Result<SegmentedEnd, TransferError> {
-    let size = ingest
-        .state
-        .size
-        .expect("segmented downloads know the size");
-    let segments = ingest
-        .state
-        .segments
-        .clone()
-        .expect("segmented downloads have segments");
+    let (Some(size), Some(segments)) = (ingest.state.size, ingest.state.segments.clone()) else {
+        return Err(TransferError::Internal(
+            "a segmented download without a size or a plan".into(),
+        ));
+    };
+    if !is_valid_plan(&segments, size) {
+        return Ok(SegmentedEnd::BadPlan {
+            contiguous: 0,
+            reason: "the recorded segment plan does not fit the blob size".into(),
+        });
+    }
     let shared = Arc::new(Shared {
         bounds: segments.iter().map(|s| (s.start, s.end)).collect(),
         written: segments.iter().map(|s| AtomicU64::new(s.written)).collect(),
@@ -138,7 +172,7 @@ pub(super) async fn download(
 
     let (tx, rx) = mpsc::channel::<(usize, u64, Bytes)>(WRITE_QUEUE);
     let writer = spawn_writer(file.clone(), shared.clone(), rx);
-    let follower = spawn_follower(file, shared.clone(), digest.algorithm().verifier(), size);
+    let follower = spawn_follower(ingest.prefix_hasher()?, shared.clone(), size);
 
     let done: u64 = segments.iter().map(|s| s.written).sum();
     progress.started(Some(size), done);
@@ -175,12 +209,23 @@ pub(super) async fn download(
     let mut joined = Box::pin(futures_util::future::try_join_all(tasks));
     let mut tick = tokio::time::interval(SAVE_EVERY);
     tick.tick().await;
+    // Progress is recorded only once the bytes it counts are durable: each tick takes a
+    // snapshot and starts an fdatasync on a blocking thread; the snapshot is saved when that
+    // sync is done. The segments keep streaming meanwhile.
+    let mut syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, Vec<Segment>)> = None;
     let result = loop {
         tokio::select! {
             r = &mut joined => break r,
-            _ = tick.tick() => {
-                ingest.state.segments = Some(shared.segments());
-                let _ = ingest.save_state();
+            _ = tick.tick(), if syncing.is_none() => {
+                let (f, snapshot) = (file.clone(), shared.segments());
+                syncing = Some((tokio::task::spawn_blocking(move || f.sync_data()), snapshot));
+            }
+            Some(synced) = OptionFuture::from(syncing.as_mut().map(|(h, _)| h)), if syncing.is_some() => {
+                // Taken whatever the result: a finished handle is never polled again.
+                if let (Ok(Ok(())), Some((_, snapshot))) = (synced, syncing.take()) {
+                    ingest.state.segments = Some(snapshot);
+                    let _ = ingest.save_state();
+                }
             }
         }
     };
@@ -188,7 +233,6 @@ pub(super) async fn download(
     *transferred += received.load(Ordering::Relaxed);
 
     let written = blocking(move || writer.join()).await?;
-    ingest.state.segments = Some(shared.segments());
     let stop_follower = || {
         shared.stop.store(true, Ordering::Release);
         shared.notify();
@@ -197,31 +241,43 @@ pub(super) async fn download(
         written.unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked")))
     {
         stop_follower();
-        let _ = ingest.save_state();
+        let _ = blocking(move || follower.join()).await?;
+        // Whatever the writes that failed left, the synced part can still be recorded.
+        let _ = ingest.record_segments(&file, shared.segments());
         return Err(TransferError::Write {
             path: data_path,
             source,
         });
     }
+    // The writer fsynced the file when it finished: this progress is durable.
+    let _ = ingest.record_segments(&file, shared.segments());
     match result {
         Ok(_) => {
             let hashed = blocking(move || follower.join()).await?;
             match hashed {
-                Ok(Ok(Some(verifier))) => Ok(SegmentedEnd::Hashed(verifier.finish())),
+                Ok(Ok(Some(hasher))) => Ok(SegmentedEnd::Hashed(Box::new(hasher.finish()?))),
                 Ok(Ok(None)) => Err(TransferError::Internal(
                     "the hash follower stopped early".into(),
                 )),
-                Ok(Err(e)) => Err(StoreError::io("read", &data_path)(e).into()),
+                Ok(Err((bytes, e))) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let claimed = shared.contiguous();
+                    let bytes = ingest.partial_len().unwrap_or(bytes);
+                    Ok(SegmentedEnd::Short { bytes, claimed })
+                }
+                Ok(Err((_, e))) => Err(StoreError::io("read", &data_path)(e).into()),
                 Err(_) => Err(TransferError::Internal("the hash follower panicked".into())),
             }
         }
         Err(failure) => {
             stop_follower();
             let _ = blocking(move || follower.join()).await?;
-            let _ = ingest.save_state();
             match failure {
                 SegmentFailure::RangesIgnored => Ok(SegmentedEnd::RangesIgnored {
                     contiguous: shared.contiguous(),
+                }),
+                SegmentFailure::BadPlan(reason) => Ok(SegmentedEnd::BadPlan {
+                    contiguous: shared.contiguous(),
+                    reason,
                 }),
                 SegmentFailure::Error(e) => Err(e),
             }
@@ -248,19 +304,18 @@ async fn run_segment(
     let response = match response {
         Some(r) => r,
         None => client
-            .get_blob(reference, digest, Some((pos, Some(end - 1))))
+            .get_blob(reference, digest, Some((pos, Some(end.saturating_sub(1)))))
             .await
             .map_err(TransferError::from)?,
     };
     let url = redact(&response.final_url);
     check_declared_digest(digest, &response, &url)?;
+    // Anything but the range asked for of a blob of the planned size means the plan is wrong.
     let bad = |answer: String| {
-        SegmentFailure::Error(TransferError::BadRange {
-            digest: digest.clone(),
-            offset: pos,
-            answer,
-            url: url.clone(),
-        })
+        SegmentFailure::BadPlan(format!(
+            "`{url}` answered a request for bytes {pos}-{} with {answer}",
+            end - 1
+        ))
     };
     match (response.status, response.content_range) {
         // The full body: the first response of a fresh download, or Range ignored.
@@ -270,6 +325,7 @@ async fn run_segment(
             Some((first, _)) if first == pos && cr.total.is_none_or(|t| t == size) => {}
             _ => return Err(bad(format!("206 for a different range ({cr:?})"))),
         },
+        (206, None) => return Err(bad("206 without Content-Range".into())),
         (status, _) => return Err(bad(format!("HTTP {status}"))),
     }
     let mut body = response.response.bytes_stream();
@@ -327,10 +383,12 @@ fn spawn_writer(
 ) -> std::thread::JoinHandle<io::Result<()>> {
     std::thread::spawn(move || {
         let result = (|| {
-            let mut flusher = super::Flusher::new(&file)?;
+            let mut flusher = Flusher::new(&file)?;
             while let Some((index, offset, chunk)) = rx.blocking_recv() {
                 file.write_all_at(&chunk, offset)?;
-                shared.written[index].fetch_add(chunk.len() as u64, Ordering::Release);
+                if let Some(w) = shared.written.get(index) {
+                    w.fetch_add(chunk.len() as u64, Ordering::Release);
+                }
                 shared.notify();
                 flusher.wrote(chunk.len() as u64);
             }
@@ -346,35 +404,33 @@ fn spawn_writer(
     })
 }
 
-/// Hashes the contiguous prefix as it grows. Returns the hash of all `size` bytes, or `None`
-/// when stopped first.
+/// Hashes the contiguous prefix as it grows (through the store's [`PrefixHasher`], which reads
+/// the data file back). Returns the hasher once all `size` bytes are hashed, or `None` when
+/// stopped first; a read error comes with the bytes hashed until then.
+#[allow(clippy::type_complexity)]
 fn spawn_follower(
-    file: Arc<File>,
+    mut hasher: PrefixHasher,
     shared: Arc<Shared>,
-    mut verifier: Verifier,
     size: u64,
-) -> std::thread::JoinHandle<io::Result<Option<Verifier>>> {
+) -> std::thread::JoinHandle<Result<Option<PrefixHasher>, (u64, io::Error)>> {
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; crate::store::READ_BUF];
-        let mut pos = 0u64;
         loop {
             let available = shared.contiguous();
-            if pos < available {
-                let n = buf
-                    .len()
-                    .min(usize::try_from(available - pos).unwrap_or(usize::MAX));
-                file.read_exact_at(&mut buf[..n], pos)?;
-                verifier.update(&buf[..n]);
-                pos += n as u64;
+            if hasher.bytes() < available {
+                hasher.hash_to(available).map_err(|e| (hasher.bytes(), e))?;
                 continue;
             }
-            if pos >= size {
-                return Ok(Some(verifier));
+            if hasher.bytes() >= size {
+                return Ok(Some(hasher));
             }
             if shared.stop.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            let guard = shared.wake.0.lock().expect("wake lock poisoned");
+            let guard = shared
+                .wake
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             // Re-check under the lock so a notify between the check and the wait is not lost
             // for longer than one nap.
             if shared.contiguous() == available && !shared.stop.load(Ordering::Acquire) {
@@ -397,6 +453,8 @@ mod tests {
             (1 << 30, 4),
             (1, 1),
             (64, 3),
+            (u64::MAX, 4),
+            (u64::MAX - 5, 32),
         ] {
             let p = plan(size, count);
             assert_eq!(p[0].start, 0);

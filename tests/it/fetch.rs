@@ -41,6 +41,7 @@ fn layerget_process() -> Command {
     cmd
 }
 
+/// Files under `dir`, except the cache-wide lock file (`ingest/cache.lock`), which stays.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = fs::read_dir(dir) {
@@ -48,7 +49,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 out.extend(files_under(&p));
-            } else {
+            } else if p.file_name().is_none_or(|n| n != "cache.lock") {
                 out.push(p);
             }
         }

@@ -13,6 +13,7 @@ mod head;
 mod hostile_auth;
 mod hostile_output;
 mod hostile_serve;
+mod hostile_store;
 mod progress;
 mod pull;
 mod segments;
