@@ -66,6 +66,11 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match result {
         None => {
+            printer.fail_pending(
+                i32::from(INTERRUPTED),
+                "interrupted",
+                "interrupted before this REF finished",
+            );
             printer.warn("interrupted; partial downloads are kept and resume on the next fetch");
             ExitCode::from(INTERRUPTED)
         }
@@ -73,8 +78,14 @@ fn main() -> ExitCode {
         Some(Ok(Outcome::Failed(category))) => exit_code(category.exit_code()),
         Some(Err(err)) if commands::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Some(Err(err)) => {
+            let category = commands::category_of(&err);
+            printer.fail_pending(
+                category.exit_code(),
+                category.as_str(),
+                &layerget::output::error_chain(&err),
+            );
             printer.error(&err);
-            exit_code(commands::category_of(&err).exit_code())
+            exit_code(category.exit_code())
         }
     }
 }

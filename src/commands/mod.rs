@@ -173,6 +173,15 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         _ => {}
     }
     let g = cli.global;
+    if g.json {
+        // Every REF gets one line, even when the command fails before reaching it.
+        match &cli.command {
+            Command::Fetch(args) => printer.expect_items(&args.refs),
+            Command::Pull(args) => printer.expect_items(&args.refs),
+            Command::Head(args) => printer.expect_items(std::slice::from_ref(&args.reference)),
+            _ => {}
+        }
+    }
     // Registry and transfer options exist on the commands that talk to registries, and before
     // the subcommand; those after it win.
     let (mut r, t) = match cli.command.network() {

@@ -51,6 +51,9 @@ pub struct Printer {
     live: Mutex<Vec<indicatif::WeakProgressBar>>,
     /// When layerget started, for `--progress json`'s `elapsed_ms`.
     started: Instant,
+    /// With `--json`: the REFs of the command that have had no line yet, in order, so that
+    /// each gets exactly one even when the command fails as a whole or is interrupted.
+    pending: Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Printer {
@@ -77,6 +80,7 @@ impl Printer {
             stdout: Mutex::new(io::stdout()),
             live: Mutex::default(),
             started: Instant::now(),
+            pending: Mutex::default(),
         }
     }
 
@@ -126,8 +130,43 @@ impl Printer {
         })
     }
 
-    /// Writes one JSON document as a line to stdout.
+    /// With `--json`, the REFs a command was given: each is owed one line (see
+    /// [`Printer::json_line`] and [`Printer::fail_pending`]).
+    pub fn expect_items(&self, refs: &[String]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.extend(refs.iter().cloned());
+    }
+
+    /// Writes an error line for every REF that has had none (the command failed as a whole, or
+    /// was interrupted with `category` `interrupted` and exit code 130).
+    pub fn fail_pending(&self, exit_code: i32, category: &str, message: &str) {
+        let refs: Vec<String> = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for reference in refs {
+            let _ = self.write_json(&serde_json::json!({
+                "ref": reference,
+                "error": {"exit_code": exit_code, "category": category, "message": message},
+            }));
+        }
+    }
+
+    /// Writes one JSON document as a line to stdout. A line with a `ref` member settles that
+    /// REF's debt (see [`Printer::expect_items`]).
     pub fn json_line(&self, value: &serde_json::Value) -> io::Result<()> {
+        if let Some(reference) = value.get("ref").and_then(serde_json::Value::as_str) {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(i) = pending.iter().position(|r| r == reference) {
+                pending.remove(i);
+            }
+        }
+        self.write_json(value)
+    }
+
+    fn write_json(&self, value: &serde_json::Value) -> io::Result<()> {
         let line = value.to_string();
         let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
         self.multi.suspend(|| {

@@ -14,6 +14,7 @@ mod hostile_auth;
 mod hostile_output;
 mod hostile_serve;
 mod hostile_store;
+mod json_lines;
 mod progress;
 mod pull;
 mod segments;
