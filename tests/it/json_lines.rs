@@ -83,7 +83,7 @@ fn an_interrupted_ref_gets_a_line() {
     let stalled = proxy.reference("j/i", &digest);
     let cache = TempCache::new();
     let home = isolated_home();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_layerget"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_layerget"))
         .env("HOME", &home)
         .env("DOCKER_CONFIG", home.join("docker"))
         .env_remove("LAYERGET_CACHE_DIR")
