@@ -195,6 +195,10 @@ pub struct PulledImage {
     pub fetched: usize,
     /// Bytes received over the network.
     pub bytes_transferred: u64,
+    /// Bytes of blobs that were in the cache already.
+    pub bytes_cached: u64,
+    /// Bytes of fetched blobs that a partial download had already (resumed, not re-sent).
+    pub bytes_resumed: u64,
     /// Non-distributable (foreign) layers, which are not fetched.
     pub skipped: usize,
     /// Digests the name pointed at before, when they differ (the tag moved).
@@ -345,15 +349,28 @@ struct Tally {
     size: u64,
     fetched: usize,
     bytes: u64,
+    /// Bytes of blobs that were in the cache already.
+    cached: u64,
+    /// Bytes of fetched blobs that a partial download already held.
+    resumed: u64,
 }
 
 impl Tally {
     fn add(&mut self, digest: &Digest, size: u64, fetched: bool, bytes: u64) {
-        if self.blobs.insert(digest.clone()) {
-            self.size += size;
+        if !self.blobs.insert(digest.clone()) {
+            // Counted once: a blob shared by two platforms is stored once.
+            self.fetched += usize::from(fetched);
+            self.bytes += bytes;
+            return;
         }
+        self.size += size;
         self.fetched += usize::from(fetched);
         self.bytes += bytes;
+        if fetched {
+            self.resumed += size.saturating_sub(bytes);
+        } else {
+            self.cached += size;
+        }
     }
 }
 
@@ -568,6 +585,8 @@ pub async fn pull<'a>(
         size: tally.size,
         fetched: tally.fetched,
         bytes_transferred: tally.bytes,
+        bytes_cached: tally.cached,
+        bytes_resumed: tally.resumed,
         skipped,
         replaced,
     })

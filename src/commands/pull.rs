@@ -130,6 +130,27 @@ pub async fn run(
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
 }
 
+/// `3 layers, 65.0 MiB: 1.7 KiB fetched, 65.0 MiB cached` (and `, 2.0 MiB resumed` when a
+/// partial download was finished): what moved now, what was there, what was picked up.
+fn summary(image: &PulledImage) -> String {
+    let mut parts = Vec::new();
+    if image.fetched > 0 {
+        parts.push(format!("{} fetched", human_bytes(image.bytes_transferred)));
+    }
+    if image.bytes_resumed > 0 {
+        parts.push(format!("{} resumed", human_bytes(image.bytes_resumed)));
+    }
+    if image.bytes_cached > 0 || parts.is_empty() {
+        parts.push(format!("{} cached", human_bytes(image.bytes_cached)));
+    }
+    format!(
+        "{}, {}: {}",
+        crate::output::count(image.layers(), "layer"),
+        human_bytes(image.size),
+        parts.join(", ")
+    )
+}
+
 fn report(
     common: &Common,
     given: &str,
@@ -163,19 +184,18 @@ fn report(
             "cached": cached,
             "blobs_fetched": image.fetched,
             "bytes_transferred": image.bytes_transferred,
+            "bytes_cached": image.bytes_cached,
+            "bytes_resumed": image.bytes_resumed,
             "skipped_foreign": image.skipped,
             "replaced": image.replaced.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "duration_ms": millis,
         }))?;
     } else {
-        let layers = image.layers();
         printer.data_line(&format!(
-            "{} {} {layers} {} {} {}",
+            "{} {} {}",
             image.name,
             image.digest,
-            if layers == 1 { "layer" } else { "layers" },
-            human_bytes(image.size),
-            if cached { "cached" } else { "fetched" }
+            summary(image)
         ))?;
     }
     if !cached {

@@ -666,3 +666,44 @@ fn a_manifest_that_does_not_match_its_digest_is_refused() {
         assert!(accept.contains(t), "{accept}");
     }
 }
+
+/// Issue 15, item 7: the summary says what moved, what was cached and what was resumed, not the
+/// image's size as "fetched".
+#[test]
+fn the_summary_tells_fetched_from_cached_bytes() {
+    let registry = TestRegistry::start();
+    let shared = layer(41, 300_000);
+    let a = push_image(
+        &registry,
+        "sum/a",
+        Some("v1"),
+        false,
+        "amd64",
+        &[shared.clone()],
+    );
+    let b = push_image(
+        &registry,
+        "sum/b",
+        Some("v1"),
+        false,
+        "amd64",
+        &[shared, layer(42, 1000)],
+    );
+    let cache = TempCache::new();
+    pull(&cache, &[&format!("{}/sum/a:v1", registry.addr())]).success();
+    let out = pull(&cache, &[&format!("{}/sum/b:v1", registry.addr())]).success();
+    let line = stdout(&out);
+    let (_, summary) = line.trim().split_once(&b.digest).expect("the digest");
+    assert!(summary.starts_with(" 2 layers, "), "{line}");
+    // The shared 293 KiB layer was cached; the new layer, config and manifest moved.
+    assert!(summary.contains(" fetched, 293.0 KiB cached"), "{line}");
+    assert!(!summary.contains("MiB fetched"), "{line}");
+    let again = pull(&cache, &[&format!("{}/sum/a:v1", registry.addr())]).success();
+    assert!(
+        stdout(&again).trim().ends_with(" cached"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(!stdout(&again).contains("fetched"), "{}", stdout(&again));
+    let _ = a;
+}
