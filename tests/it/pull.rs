@@ -679,7 +679,7 @@ fn the_summary_tells_fetched_from_cached_bytes() {
         Some("v1"),
         false,
         "amd64",
-        &[shared.clone()],
+        std::slice::from_ref(&shared),
     );
     let b = push_image(
         &registry,
