@@ -212,7 +212,10 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
             let state = if r.missing == 0 {
                 String::new()
             } else {
-                format!(" incomplete ({} blobs missing; pull again)", r.missing)
+                format!(
+                    " incomplete ({} missing; pull again)",
+                    count(r.missing, "blob")
+                )
             };
             printer.data_line(&format!(
                 "{} {} {}{state}",
@@ -413,16 +416,20 @@ async fn gc(
             printer.info(&format!("{verb} {} ({})", b.digest, human_bytes(b.size)));
         }
         printer.data_line(&format!(
-            "{verb} {} blobs ({}), {} ingest entries ({}), {} quarantined ({}); kept {} loose blobs ({}){}",
-            removed.len(),
+            "{verb} {} ({}), {} ({}), {} quarantined ({}); kept {} ({}){}",
+            count(removed.len(), "blob"),
             human_bytes(blob_bytes),
-            removed_ingest.len(),
+            count(removed_ingest.len(), "ingest entry"),
             human_bytes(ingest_bytes),
             removed_quarantine.len(),
             human_bytes(quarantine_bytes),
-            plan.loose_kept.len(),
+            count(plan.loose_kept.len(), "loose blob"),
             human_bytes(loose_bytes),
-            if plan.loose_kept.is_empty() || args.loose { "" } else { " (--loose removes them)" },
+            if plan.loose_kept.is_empty() || args.loose {
+                ""
+            } else {
+                " (--loose removes them)"
+            },
         ))?;
         for what in &in_use {
             printer.info(&format!("kept `{what}`: a running fetch holds its lock"));
@@ -498,9 +505,9 @@ async fn prune(
             printer.info(&format!("{verb} {name}"));
         }
         printer.data_line(&format!(
-            "{verb} {} references and {} blobs ({}); blobs/ {} → {} (limit {})",
-            plan.references.len(),
-            plan.blobs.len(),
+            "{verb} {} and {} ({}); blobs/ {} → {} (limit {})",
+            count(plan.references.len(), "reference"),
+            count(plan.blobs.len(), "blob"),
             human_bytes(freed),
             human_bytes(plan.before),
             human_bytes(after),
@@ -509,10 +516,10 @@ async fn prune(
     }
     if after > args.max_size {
         printer.warn(&format!(
-            "blobs/ still holds {} (more than {}): {} blobs are in use by running fetches",
+            "blobs/ still holds {} (more than {}): {} in use by running fetches",
             human_bytes(after),
             human_bytes(args.max_size),
-            in_use.len()
+            count(in_use.len(), "blob")
         ));
     }
     Ok(Outcome::Success)
@@ -537,9 +544,9 @@ async fn rm(
                     }))?;
                 } else {
                     printer.data_line(&format!(
-                        "{given}: removed {} references and {} blobs{}",
-                        refs.len(),
-                        removed.len(),
+                        "{given}: removed {} and {}{}",
+                        count(refs.len(), "reference"),
+                        count(removed.len(), "blob"),
                         if in_use.is_empty() {
                             String::new()
                         } else {

@@ -201,18 +201,19 @@ fn report(
     if !cached {
         let secs = (millis as f64 / 1000.0).max(0.001);
         printer.info(&format!(
-            "{}: fetched {} of {} blobs ({}) in {:.2} s",
+            "{}: fetched {} of {} ({}) in {:.2} s",
             image.name,
             image.fetched,
-            image.blobs,
+            crate::output::count(image.blobs, "blob"),
             human_bytes(image.bytes_transferred),
             secs
         ));
     }
     if image.skipped > 0 {
         printer.warn(&format!(
-            "{}: {} non-distributable layer(s) not fetched (they live outside the registry)",
-            image.name, image.skipped
+            "{}: {} not fetched (they live outside the registry)",
+            image.name,
+            crate::output::count(image.skipped, "non-distributable layer")
         ));
     }
     for old in &image.replaced {

@@ -586,13 +586,15 @@ pub fn error_chain(err: &anyhow::Error) -> String {
     text
 }
 
-/// `1 blob`, `2 blobs`: a count with its noun, for messages (`noun` is the singular; the plural
-/// adds an `s`).
+/// `1 blob`, `2 blobs`, `3 entries`: a count with its noun, for every message that counts
+/// (`noun` is the singular; the plural adds `s`, or turns a final consonant + `y` into `ies`).
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
     }
 }
 
@@ -638,6 +640,9 @@ mod tests {
         assert_eq!(count(0, "blob"), "0 blobs");
         assert_eq!(count(1, "blob"), "1 blob");
         assert_eq!(count(2, "partial download"), "2 partial downloads");
+        assert_eq!(count(1, "ingest entry"), "1 ingest entry");
+        assert_eq!(count(3, "ingest entry"), "3 ingest entries");
+        assert_eq!(count(2, "key"), "2 keys");
     }
 
     #[test]

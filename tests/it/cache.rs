@@ -104,12 +104,12 @@ fn verify_quarantines_a_corrupted_blob_and_pull_repairs_it() {
     cache_cmd(&cache, &["cache", "verify", "sha256:nope"]).code(2);
     cache_cmd(&cache, &["cache", "ls"])
         .success()
-        .stdout(predicate::str::contains("incomplete (1 blobs missing"));
+        .stdout(predicate::str::contains("incomplete (1 blob missing"));
 
     // The next pull fetches it again; gc empties the quarantine.
     cache_cmd(&cache, &["pull", &name])
         .success()
-        .stdout(predicate::str::ends_with(" fetched\n"));
+        .stdout(predicate::str::contains(" fetched, ").and(predicate::str::ends_with(" cached\n")));
     cache_cmd(&cache, &["cache", "verify", bad, &image.digest]).success();
     cache_cmd(&cache, &["cache", "gc"])
         .success()
@@ -192,7 +192,7 @@ fn gc_removes_only_what_no_reference_needs() {
     assert!(!cache.blob_path(held).exists() && !cache.blob_path(&old.digest).exists());
     cache_cmd(&cache, &["cache", "gc", "--loose", "--ingest-age", "0"])
         .success()
-        .stdout(predicate::str::starts_with("removed 1 blobs"));
+        .stdout(predicate::str::starts_with("removed 1 blob ("));
     assert!(!cache.blob_path(&loose).exists() && !fresh.exists());
     assert_skopeo_reads(cache.path(), &name, &new);
     cache_cmd(&cache, &["cache", "gc", "--ingest-age", "7w"]).code(2);
@@ -233,7 +233,7 @@ fn prune_evicts_least_recently_used_images_and_keeps_shared_layers() {
     )
     .success()
     .stdout(predicate::str::starts_with(
-        "evicted 1 references and 3 blobs",
+        "evicted 1 reference and 3 blobs",
     ));
     assert_eq!(recorded(cache.path(), &old_name), None);
     for d in [&old.digest, &old.config, &old.layers[1]] {
@@ -298,7 +298,7 @@ fn rm_path_ls_and_du() {
     cache_cmd(&cache, &["cache", "rm", &short]).code(3);
     cache_cmd(&cache, &["cache", "rm", &a_name])
         .success()
-        .stdout(predicate::str::contains("removed 1 references and 3 blobs"));
+        .stdout(predicate::str::contains("removed 1 reference and 3 blobs"));
     assert_eq!(recorded(cache.path(), &a_name), None);
     assert!(cache.blob_path(&a.layers[0]).is_file());
     assert_skopeo_reads(cache.path(), &b_name, &b);
