@@ -96,11 +96,23 @@ impl Config {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => Config::parse(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
-                Ok(Config::default())
-            }
+            Err(e) if !must_exist && default_is_absent(&path, &e) => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
+    }
+}
+
+/// Whether a failure to read the default config file means there is none to read: it does
+/// not exist, a parent is not a directory, or a parent cannot be read (an unreadable `$HOME`),
+/// so nobody could have put one there for us. A file that is there and unreadable is an error.
+fn default_is_absent(path: &Path, e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory => true,
+        ErrorKind::PermissionDenied => path
+            .parent()
+            .is_some_and(|dir| std::fs::read_dir(dir).is_err()),
+        _ => false,
     }
 }
 

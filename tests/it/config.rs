@@ -114,3 +114,23 @@ fn a_broken_config_is_a_usage_error_naming_the_file() {
         .code(2)
         .stderr(predicate::str::contains("cannot read the config file"));
 }
+
+/// Issue 15, item 9: a config directory that cannot hold a file (its parent is a file here;
+/// an unreadable `$HOME` is the same for the lookup) means no config file, not an error.
+#[test]
+fn a_config_dir_that_cannot_exist_means_no_config() {
+    let registry = TestRegistry::start();
+    let digest = registry.push_blob("conf/none", b"no config at all");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let cache = TempCache::new();
+    layerget()
+        .env("XDG_CONFIG_HOME", file.join("config"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["fetch", &registry.reference("conf/none", &digest)])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("config").not());
+}
