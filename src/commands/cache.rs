@@ -37,7 +37,8 @@ pub async fn run(
         }
         _ => CacheLockMode::Shared,
     };
-    let store = Store::open_for(&common.cache_dir, mode, || {
+    // Looking after a cache never creates one.
+    let store = Store::open_existing_for(&common.cache_dir, mode, || {
         printer.info(match mode {
             CacheLockMode::Exclusive => {
                 "waiting for running fetches and pulls (or another cache command) to finish"

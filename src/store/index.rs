@@ -68,6 +68,18 @@ impl LayoutIndex {
         let Value::Object(mut doc) = value else {
             return Err("it is not a JSON object".into());
         };
+        // An image layout's index.json is an OCI image index (image-layout.md: "This REQUIRED
+        // file ... MUST be an image index"): schemaVersion 2, and its media type if it says one.
+        if doc.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+            return Err("it is not an OCI image index (its schemaVersion is not 2)".into());
+        }
+        if let Some(m) = doc.get("mediaType")
+            && m.as_str() != Some(crate::manifest::OCI_INDEX)
+        {
+            return Err(format!(
+                "it is not an OCI image index (its mediaType is {m})"
+            ));
+        }
         match doc.get("manifests") {
             None | Some(Value::Null) => {
                 doc.insert("manifests".into(), Value::Array(Vec::new()));
@@ -268,6 +280,12 @@ mod tests {
         assert!(LayoutIndex::parse(b"[]").is_err());
         assert!(LayoutIndex::parse(br#"{"manifests":{}}"#).is_err());
         assert!(LayoutIndex::parse(b"{").is_err());
+        assert!(LayoutIndex::parse(br#"{"manifests":[]}"#).is_err());
+        assert!(LayoutIndex::parse(br#"{"schemaVersion":1,"manifests":[]}"#).is_err());
+        assert!(
+            LayoutIndex::parse(br#"{"schemaVersion":2,"mediaType":"text/html","manifests":[]}"#)
+                .is_err()
+        );
         assert!(
             LayoutIndex::parse(br#"{"schemaVersion":2}"#)
                 .unwrap()

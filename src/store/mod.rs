@@ -84,6 +84,19 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A command that only reads or maintains the cache was pointed at a directory that holds
+    /// none (only `fetch` and `pull` create one).
+    #[error("there is no layerget cache or OCI image layout at `{}`\nhint: check --cache-dir or LAYERGET_CACHE_DIR; `layerget fetch` or `pull` creates a cache", .path.display())]
+    NoCache {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The directory exists and holds other things: making it a cache would write into it.
+    #[error("`{}` is not empty and is not a layerget cache or OCI image layout (it has no `oci-layout`); nothing was written to it\nhint: name an empty or new directory with --cache-dir", .path.display())]
+    NotACache {
+        /// The directory.
+        path: PathBuf,
+    },
     /// Content handed to the store does not match its name; nothing was stored.
     #[error("the {bytes} bytes to be stored as {expected} hash to {actual}; nothing was stored")]
     Mismatch {
@@ -102,6 +115,8 @@ impl StoreError {
     pub fn category(&self) -> Category {
         match self {
             StoreError::Mismatch { .. } => Category::Integrity,
+            // Wrong directories are wrong arguments.
+            StoreError::NoCache { .. } | StoreError::NotACache { .. } => Category::Usage,
             _ => Category::Storage,
         }
     }
@@ -129,6 +144,20 @@ impl Store {
     /// lock: for tests and for `serve`, which only reads verified blobs. Commands that fetch,
     /// record or remove use [`Store::open_for`].
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        // Only a missing or empty directory becomes a cache: a typo in --cache-dir must not
+        // turn a directory of other things into one (CACHEDIR.TAG would hide it from backups).
+        // What a concurrent `open` of the same new cache writes is not "other things".
+        if root.is_dir() && !root.join("oci-layout").exists() {
+            let entries = fs::read_dir(root).map_err(StoreError::io("read", root))?;
+            let foreign = entries
+                .filter_map(Result::ok)
+                .any(|e| !is_layout_entry(&e.file_name().to_string_lossy()));
+            if foreign {
+                return Err(StoreError::NotACache {
+                    path: root.to_owned(),
+                });
+            }
+        }
         let mut created = false;
         for dir in [root.to_owned(), root.join("blobs"), root.join("ingest")] {
             if !dir.is_dir() {
@@ -155,6 +184,28 @@ impl Store {
             root: root.to_owned(),
             _lock: None,
         })
+    }
+
+    /// Opens the cache at `root`, which must exist (an OCI image layout: it has `oci-layout`),
+    /// for the commands that read or look after a cache and put nothing new in it (`cache`,
+    /// `serve`). Creates nothing but what a layerget cache is missing of its own layout.
+    pub fn open_existing(root: &Path) -> Result<Store, StoreError> {
+        if !root.join("oci-layout").is_file() {
+            return Err(StoreError::NoCache {
+                path: root.to_owned(),
+            });
+        }
+        Store::open(root)
+    }
+
+    /// [`Store::open_existing`] and then the cache-wide lock, as [`Store::open_for`] takes it.
+    pub async fn open_existing_for(
+        root: &Path,
+        mode: CacheLockMode,
+        waiting: impl FnOnce(),
+    ) -> Result<Store, StoreError> {
+        Store::open_existing(root)?;
+        Store::open_for(root, mode, waiting).await
     }
 
     /// Opens the cache at `root` for use: creates the layout, then takes the cache-wide lock
@@ -335,6 +386,16 @@ fn write_if_missing(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     let result = write();
     let _ = fs::remove_file(&tmp);
     result.map_err(StoreError::io("write", path))
+}
+
+/// Whether a name in the root is one [`Store::open`] creates (itself or its temporary files).
+fn is_layout_entry(name: &str) -> bool {
+    matches!(
+        name,
+        "blobs" | "ingest" | "oci-layout" | "index.json" | "CACHEDIR.TAG"
+    ) || ["oci-layout.tmp.", "index.tmp.", "CACHEDIR.tmp."]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// fsyncs a directory so a rename into it survives a crash.

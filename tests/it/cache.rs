@@ -365,3 +365,105 @@ fn serve_serves_pulled_references_by_tag() {
         );
     }
 }
+
+/// Issue 15, item 1: only fetch and pull create a cache, and only in a missing or empty
+/// directory; `cache` and `serve` of a missing cache say so (exit 2); a directory of other
+/// things is refused and left untouched; an `index.json` that is no OCI index is an error.
+#[test]
+fn only_fetch_and_pull_create_a_cache_and_only_where_nothing_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let listing = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // A directory of other things.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("f"), b"hi").unwrap();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    for args in [
+        vec!["cache", "ls"],
+        vec!["cache", "gc"],
+        vec![
+            "fetch",
+            "127.0.0.1:1/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ],
+    ] {
+        let out = layerget()
+            .arg("--cache-dir")
+            .arg(&docs)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("hint:"), "{stderr}");
+        assert_eq!(listing(&docs), ["f"], "{args:?} wrote into it");
+    }
+    let out = layerget().arg("serve").arg(&docs).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(listing(&docs), ["f"]);
+    // A missing cache: named, nothing created.
+    let typo = dir.path().join("typo");
+    for args in [
+        vec!["cache", "ls"],
+        vec!["cache", "path", digest.as_str()],
+        vec!["cache", "du"],
+    ] {
+        let out = layerget()
+            .arg("--cache-dir")
+            .arg(&typo)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no layerget cache") && stderr.contains("hint:"),
+            "{stderr}"
+        );
+        assert!(!typo.exists(), "{args:?} created it");
+    }
+    let out = layerget().arg("serve").arg(&typo).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!typo.exists());
+    // fetch creates one in a new directory and in an empty one.
+    let registry = TestRegistry::start();
+    let blob = registry.push_blob("c/new", b"creates");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for d in [dir.path().join("new"), empty] {
+        layerget()
+            .arg("--cache-dir")
+            .arg(&d)
+            .args(["fetch", &registry.reference("c/new", &blob)])
+            .assert()
+            .success();
+        assert!(d.join("oci-layout").is_file());
+        layerget()
+            .arg("--cache-dir")
+            .arg(&d)
+            .args(["cache", "ls"])
+            .assert()
+            .success();
+    }
+    // An index.json that is not an OCI index is an error naming it.
+    let bad = dir.path().join("new");
+    std::fs::write(bad.join("index.json"), br#"{"hello":"world"}"#).unwrap();
+    let out = layerget()
+        .arg("--cache-dir")
+        .arg(&bad)
+        .args(["cache", "ls"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("index.json") && stderr.contains("not an OCI image index"),
+        "{stderr}"
+    );
+}

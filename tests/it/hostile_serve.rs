@@ -31,7 +31,7 @@ const BOUND: Duration = Duration::from_secs(90);
 /// A cache holding `blobs` (placed as verified blobs) and an `index.json` tagging `tagged`
 /// (digest, media type) as `reg.example/team/app:v1`.
 fn cache_with(blobs: &[&[u8]], tagged: Option<(&str, &str)>) -> TempCache {
-    let cache = TempCache::new();
+    let cache = TempCache::new().with_layout();
     for blob in blobs {
         let path = cache.blob_path(&sha256_digest(blob));
         fs::create_dir_all(path.parent().unwrap()).unwrap();

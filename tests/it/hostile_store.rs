@@ -384,6 +384,14 @@ fn du(dir: &Path) -> u64 {
 
 /// Plants a partial download as an earlier (killed) run would have left it.
 fn plant_partial(cache: &Path, digest: &str, data: &[u8], state: Value) {
+    // An OCI layout first: `cache du` then completes it as a layerget cache (it creates none).
+    if !cache.join("oci-layout").exists() {
+        fs::write(
+            cache.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+    }
     cmd(cache).args(["cache", "du"]).assert().success();
     let dir = ingest_dir(cache, digest);
     fs::create_dir_all(&dir).unwrap();
@@ -679,7 +687,7 @@ fn a_cached_manifest_is_rehashed_before_use() {
     huge.extend_from_slice(b"\"}");
     for (case, planted) in [("another manifest", other_bytes), ("5 MiB", huge)] {
         let server = fake_registry(content.clone());
-        let cache = TempCache::new();
+        let cache = TempCache::new().with_layout();
         cmd(cache.path()).args(["cache", "du"]).assert().success();
         let path = cache.blob_path(&good);
         fs::create_dir_all(path.parent().unwrap()).unwrap();

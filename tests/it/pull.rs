@@ -250,7 +250,7 @@ fn oci_image_by_tag_and_by_digest_is_a_layout_skopeo_reads() {
     let out = stdout(&a);
     let line = out.trim();
     assert!(
-        line.starts_with(&format!("{name} {} 2 layers ", image.digest))
+        line.starts_with(&format!("{name} {} 2 layers, ", image.digest))
             && line.ends_with(" fetched"),
         "{line}"
     );

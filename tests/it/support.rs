@@ -1400,6 +1400,18 @@ impl TempCache {
         self.dir.path()
     }
 
+    /// Makes the directory an OCI image layout (`oci-layout`), as a test that plants content by
+    /// hand needs: layerget opens only empty directories and layouts as caches. Returns the
+    /// cache for chaining.
+    pub fn with_layout(self) -> TempCache {
+        fs::write(
+            self.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .expect("write oci-layout");
+        self
+    }
+
     /// Where a verified blob lives in the OCI layout: `blobs/<alg>/<hex>`.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let (alg, hex) = digest.split_once(':').expect("digest has an algorithm");
