@@ -197,7 +197,8 @@ async fn blob_get_head_and_ranges() {
             44..49,
         ),
         (&[("range", "bytes=0-")], 206, Some("bytes 0-48/49"), 0..49),
-        (&[("range", "bytes=0-1,3-4")], 200, None, 0..49),
+        // Ranges adding up to more than the blob are ignored.
+        (&[("range", "bytes=0-40,1-30")], 200, None, 0..49),
         (&[("range", "bytes=x")], 200, None, 0..49),
         (
             &[("range", "bytes=1-2"), ("if-range", "\"other\"")],
@@ -256,6 +257,52 @@ async fn big_blobs_stream_exact_ranges() {
     let (status, _, body) = call(&f, Method::GET, &path, &[("range", "bytes=1000-150000")]).await;
     assert_eq!(status, 206);
     assert!(body == big[1000..150_001]);
+}
+
+#[tokio::test]
+async fn several_ranges_get_multipart_byteranges() {
+    let f = fixture();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let d = digest_bytes(Algorithm::Sha256, &big);
+    let path = format!("/v2/a/blobs/{d}");
+    // Bigger than one read chunk, in the order asked, unmerged.
+    let ranges = [(1000u64, 150_000u64), (10, 19), (10, 19)];
+    let header = "bytes=1000-150000,10-19,10-19";
+    let (status, headers, body) = call(&f, Method::GET, &path, &[("range", header)]).await;
+    assert_eq!(status, 206);
+    let ct = h(&headers, "content-type").unwrap().to_owned();
+    let boundary = ct
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap()
+        .to_owned();
+    assert_eq!(boundary.len(), 30);
+    assert_eq!(
+        h(&headers, "content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    let mut want = Vec::new();
+    for (i, (a, b)) in ranges.iter().enumerate() {
+        if i > 0 {
+            want.extend_from_slice(b"\r\n");
+        }
+        want.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Range: bytes {a}-{b}/200000\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        want.extend_from_slice(&big[*a as usize..=*b as usize]);
+    }
+    want.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    assert!(body == want, "multipart body differs");
+    // HEAD: the same headers, no body; a new boundary each time.
+    let (status, headers, body) = call(&f, Method::HEAD, &path, &[("range", header)]).await;
+    assert_eq!((status.as_u16(), body.len()), (206, 0));
+    assert_eq!(
+        h(&headers, "content-length"),
+        Some(want.len().to_string().as_str())
+    );
+    assert_ne!(h(&headers, "content-type"), Some(ct.as_str()));
 }
 
 #[tokio::test]
