@@ -876,9 +876,9 @@ fn catalog<S: BlobSource>(source: &S, query: &Query) -> Result<Response<Body>, A
     let body = serde_json::json!({ "repositories": page }).to_string();
     let mut response = json_response(StatusCode::OK, "application/json", body);
     if let (true, Some(n), Some(last)) = (more, query.n.as_deref(), page.last()) {
-        // Repository names are validated: nothing to escape.
         let link = format!(
-            "</v2/_catalog?last={last}&n={n}{}>; rel=\"next\"",
+            "</v2/_catalog?last={}&n={n}{}>; rel=\"next\"",
+            form_encode(last),
             query.ns_param()
         );
         response.headers_mut().insert(header::LINK, value(link));
@@ -944,10 +944,25 @@ impl Query {
     /// which needs no escaping).
     fn ns_param(&self) -> String {
         match (&self.ns, &self.ns_raw) {
-            (Some(ns), Some(raw)) if !ns.is_empty() => format!("&ns={raw}"),
+            (Some(ns), Some(raw)) if !ns.is_empty() => format!("&ns={}", form_encode(raw)),
             _ => String::new(),
         }
     }
+}
+
+/// A query value escaped as Go's `url.QueryEscape` does it for the text we put there (names,
+/// registries): all but `A-Za-z0-9-_.~` as `%XX` (`beta/one` is `beta%2Fone`, as distribution
+/// writes it).
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `application/x-www-form-urlencoded` pairs of a query string: `+` is a space, `%XX` a byte

@@ -18,4 +18,5 @@ mod pull;
 mod segments;
 mod serve;
 mod serve_auth;
+mod serve_mirror;
 mod transfer;
