@@ -25,6 +25,15 @@
 //! is remembered by digest (content-addressed, so it cannot change), so a HEAD reads nothing
 //! and a GET only the bytes it sends. Every answer says `X-Content-Type-Options: nosniff`.
 //!
+//! Tags (issue 16): a tag resolves to the registry's own document when `pull` recorded one
+//! beside its recording (a Docker manifest converted to OCI, the index a platform was chosen
+//! from), so the digest a client gets is the source registry's; children of an index that were
+//! not pulled are simply unknown. `?ns=<registry>` (containerd's mirror mode) picks the entry
+//! recorded from that registry, and nothing else; without it the latest recorded wins
+//! ([`Index::tag`]). `/v2/_catalog` lists repositories with tags; several ranges get
+//! `multipart/byteranges` ([`range`]). The access log shows the query with only `ns`, `n` and
+//! `last` visible.
+//!
 //! Optional [`Access`] settings add TLS ([`tls`]; the handshake runs in the connection's task
 //! under `header_timeout`) and HTTP Basic authentication against an htpasswd file ([`auth`]):
 //! then every request, `/v2/` included (as distribution does), needs credentials, and a

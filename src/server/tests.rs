@@ -644,3 +644,25 @@ fn log_text_has_control_characters_escaped() {
     }
     assert_eq!(escape_for_log(&"x".repeat(500), 300).len(), 300);
 }
+
+#[test]
+fn queries_are_decoded_and_logged_without_secrets() {
+    let q = Query::parse(Some("ns=127.0.0.1%3A5000&n=2&last=a%2Fb&x=1"));
+    assert_eq!(q.ns.as_deref(), Some("127.0.0.1:5000"));
+    assert_eq!(
+        (q.n.as_deref(), q.last.as_deref()),
+        (Some("2"), Some("a/b"))
+    );
+    assert_eq!(
+        Query::parse(Some("ns=docker.io")).ns.as_deref(),
+        Some("registry-1.docker.io")
+    );
+    assert_eq!(Query::parse(Some("ns=%zz+bad")).ns.as_deref(), Some(""));
+    assert_eq!(Query::parse(None), Query::default());
+    assert_eq!(
+        query_for_log("ns=docker.io&X-Amz-Signature=abc&token&n=1&last=x"),
+        "ns=docker.io&X-Amz-Signature=…&…&n=1&last=x"
+    );
+    assert_eq!(query_for_log("ns=\x1b[31m"), "ns=\\u{1b}[31m");
+    assert_eq!(form_encode("beta/one:5000"), "beta%2Fone%3A5000");
+}

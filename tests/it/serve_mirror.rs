@@ -418,9 +418,7 @@ fn listen_takes_the_reference_registry_forms_and_a_port_in_use_exits_1() {
     // A port in use: exit 1 (not 8, local storage), the OS cause once, and a hint.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = serve_listen(cache.path(), &addr)
-        .err()
-        .expect("bind must fail");
+    let (code, stderr) = serve_listen(cache.path(), &addr).expect_err("bind must fail");
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen on `{addr}`")),
