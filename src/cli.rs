@@ -301,7 +301,7 @@ pub struct ServeArgs {
     #[arg(value_name = "CACHE_DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Address to listen on: IP:PORT, [IPv6]:PORT, localhost:PORT (127.0.0.1), or :PORT for all
+    /// Address to listen on: IP:PORT, `[IPv6]:PORT`, localhost:PORT (127.0.0.1), or :PORT for all
     /// interfaces as the reference registry reads it (port 0 picks a free port); non-loopback
     /// addresses get a warning
     #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR", value_parser = parse_listen)]
