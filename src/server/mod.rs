@@ -28,7 +28,8 @@
 //! Tags (issue 16): a tag resolves to the registry's own document when `pull` recorded one
 //! beside its recording (a Docker manifest converted to OCI, the index a platform was chosen
 //! from), so the digest a client gets is the source registry's; children of an index that were
-//! not pulled are simply unknown. `?ns=<registry>` (containerd's mirror mode) picks the entry
+//! not pulled are simply unknown (a client whose `Accept` takes no index gets the platform's
+//! manifest, under its own digest). `?ns=<registry>` (containerd's mirror mode) picks the entry
 //! recorded from that registry, and nothing else; without it the latest recorded wins
 //! ([`Index::tag`]). `/v2/_catalog` lists repositories with tags; several ranges get
 //! `multipart/byteranges` ([`range`]). The access log shows the query with only `ns`, `n` and
@@ -750,8 +751,21 @@ async fn manifest<S: BlobSource>(
         let entry = index.tag(name, reference, ns).ok_or_else(unknown)?;
         // The registry's own document, else (its blob gone) layerget's recording of it, which
         // is then served under its own digest: never one document under another's digest.
+        // A client whose `Accept` rules out the original's type but takes the recording's (an
+        // index to a client that takes only image manifests, as distribution falls back to one
+        // platform for such clients) gets the recording first.
+        let mut order = vec![entry];
+        if let Some(recording) = entry.recording.as_deref() {
+            if !accepts(headers, entry.media_type.as_deref())
+                && accepts(headers, recording.media_type.as_deref())
+            {
+                order.insert(0, recording);
+            } else {
+                order.push(recording);
+            }
+        }
         let mut found = None;
-        for e in std::iter::once(entry).chain(entry.recording.as_deref()) {
+        for e in order {
             if source.stat(&e.digest)?.is_some() {
                 found = Some((e.digest.clone(), e.media_type.clone(), false));
                 break;
@@ -804,6 +818,35 @@ async fn manifest<S: BlobSource>(
         };
     }
     Ok(response)
+}
+
+/// Whether the request's `Accept` takes `media_type`: no `Accept` (or an unknown type) takes
+/// anything; otherwise the type, `type/*` or `*/*` must be listed (parameters are ignored, `q=0`
+/// included: this only orders the two stored forms of a tag).
+fn accepts(headers: &HeaderMap, media_type: Option<&str>) -> bool {
+    let Some(media_type) = media_type else {
+        return true;
+    };
+    let mut listed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .peekable();
+    if listed.peek().is_none() {
+        return true;
+    }
+    let wanted = media_type.to_ascii_lowercase();
+    let family = wanted.split('/').next().unwrap_or("");
+    listed.any(|t| t == wanted || t == "*/*" || t.strip_suffix("/*") == Some(family))
 }
 
 /// Reads a blob (at most [`MAX_MANIFEST`]) and classifies it on a blocking thread, at most

@@ -666,3 +666,27 @@ fn queries_are_decoded_and_logged_without_secrets() {
     assert_eq!(query_for_log("ns=\x1b[31m"), "ns=\\u{1b}[31m");
     assert_eq!(form_encode("beta/one:5000"), "beta%2Fone%3A5000");
 }
+
+#[test]
+fn accept_orders_the_two_forms_of_a_tag() {
+    let with = |v: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    };
+    let none = HeaderMap::new();
+    assert!(accepts(&none, Some(OCI_INDEX)));
+    assert!(accepts(&with(OCI_MANIFEST), None));
+    assert!(accepts(
+        &with(&format!("{OCI_MANIFEST}, {OCI_INDEX};q=0.5")),
+        Some(OCI_INDEX)
+    ));
+    assert!(!accepts(
+        &with(&format!("{OCI_MANIFEST}; q=0.9")),
+        Some(OCI_INDEX)
+    ));
+    assert!(accepts(&with("application/*"), Some(OCI_INDEX)));
+    assert!(accepts(&with("*/*"), Some(DOCKER_LIST)));
+    assert!(!accepts(&with("text/*"), Some(DOCKER_LIST)));
+    assert!(accepts(&with(" , "), Some(DOCKER_LIST)));
+}

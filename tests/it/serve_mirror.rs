@@ -106,6 +106,17 @@ fn a_docker_v2_tag_is_served_as_the_source_registry_served_it() {
         }
         assert_eq!(ours.body, theirs.body, "{method}");
     }
+    // A client that takes only OCI manifests gets the OCI recording, under its own digest.
+    let oci = serve.request("GET", target, &[("Accept", crate::pull::OCI_MANIFEST)]);
+    assert_eq!(oci.header("content-type"), Some(crate::pull::OCI_MANIFEST));
+    assert_eq!(
+        oci.header("docker-content-digest").map(str::to_owned),
+        Some(sha256_digest(&oci.body))
+    );
+    assert_ne!(
+        oci.header("docker-content-digest"),
+        Some(image.digest.as_str())
+    );
     let ours = serve.request("GET", target, &[]);
     assert_eq!(
         ours.header("docker-content-digest"),
@@ -159,6 +170,22 @@ fn a_platform_pull_serves_the_source_index_and_what_of_it_is_cached() {
     );
     assert_eq!(r.header("content-type"), Some(OCI_INDEX));
     assert!(r.body == index);
+    // A client that takes no index gets the pulled platform's manifest, under its digest.
+    let single = http_request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/{repo}/manifests/v2"),
+        &[(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json; q=0.9",
+        )],
+        b"",
+    );
+    assert_eq!(
+        single.header("docker-content-digest"),
+        Some(amd.digest.as_str())
+    );
+    assert!(single.body == amd.manifest);
     // The cached platform is there; the other one is not, and says so.
     let child = |d: &str| get_manifest(&serve.addr, &format!("/v2/{repo}/manifests/{d}"));
     assert_eq!(child(&amd.digest).status, 200);
