@@ -20,6 +20,11 @@
 //! - D8 blobs are shared by all names (the cache is one content-addressed store); the registry
 //!   scopes them to the repository they were pushed to.
 //! - D9 referrers: ours 200 with an empty index; 2.8.2 predates the referrers API (404).
+//! - D11 the catalog (`serve_mirror.rs` compares pages): ours lists the repositories that have a
+//!   tag in `index.json` (blobs belong to no repository in the cache); the registry lists every
+//!   repository pushed to, and may cap an answer without `n` at its configured maximum.
+//! - D12 `?ns=` (containerd's mirror mode, `serve_mirror.rs`): ours picks the registry's entry;
+//!   the registry ignores the parameter.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

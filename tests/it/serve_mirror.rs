@@ -367,6 +367,8 @@ fn catalog_pages_like_the_reference_registry() {
         "/v2/_catalog?n=10",
         "/v2/_catalog?last=gamma",
         "/v2/_catalog?last=b",
+        "/v2/_catalog?n=0",
+        "/v2/_catalog?n=1&last=zzz",
     ] {
         let theirs = registry.get(target);
         let ours = serve.request("GET", target, &[]);
