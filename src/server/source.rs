@@ -125,8 +125,8 @@ pub struct Index {
     media_types: HashMap<Digest, String>,
 }
 
-/// The registry a `?ns=` names, in the form `index.json` names are compared in (`Registry::api_host`); `None` when it is no
-/// valid registry (then nothing matches it).
+/// The registry a `?ns=` names, in the form `index.json` names are compared in
+/// (`Registry::api_host`); `None` when it is no valid registry (then nothing matches it).
 pub fn ns_registry(ns: &str) -> Option<String> {
     crate::reference::Registry::parse(&ns.to_ascii_lowercase())
         .ok()
