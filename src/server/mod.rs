@@ -637,10 +637,10 @@ fn multipart(
     Ok(response)
 }
 
-/// A random `multipart/byteranges` boundary (30 hex digits, as Go's), so that no cached blob can
+/// A random `multipart/byteranges` boundary (60 hex digits, as Go's), so that no cached blob can
 /// hold it on purpose.
 fn boundary() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 15];
+    let mut bytes = [0u8; 30];
     rustls::crypto::ring::default_provider()
         .secure_random
         .fill(&mut bytes)

@@ -275,7 +275,7 @@ async fn several_ranges_get_multipart_byteranges() {
         .strip_prefix("multipart/byteranges; boundary=")
         .unwrap()
         .to_owned();
-    assert_eq!(boundary.len(), 30);
+    assert_eq!(boundary.len(), 60);
     assert_eq!(
         h(&headers, "content-length"),
         Some(body.len().to_string().as_str())

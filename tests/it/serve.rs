@@ -9,8 +9,8 @@
 //!   `404 page not found`, and 416 with text whose length is not its `Content-Length`.
 //! - D2 bad names and bad last segments: ours are 400 `NAME_INVALID` / `DIGEST_INVALID`; the
 //!   registry's router does not match them (404 text), and it redirects `..` paths (301).
-//! - D3 several ranges: both send `multipart/byteranges` with the same parts; the boundaries
-//!   are random (so `Content-Type` differs, and `Content-Length` by nothing else).
+//! - D3 several ranges: both send `multipart/byteranges` with the same parts and length; the
+//!   boundaries are random, so `Content-Type` differs.
 //! - D4 a malformed `Range` or another unit: ours ignores it (200, RFC 9110 section 14.2); Go's
 //!   `ServeContent` answers 416.
 //! - D5 `Cache-Control`: ours `public, max-age=31536000, immutable`; the registry's
@@ -426,6 +426,8 @@ fn answers_like_the_reference_registry() {
         let ours = serve.request("GET", target, &[("Range", range)]);
         assert_eq!(ours.status, theirs.status, "{range}: {}", ours.text());
         assert_eq!(byteranges(&ours), byteranges(&theirs), "{range}");
+        // Boundaries of the same length (60 hex digits, as Go's): the same Content-Length.
+        assert_eq!(ours.content_length(), theirs.content_length(), "{range}");
         let head = serve.request("HEAD", target, &[("Range", range)]);
         assert_eq!(head.status, ours.status, "HEAD {range}");
         assert_eq!(
