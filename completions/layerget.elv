@@ -99,7 +99,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'layerget;serve'= {
-            cand --listen 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning'
+            cand --listen 'Address to listen on: IP:PORT, `[IPv6]:PORT`, localhost:PORT (127.0.0.1), or :PORT for all interfaces as the reference registry reads it (port 0 picks a free port); non-loopback addresses get a warning'
             cand --max-connections 'Most connections served at once; more wait to be accepted'
             cand --header-timeout 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)'
             cand --idle-timeout 'Close a connection that moves no byte for SECS'

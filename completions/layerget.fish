@@ -105,7 +105,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Prin
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l listen -d 'Address to listen on: IP:PORT, `[IPv6]:PORT`, localhost:PORT (127.0.0.1), or :PORT for all interfaces as the reference registry reads it (port 0 picks a free port); non-loopback addresses get a warning' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-connections -d 'Most connections served at once; more wait to be accepted' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l idle-timeout -d 'Close a connection that moves no byte for SECS' -r

@@ -333,9 +333,58 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parses a `--listen` address: `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` (127.0.0.1: no
+/// lookup, RFC 6761 reserves the name for loopback) and `:PORT`, which the reference registry
+/// (Go's `net.Listen`) reads as every interface, so it is `0.0.0.0:PORT` here.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let t = s.trim();
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("`{s}` has no valid port (e.g. 127.0.0.1:5000, :5000)"))
+    };
+    if let Some(p) = t.strip_prefix(':') {
+        return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port(p)?)));
+    }
+    if let Some((host, p)) = t.rsplit_once(':')
+        && host.eq_ignore_ascii_case("localhost")
+    {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(p)?)));
+    }
+    t.parse().map_err(|_| {
+        format!(
+            "`{s}` is not an address to listen on\nhint: use IP:PORT, [IPv6]:PORT, localhost:PORT or :PORT (all interfaces), e.g. 127.0.0.1:5000"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        let ok =
+            |s: &str, want: &str| assert_eq!(parse_listen(s).unwrap().to_string(), want, "{s}");
+        ok("127.0.0.1:5000", "127.0.0.1:5000");
+        ok("[::1]:5000", "[::1]:5000");
+        ok(":5000", "0.0.0.0:5000");
+        ok("localhost:5000", "127.0.0.1:5000");
+        ok("LocalHost:0", "127.0.0.1:0");
+        for bad in [
+            "",
+            "5000",
+            ":",
+            ":x",
+            ":70000",
+            "localhost",
+            "localhost:",
+            "example.com:5000",
+            "1.2.3.4",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {
@@ -377,8 +426,10 @@ pub struct ServeArgs {
     #[arg(value_name = "CACHE_DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Address to listen on, IP:PORT (port 0 picks a free port); non-loopback addresses get a warning
-    #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR")]
+    /// Address to listen on: IP:PORT, `[IPv6]:PORT`, localhost:PORT (127.0.0.1), or :PORT for all
+    /// interfaces as the reference registry reads it (port 0 picks a free port); non-loopback
+    /// addresses get a warning
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: std::net::SocketAddr,
 
     /// Most connections served at once; more wait to be accepted

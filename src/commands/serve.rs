@@ -76,7 +76,7 @@ pub async fn run(
     let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .with_context(|| format!("listening on `{}`", settings.listen))?;
+        .map_err(|e| ListenError::new(settings.listen, &e))?;
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
@@ -119,6 +119,39 @@ pub async fn run(
         .context("serving")?;
     printer.info("stopped");
     Ok(Outcome::Success)
+}
+
+/// The `--listen` address cannot be bound (issue 15, item 9): exit 1, "other", since it is
+/// neither local storage (8) nor a malformed argument (2) but a clash with another program or
+/// a privilege. The OS cause is kept as text, once, so it does not map to storage.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on `{addr}`: {cause}\nhint: {hint}")]
+pub struct ListenError {
+    addr: SocketAddr,
+    cause: String,
+    hint: &'static str,
+}
+
+impl ListenError {
+    fn new(addr: SocketAddr, e: &std::io::Error) -> ListenError {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "another program listens there; pick another port with --listen (port 0 picks a free one)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges; pick a port of 1024 or more with --listen"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "that address is not one of this machine's; use 127.0.0.1, :PORT or an address it has"
+            }
+            _ => "pick another address with --listen",
+        };
+        ListenError {
+            addr,
+            cause: e.to_string(),
+            hint,
+        }
+    }
 }
 
 /// Loads the TLS and htpasswd files. A file that cannot be read is a storage error (exit 8);

@@ -25,6 +25,16 @@
 //! is remembered by digest (content-addressed, so it cannot change), so a HEAD reads nothing
 //! and a GET only the bytes it sends. Every answer says `X-Content-Type-Options: nosniff`.
 //!
+//! Tags (issue 16): a tag resolves to the registry's own document when `pull` recorded one
+//! beside its recording (a Docker manifest converted to OCI, the index a platform was chosen
+//! from), so the digest a client gets is the source registry's; children of an index that were
+//! not pulled are simply unknown (a client whose `Accept` takes no index gets the platform's
+//! manifest, under its own digest). `?ns=<registry>` (containerd's mirror mode) picks the entry
+//! recorded from that registry, and nothing else; without it the latest recorded wins
+//! ([`Index::tag`]). `/v2/_catalog` lists repositories with tags; several ranges get
+//! `multipart/byteranges` ([`range`]). The access log shows the query with only `ns`, `n` and
+//! `last` visible.
+//!
 //! Optional [`Access`] settings add TLS ([`tls`]; the handshake runs in the connection's task
 //! under `header_timeout`) and HTTP Basic authentication against an htpasswd file ([`auth`]):
 //! then every request, `/v2/` included (as distribution does), needs credentials, and a
@@ -428,6 +438,7 @@ async fn handle<S: BlobSource>(State(app): State<Arc<App<S>>>, request: Request)
         let log = AccessLog {
             method: escape_for_log(parts.method.as_str(), 20),
             path: escape_for_log(parts.uri.path(), 300),
+            query: parts.uri.query().map(query_for_log),
             user: user.map(|u| escape_for_log(&u, 100)),
             status: response.status().as_u16(),
             bytes: 0,
@@ -449,6 +460,15 @@ async fn answer<S: BlobSource>(
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     let source = &app.source;
+    let query = Query::parse(query);
+    if path == "/v2/_catalog" {
+        return match *method {
+            Method::GET | Method::HEAD => catalog(source, &query),
+            _ => Err(ApiError::Unsupported {
+                allow: READ_METHODS,
+            }),
+        };
+    }
     let route = parse_api_path(path)
         .map_err(ApiError::NameInvalid)?
         .ok_or(ApiError::NotFound)?;
@@ -476,9 +496,9 @@ async fn answer<S: BlobSource>(
             blob(source, &digest, head, headers)
         }
         ApiRoute::Manifest { name, reference } => {
-            manifest(app, name, reference, head, headers).await
+            manifest(app, name, reference, head, headers, query.ns.as_deref()).await
         }
-        ApiRoute::TagsList { name } => tags_list(source, name, query),
+        ApiRoute::TagsList { name } => tags_list(source, name, &query),
         ApiRoute::Referrers { digest, .. } => {
             digest.parse::<Digest>().map_err(ApiError::DigestInvalid)?;
             // The cache records no referrers yet: an empty index is the correct answer
@@ -556,6 +576,9 @@ fn blob<S: BlobSource>(
     let (status, span) = match decision {
         range::RangeDecision::Full => (StatusCode::OK, 0..size),
         range::RangeDecision::Partial(r) => (StatusCode::PARTIAL_CONTENT, r),
+        range::RangeDecision::Multiple(ranges) => {
+            return multipart(digest, &etag, size, &ranges, open);
+        }
         range::RangeDecision::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
     let mut response = Response::new(Body::empty());
@@ -585,6 +608,79 @@ fn blob<S: BlobSource>(
         *response.body_mut() = body(blob, span)?;
     }
     Ok(response)
+}
+
+/// 206 `multipart/byteranges` with `ranges` of a blob of `size` bytes (see [`range`]); a HEAD
+/// (`open` is `None`) gets the same headers.
+fn multipart(
+    digest: &Digest,
+    etag: &str,
+    size: u64,
+    ranges: &[std::ops::Range<u64>],
+    open: Option<OpenBlob>,
+) -> Result<Response<Body>, ApiError> {
+    let boundary = boundary()?;
+    let layout = range::Multipart::new(ranges, size, "application/octet-stream", &boundary);
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        value(format!("multipart/byteranges; boundary={boundary}")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(layout.len()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    content_headers(h, digest, etag, true);
+    if let Some(blob) = open {
+        *response.body_mut() = multipart_body(blob, layout);
+    }
+    Ok(response)
+}
+
+/// A random `multipart/byteranges` boundary (60 hex digits, as Go's), so that no cached blob can
+/// hold it on purpose.
+fn boundary() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 30];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| ApiError::Internal(io::Error::other("no random bytes for a boundary")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Streams a multipart body: each part's head, then its bytes read with `pread` (the parts
+/// share one file, so no seek position is shared), then the tail.
+fn multipart_body(blob: OpenBlob, layout: range::Multipart) -> Body {
+    use futures_util::StreamExt as _;
+    enum Piece {
+        /// Our own text: a part's head or the tail.
+        Text(Bytes),
+        /// Bytes of the blob, at most [`STREAM_CHUNK`].
+        Blob(std::ops::Range<u64>),
+    }
+    let blob = Arc::new(blob);
+    let pieces = layout
+        .parts
+        .into_iter()
+        .flat_map(|(head, span)| {
+            let chunks = (span.start..span.end)
+                .step_by(STREAM_CHUNK)
+                .map(move |at| Piece::Blob(at..(at + STREAM_CHUNK as u64).min(span.end)));
+            std::iter::once(Piece::Text(Bytes::from(head))).chain(chunks)
+        })
+        .chain(std::iter::once(Piece::Text(Bytes::from(layout.tail))));
+    let stream = futures_util::stream::iter(pieces).then(move |piece| {
+        let blob = blob.clone();
+        async move {
+            match piece {
+                Piece::Text(text) => Ok::<Bytes, io::Error>(text),
+                Piece::Blob(span) => tokio::task::spawn_blocking(move || blob.read_range(span))
+                    .await
+                    .map_err(io::Error::other)?,
+            }
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// The body for `span` (within the blob) of an open blob: from memory when small, streamed
@@ -637,6 +733,7 @@ async fn manifest<S: BlobSource>(
     reference: &str,
     head: bool,
     headers: &HeaderMap,
+    ns: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let unknown = || ApiError::ManifestUnknown {
         name: name.to_owned(),
@@ -651,8 +748,30 @@ async fn manifest<S: BlobSource>(
             return Err(unknown());
         }
         let index = source.index()?;
-        let entry = index.tag(name, reference).ok_or_else(unknown)?;
-        (entry.digest.clone(), entry.media_type.clone(), false)
+        let entry = index.tag(name, reference, ns).ok_or_else(unknown)?;
+        // The registry's own document, else (its blob gone) layerget's recording of it, which
+        // is then served under its own digest: never one document under another's digest.
+        // A client whose `Accept` rules out the original's type but takes the recording's (an
+        // index to a client that takes only image manifests, as distribution falls back to one
+        // platform for such clients) gets the recording first.
+        let mut order = vec![entry];
+        if let Some(recording) = entry.recording.as_deref() {
+            if !accepts(headers, entry.media_type.as_deref())
+                && accepts(headers, recording.media_type.as_deref())
+            {
+                order.insert(0, recording);
+            } else {
+                order.push(recording);
+            }
+        }
+        let mut found = None;
+        for e in order {
+            if source.stat(&e.digest)?.is_some() {
+                found = Some((e.digest.clone(), e.media_type.clone(), false));
+                break;
+            }
+        }
+        found.ok_or_else(unknown)?
     };
     // HEAD needs the size only; GET opens the blob it may send.
     let (size, open) = if head {
@@ -699,6 +818,35 @@ async fn manifest<S: BlobSource>(
         };
     }
     Ok(response)
+}
+
+/// Whether the request's `Accept` takes `media_type`: no `Accept` (or an unknown type) takes
+/// anything; otherwise the type, `type/*` or `*/*` must be listed (parameters are ignored, `q=0`
+/// included: this only orders the two stored forms of a tag).
+fn accepts(headers: &HeaderMap, media_type: Option<&str>) -> bool {
+    let Some(media_type) = media_type else {
+        return true;
+    };
+    let mut listed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .peekable();
+    if listed.peek().is_none() {
+        return true;
+    }
+    let wanted = media_type.to_ascii_lowercase();
+    let family = wanted.split('/').next().unwrap_or("");
+    listed.any(|t| t == wanted || t == "*/*" || t.strip_suffix("/*") == Some(family))
 }
 
 /// Reads a blob (at most [`MAX_MANIFEST`]) and classifies it on a blocking thread, at most
@@ -751,41 +899,170 @@ async fn classify_off_runtime<S: BlobSource>(
 fn tags_list<S: BlobSource>(
     source: &S,
     name: &str,
-    query: Option<&str>,
+    query: &Query,
 ) -> Result<Response<Body>, ApiError> {
-    let mut n: Option<usize> = None;
-    let mut last: Option<&str> = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "n" => {
-                let parsed = (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| v.parse().ok())
-                    .flatten();
-                n = Some(parsed.ok_or_else(|| ApiError::PaginationNumberInvalid(v.to_owned()))?);
-            }
-            "last" => last = Some(v),
-            _ => {}
-        }
-    }
     let index = source.index()?;
     let tags = index
-        .tags(name)
+        .tags(name, query.ns.as_deref())
         .ok_or_else(|| ApiError::NameUnknown(name.to_owned()))?;
-    let mut after = tags.filter(|t| last.is_none_or(|l| *t > l)).peekable();
+    let (page, more) = paginate(tags, query)?;
+    let body = serde_json::json!({ "name": name, "tags": page }).to_string();
+    let mut response = json_response(StatusCode::OK, "application/json", body);
+    if let (true, Some(n), Some(last_tag)) = (more, query.n.as_deref(), page.last()) {
+        // The name and tags are validated, so they need no escaping in a URL.
+        let link = format!(
+            "</v2/{name}/tags/list?n={n}&last={last_tag}{}>; rel=\"next\"",
+            query.ns_param()
+        );
+        response.headers_mut().insert(header::LINK, value(link));
+    }
+    Ok(response)
+}
+
+/// `GET /v2/_catalog[?n=N&last=REPO]` ("Listing Repositories" of distribution's API): the
+/// repositories with tags in the cache, sorted, paged as distribution pages them, with its
+/// `Link` form (`last` before `n`).
+fn catalog<S: BlobSource>(source: &S, query: &Query) -> Result<Response<Body>, ApiError> {
+    let index = source.index()?;
+    let (page, more) = paginate(index.repositories(query.ns.as_deref()), query)?;
+    let body = serde_json::json!({ "repositories": page }).to_string();
+    let mut response = json_response(StatusCode::OK, "application/json", body);
+    if let (true, Some(n), Some(last)) = (more, query.n.as_deref(), page.last()) {
+        let link = format!(
+            "</v2/_catalog?last={}&n={n}{}>; rel=\"next\"",
+            form_encode(last),
+            query.ns_param()
+        );
+        response.headers_mut().insert(header::LINK, value(link));
+    }
+    Ok(response)
+}
+
+/// A page of sorted `items`: those after `last`, at most `n`; and whether more remain.
+fn paginate<'a>(
+    items: impl Iterator<Item = &'a str>,
+    query: &Query,
+) -> Result<(Vec<&'a str>, bool), ApiError> {
+    let n: Option<usize> = match query.n.as_deref() {
+        None => None,
+        Some(v) => Some(
+            (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse().ok())
+                .flatten()
+                .ok_or_else(|| ApiError::PaginationNumberInvalid(v.to_owned()))?,
+        ),
+    };
+    let last = query.last.as_deref();
+    let mut after = items.filter(|t| last.is_none_or(|l| *t > l)).peekable();
     let page: Vec<&str> = match n {
         Some(n) => after.by_ref().take(n).collect(),
         None => after.by_ref().collect(),
     };
-    let more = after.peek().is_some();
-    let body = serde_json::json!({ "name": name, "tags": page }).to_string();
-    let mut response = json_response(StatusCode::OK, "application/json", body);
-    if let (true, Some(n), Some(last_tag)) = (more, n, page.last()) {
-        // The name and tags are validated, so they need no escaping in a URL.
-        let link = format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\"");
-        response.headers_mut().insert(header::LINK, value(link));
+    Ok((page, after.peek().is_some()))
+}
+
+/// The query parameters `serve` understands, percent-decoded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Query {
+    /// `ns`: the registry a containerd mirror asks for, normalized ([`source::ns_registry`]);
+    /// an invalid one is the empty string, which names no registry.
+    ns: Option<String>,
+    /// The `ns` as sent (decoded), for `Link` headers.
+    ns_raw: Option<String>,
+    /// `n`, unparsed (pagination validates it).
+    n: Option<String>,
+    /// `last`.
+    last: Option<String>,
+}
+
+impl Query {
+    fn parse(query: Option<&str>) -> Query {
+        let mut q = Query::default();
+        for (k, v) in query_pairs(query.unwrap_or("")) {
+            match k.as_str() {
+                "ns" => {
+                    q.ns = Some(source::ns_registry(&v).unwrap_or_default());
+                    q.ns_raw = Some(v);
+                }
+                "n" => q.n = Some(v),
+                "last" => q.last = Some(v),
+                _ => {}
+            }
+        }
+        q
     }
-    Ok(response)
+
+    /// `&ns=…` for a `Link` header when the request had one (only if it is a valid registry,
+    /// which needs no escaping).
+    fn ns_param(&self) -> String {
+        match (&self.ns, &self.ns_raw) {
+            (Some(ns), Some(raw)) if !ns.is_empty() => format!("&ns={}", form_encode(raw)),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A query value escaped as Go's `url.QueryEscape` does it for the text we put there (names,
+/// registries): all but `A-Za-z0-9-_.~` as `%XX` (`beta/one` is `beta%2Fone`, as distribution
+/// writes it).
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` pairs of a query string: `+` is a space, `%XX` a byte
+/// (an invalid escape is kept as it is), and the bytes are read as UTF-8 (lossily).
+fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+            match b {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    out.push(b'%');
+                }
+                _ => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k), decode(v))
+    })
+}
+
+/// The query string for the access log: `ns`, `n` and `last` as sent (escaped), any other
+/// parameter's value as `…`, since it could be a token or a signature.
+fn query_for_log(query: &str) -> String {
+    let shown = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .take(20)
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if matches!(k, "ns" | "n" | "last") => format!("{k}={v}"),
+            Some((k, _)) => format!("{k}=…"),
+            None => "…".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    escape_for_log(&shown, 300)
 }
 
 /// What the access log records about one response; logged when its body is done or dropped.
@@ -793,6 +1070,8 @@ fn tags_list<S: BlobSource>(
 struct AccessLog {
     method: String,
     path: String,
+    /// The query string, with the values of parameters other than `ns`, `n` and `last` hidden.
+    query: Option<String>,
     /// The user whose credentials were accepted, if the server requires them.
     user: Option<String>,
     status: u16,
@@ -804,8 +1083,8 @@ struct AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
-        // HEAD sends no body: report what it announced. Never the query or headers, which
-        // could carry credentials.
+        // HEAD sends no body: report what it announced. Never the headers or other query
+        // values, which could carry credentials.
         let bytes = if self.head {
             self.declared.unwrap_or(0)
         } else {
@@ -815,8 +1094,12 @@ impl Drop for AccessLog {
             Some(u) => format!("{u} "),
             None => String::new(),
         };
+        let query = match &self.query {
+            Some(q) => format!("?{q}"),
+            None => String::new(),
+        };
         tracing::info!(
-            "{user}{} {} {} {}B {:.1}ms",
+            "{user}{} {}{query} {} {}B {:.1}ms",
             self.method,
             self.path,
             self.status,

@@ -11,8 +11,12 @@
 //! - A header that is not `bytes=…` at all, or does not parse, is ignored: 200 with the whole
 //!   blob ("An origin server MUST ignore a Range header field that contains a range unit it
 //!   does not understand", section 14.2).
-//! - Several ranges are answered with the whole blob (200) rather than `multipart/byteranges`,
-//!   which section 14.2 allows ("MAY ignore"), unless none of them can be satisfied (416).
+//! - Several ranges (issue 15) get 206 `multipart/byteranges` (section 14.6), as Go's
+//!   `http.ServeContent` sends them for the reference registry: ranges are sent in the order
+//!   asked, neither sorted nor merged; those starting past the end are dropped (416 when none
+//!   is left, a single part when one is); an invalid range-spec (`b < a`) anywhere gets 416;
+//!   and ranges adding up to more than the blob are ignored (200 with everything: section
+//!   14.2's "MAY ignore", which Go uses against overlapping-range floods).
 //! - `If-Range` (section 13.1.5) must match the strong ETag exactly; a weak tag, another tag or
 //!   a date (we send no `Last-Modified`) means the range is ignored and the whole blob is sent.
 //! - `If-None-Match` (section 13.1.2) uses the weak comparison; a match, or `*`, gives 304.
@@ -26,6 +30,8 @@ pub enum RangeDecision {
     Full,
     /// 206 with these bytes (`start..end`, end exclusive, never empty).
     Partial(Range<u64>),
+    /// 206 `multipart/byteranges` with these parts (two or more, each never empty).
+    Multiple(Vec<Range<u64>>),
     /// 416 with `Content-Range: bytes */size`.
     Unsatisfiable,
 }
@@ -47,11 +53,70 @@ pub fn decide(range: Option<&str>, size: u64) -> RangeDecision {
     let Some(specs) = parse(value) else {
         return RangeDecision::Full;
     };
-    let mut satisfiable = specs.iter().filter_map(|s| resolve(*s, size));
-    match (specs.len(), satisfiable.next()) {
-        (_, None) => RangeDecision::Unsatisfiable,
-        (1, Some(r)) => RangeDecision::Partial(r),
-        (_, Some(_)) => RangeDecision::Full,
+    if specs
+        .iter()
+        .any(|s| matches!(s, Spec::From(a, Some(b)) if b < a))
+    {
+        return RangeDecision::Unsatisfiable;
+    }
+    let mut ranges: Vec<Range<u64>> = specs.iter().filter_map(|s| resolve(*s, size)).collect();
+    let total = ranges
+        .iter()
+        .fold(0u64, |sum, r| sum.saturating_add(r.end - r.start));
+    match ranges.len() {
+        0 => RangeDecision::Unsatisfiable,
+        1 => RangeDecision::Partial(ranges.remove(0)),
+        _ if total > size => RangeDecision::Full,
+        _ => RangeDecision::Multiple(ranges),
+    }
+}
+
+/// The parts of a `multipart/byteranges` body (RFC 9110, section 14.6) laid out as Go's
+/// `mime/multipart` writes them: each part's head (`--boundary`, `Content-Range`,
+/// `Content-Type`, a blank line) is followed by its bytes, and `tail` closes the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multipart {
+    /// Each part's head and the bytes of the blob it carries.
+    pub parts: Vec<(String, Range<u64>)>,
+    /// The closing delimiter.
+    pub tail: String,
+}
+
+impl Multipart {
+    /// Lays out `ranges` of a blob of `size` bytes sent as `content_type`, with `boundary`
+    /// (which the caller picks at random, so no blob can contain it on purpose).
+    pub fn new(ranges: &[Range<u64>], size: u64, content_type: &str, boundary: &str) -> Multipart {
+        let parts = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let lead = if i == 0 { "" } else { "\r\n" };
+                let head = format!(
+                    "{lead}--{boundary}\r\nContent-Range: bytes {}-{}/{size}\r\nContent-Type: {content_type}\r\n\r\n",
+                    r.start,
+                    r.end.saturating_sub(1)
+                );
+                (head, r.clone())
+            })
+            .collect();
+        Multipart {
+            parts,
+            tail: format!("\r\n--{boundary}--\r\n"),
+        }
+    }
+
+    /// The body's length in bytes, for `Content-Length`.
+    pub fn len(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|(head, r)| head.len() as u64 + (r.end - r.start))
+            .sum::<u64>()
+            + self.tail.len() as u64
+    }
+
+    /// Whether the body is empty (it never is: the tail is always there).
+    pub fn is_empty(&self) -> bool {
+        false
     }
 }
 
@@ -146,9 +211,21 @@ mod tests {
             (Some("bytes=0-"), 0, Unsatisfiable),
             (Some("bytes=-5"), 0, Unsatisfiable),
             (Some("bytes=50-60,70-"), 49, Unsatisfiable),
-            // Several ranges: the whole blob.
-            (Some("bytes=0-1,5-6"), 49, Full),
-            (Some("bytes=0-1, 100-"), 49, Full),
+            (Some("bytes=0-1,20-10"), 49, Unsatisfiable),
+            // Several ranges: multipart, in the order asked, unmerged.
+            (Some("bytes=0-1,5-6"), 49, Multiple(vec![0..2, 5..7])),
+            (
+                Some("bytes=5-6,0-1,0-1"),
+                49,
+                Multiple(vec![5..7, 0..2, 0..2]),
+            ),
+            (Some("bytes=-2,40-"), 49, Multiple(vec![47..49, 40..49])),
+            // Those past the end are dropped; one left is a single part.
+            (Some("bytes=0-1, 100-"), 49, Partial(0..2)),
+            (Some("bytes=0-1,100-,3-3"), 49, Multiple(vec![0..2, 3..4])),
+            // More bytes than the blob: ignored.
+            (Some("bytes=0-,0-"), 49, Full),
+            (Some("bytes=0-30,10-40"), 49, Full),
             // Not understood: ignored.
             (Some("items=0-1"), 49, Full),
             (Some("bytes"), 49, Full),
@@ -183,11 +260,34 @@ mod tests {
         assert!(!if_none_match("", etag));
     }
 
+    #[test]
+    fn multipart_layout_is_go_s() {
+        let m = Multipart::new(&[0..2, 5..7], 49, "application/octet-stream", "B");
+        assert_eq!(
+            m.parts[0].0,
+            "--B\r\nContent-Range: bytes 0-1/49\r\nContent-Type: application/octet-stream\r\n\r\n"
+        );
+        assert!(
+            m.parts[1]
+                .0
+                .starts_with("\r\n--B\r\nContent-Range: bytes 5-6/49\r\n")
+        );
+        assert_eq!(m.tail, "\r\n--B--\r\n");
+        let heads: u64 = m.parts.iter().map(|(h, _)| h.len() as u64).sum();
+        assert_eq!(m.len(), heads + 4 + m.tail.len() as u64);
+    }
+
     proptest! {
         #[test]
         fn never_panics_and_partial_ranges_fit(header in "\\PC{0,40}", size in 0u64..1000) {
-            if let Partial(r) = decide(Some(&header), size) {
-                prop_assert!(r.start < r.end && r.end <= size);
+            match decide(Some(&header), size) {
+                Partial(r) => prop_assert!(r.start < r.end && r.end <= size),
+                Multiple(rs) => {
+                    prop_assert!(rs.len() > 1);
+                    prop_assert!(rs.iter().all(|r| r.start < r.end && r.end <= size));
+                    prop_assert!(rs.iter().map(|r| r.end - r.start).sum::<u64>() <= size);
+                }
+                _ => {}
             }
         }
 
@@ -197,7 +297,7 @@ mod tests {
             match decide(Some(&header), size) {
                 Partial(r) => prop_assert_eq!(r, a..(b + 1).min(size)),
                 Unsatisfiable => prop_assert!(a >= size || b < a),
-                Full => prop_assert!(false, "a single valid range is never ignored"),
+                Full | Multiple(_) => prop_assert!(false, "a single valid range is never ignored"),
             }
         }
     }

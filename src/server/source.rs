@@ -9,7 +9,7 @@
 //! never opened, and a symlink anywhere below the root (a planted `blobs/sha256/<hex>`, or
 //! `blobs/` itself) is refused instead of followed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -26,6 +26,9 @@ use crate::reference::Reference;
 
 /// The OCI annotation that names an `index.json` entry (image-spec `annotations.md`).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The annotation `pull` puts on the registry's own document recorded beside its recording.
+pub use crate::store::SOURCE_OF;
 
 /// Largest `index.json` read (a cache index with thousands of tags is well below this).
 const MAX_INDEX: u64 = 16 << 20;
@@ -96,23 +99,47 @@ pub struct TagEntry {
     pub digest: Digest,
     /// The descriptor's media type, if it has one.
     pub media_type: Option<String>,
+    /// When this is the registry's own document recorded beside layerget's recording of it (a
+    /// Docker manifest converted to OCI, the index a platform was chosen from): that recording,
+    /// served should the original's blob be gone.
+    pub recording: Option<Box<TagEntry>>,
 }
 
-/// What `serve` needs from `index.json`: tags by repository, and media types by digest.
+/// The tags of one repository and tag name, one per registry that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    /// The registry as `Registry::api_host` says it (`docker.io` is `registry-1.docker.io`).
+    registry: String,
+    /// Where the entry's name first appears in `index.json`: the later one wins without `ns`.
+    position: usize,
+    entry: TagEntry,
+}
+
+/// What `serve` needs from `index.json`: tags by repository and registry, and media types by
+/// digest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Index {
-    /// repository → tag → manifest, tags sorted.
-    repositories: HashMap<String, std::collections::BTreeMap<String, TagEntry>>,
+    /// repository → tag → one candidate per registry, tags sorted.
+    repositories: BTreeMap<String, BTreeMap<String, Vec<Candidate>>>,
     /// digest → media type, for manifests whose JSON has no `mediaType`.
     media_types: HashMap<Digest, String>,
 }
 
+/// The registry a `?ns=` names, in the form `index.json` names are compared in
+/// (`Registry::api_host`); `None` when it is no valid registry (then nothing matches it).
+pub fn ns_registry(ns: &str) -> Option<String> {
+    crate::reference::Registry::parse(&ns.to_ascii_lowercase())
+        .ok()
+        .map(|r| r.api_host().to_owned())
+}
+
 impl Index {
-    /// Parses `index.json`. Entries whose `org.opencontainers.image.ref.name` is not a full
-    /// reference with a tag (`127.0.0.1:5000/team/app:v1`, `alpine:3.20`) name no tag; the
-    /// registry host of a reference is ignored, so `docker.io/library/alpine:3.20` is served
-    /// as `library/alpine:3.20`. When two hosts give the same repository and tag, the later
-    /// entry wins.
+    /// Parses `index.json`. Entries are named by `org.opencontainers.image.ref.name`, a full
+    /// reference with a tag (`127.0.0.1:5000/team/app:v1`, `docker.io/library/alpine:3.20`);
+    /// other names (a bare tag, a digest) name no tag. An entry whose
+    /// `dev.layerget.source.ref.name` gives the same name is the registry's own document
+    /// (see `store::index`) and is what the tag resolves to. Repositories are served without
+    /// their registry host; [`Index::tag`] picks among registries.
     pub fn parse(bytes: &[u8]) -> Result<Index, serde_json::Error> {
         #[derive(serde::Deserialize)]
         struct Raw {
@@ -127,50 +154,112 @@ impl Index {
             #[serde(default)]
             annotations: HashMap<String, String>,
         }
+        type Key = (String, String, String);
         let raw: Raw = serde_json::from_slice(bytes)?;
         let mut index = Index::default();
-        for d in raw.manifests {
+        // (registry, repository, tag) → (first position, recording, original).
+        let mut found: HashMap<Key, (usize, Option<TagEntry>, Option<TagEntry>)> = HashMap::new();
+        for (position, d) in raw.manifests.into_iter().enumerate() {
             let Ok(digest) = d.digest.parse::<Digest>() else {
                 continue;
             };
             if let Some(mt) = &d.media_type {
                 index.media_types.insert(digest.clone(), mt.clone());
             }
-            let Some(reference) = d
-                .annotations
-                .get(REF_NAME)
-                .and_then(|r| r.parse::<Reference>().ok())
-            else {
-                continue;
-            };
-            let Some(tag) = reference.tag() else {
-                continue;
-            };
-            index
-                .repositories
-                .entry(reference.repository().to_owned())
-                .or_default()
-                .insert(
+            for (annotation, original) in [(REF_NAME, false), (SOURCE_OF, true)] {
+                let Some(reference) = d
+                    .annotations
+                    .get(annotation)
+                    .and_then(|r| r.parse::<Reference>().ok())
+                else {
+                    continue;
+                };
+                let Some(tag) = reference.tag() else {
+                    continue;
+                };
+                let key = (
+                    reference.registry().api_host().to_owned(),
+                    reference.repository().to_owned(),
                     tag.to_owned(),
-                    TagEntry {
-                        digest,
-                        media_type: d.media_type,
-                    },
                 );
+                let slot = found.entry(key).or_insert((position, None, None));
+                let entry = TagEntry {
+                    digest: digest.clone(),
+                    media_type: d.media_type.clone(),
+                    recording: None,
+                };
+                if original {
+                    slot.2 = Some(entry);
+                } else {
+                    slot.1 = Some(entry);
+                }
+            }
+        }
+        for ((registry, repository, tag), (position, recording, original)) in found {
+            let entry = match (original, recording) {
+                (Some(mut original), recording) => {
+                    original.recording = recording.map(Box::new);
+                    original
+                }
+                (None, Some(recording)) => recording,
+                (None, None) => continue,
+            };
+            let candidates = index
+                .repositories
+                .entry(repository)
+                .or_default()
+                .entry(tag)
+                .or_default();
+            candidates.push(Candidate {
+                registry,
+                position,
+                entry,
+            });
+            candidates.sort_by_key(|c| c.position);
         }
         Ok(index)
     }
 
-    /// The manifest a tag names, if any.
-    pub fn tag(&self, repository: &str, tag: &str) -> Option<&TagEntry> {
-        self.repositories.get(repository)?.get(tag)
+    /// The manifest a tag names: with `ns` (a registry, as [`ns_registry`] normalizes it), the
+    /// one recorded from that registry; without, the one whose name comes last in `index.json`.
+    pub fn tag(&self, repository: &str, tag: &str, ns: Option<&str>) -> Option<&TagEntry> {
+        let candidates = self.repositories.get(repository)?.get(tag)?;
+        match ns {
+            Some(ns) => candidates.iter().find(|c| c.registry == ns),
+            None => candidates.last(),
+        }
+        .map(|c| &c.entry)
     }
 
-    /// The repository's tags in lexical order, `None` when the cache has none for it.
-    pub fn tags(&self, repository: &str) -> Option<impl Iterator<Item = &str>> {
+    /// The repository's tags in lexical order (those of registry `ns` only, if given), `None`
+    /// when the cache has none for it.
+    pub fn tags<'a>(
+        &'a self,
+        repository: &str,
+        ns: Option<&'a str>,
+    ) -> Option<impl Iterator<Item = &'a str> + 'a> {
+        let tags = self.repositories.get(repository)?;
+        let matches =
+            move |c: &Vec<Candidate>| ns.is_none_or(|ns| c.iter().any(|c| c.registry == ns));
+        if !tags.values().any(matches) {
+            return None;
+        }
+        Some(
+            tags.iter()
+                .filter(move |(_, c)| matches(c))
+                .map(|(t, _)| t.as_str()),
+        )
+    }
+
+    /// The repositories with at least one tag (from registry `ns`, if given), in lexical order.
+    pub fn repositories<'a>(&'a self, ns: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
         self.repositories
-            .get(repository)
-            .map(|tags| tags.keys().map(String::as_str))
+            .iter()
+            .filter(move |(_, tags)| {
+                tags.values()
+                    .any(|c| ns.is_none_or(|ns| c.iter().any(|c| c.registry == ns)))
+            })
+            .map(|(r, _)| r.as_str())
     }
 
     /// The media type `index.json` records for a digest.
@@ -396,28 +485,94 @@ mod tests {
         .to_string();
         let index = Index::parse(json.as_bytes()).unwrap();
         let d1: Digest = D1.parse().unwrap();
-        assert_eq!(index.tag("team/sub/app", "v1").unwrap().digest, d1);
+        assert_eq!(index.tag("team/sub/app", "v1", None).unwrap().digest, d1);
         assert_eq!(
             index
-                .tag("team/sub/app", "v1")
+                .tag("team/sub/app", "v1", None)
                 .unwrap()
                 .media_type
                 .as_deref(),
             Some("application/vnd.oci.image.manifest.v1+json")
         );
-        assert_eq!(index.tag("library/alpine", "3.20").unwrap().digest, d1);
         assert_eq!(
-            index.tags("team/sub/app").unwrap().collect::<Vec<_>>(),
+            index.tag("library/alpine", "3.20", None).unwrap().digest,
+            d1
+        );
+        assert_eq!(
+            index
+                .tags("team/sub/app", None)
+                .unwrap()
+                .collect::<Vec<_>>(),
             ["v1", "v2"]
         );
-        assert!(index.tags("library/latest").is_none());
-        assert!(index.tags("x/y").is_none());
+        assert!(index.tags("library/latest", None).is_none());
+        assert!(index.tags("x/y", None).is_none());
         assert_eq!(
             index.media_type(&d1),
             Some("application/vnd.oci.image.manifest.v1+json")
         );
         assert!(Index::parse(b"not json").is_err());
         assert_eq!(Index::parse(b"{}").unwrap(), Index::default());
+    }
+
+    #[test]
+    fn tags_resolve_to_the_registry_s_own_document_and_by_ns() {
+        let d = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+        let json = serde_json::json!({"manifests": [
+            // A Docker image from registry A: the recording, then the original.
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d(1), "size": 1,
+             "annotations": {REF_NAME: "a.example:5000/app:v1"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": d(2),
+             "size": 1, "annotations": {SOURCE_OF: "a.example:5000/app:v1"}},
+            // The same name and tag from registry B, later; and from Docker Hub.
+            {"digest": d(3), "size": 1, "annotations": {REF_NAME: "b.example/app:v1"}},
+            {"digest": d(4), "size": 1, "annotations": {REF_NAME: "docker.io/library/app:v1"}},
+            {"digest": d(5), "size": 1, "annotations": {REF_NAME: "b.example/app:only-b"}},
+        ]})
+        .to_string();
+        let index = Index::parse(json.as_bytes()).unwrap();
+        let a = ns_registry("a.example:5000").unwrap();
+        let got = index.tag("app", "v1", Some(&a)).unwrap();
+        assert_eq!(got.digest.to_string(), d(2));
+        assert_eq!(got.recording.as_ref().unwrap().digest.to_string(), d(1));
+        let b = ns_registry("B.example").unwrap();
+        assert_eq!(
+            index.tag("app", "v1", Some(&b)).unwrap().digest.to_string(),
+            d(3)
+        );
+        // Without ns the later entry wins; an absent registry has nothing.
+        assert_eq!(
+            index.tag("app", "v1", None).unwrap().digest.to_string(),
+            d(3)
+        );
+        assert!(index.tag("app", "v1", Some("c.example")).is_none());
+        assert!(index.tag("app", "v1", Some("")).is_none());
+        // Docker Hub's spellings are one registry.
+        for hub in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            let ns = ns_registry(hub).unwrap();
+            assert_eq!(
+                index
+                    .tag("library/app", "v1", Some(&ns))
+                    .unwrap()
+                    .digest
+                    .to_string(),
+                d(4)
+            );
+        }
+        assert_eq!(
+            index.tags("app", Some(&a)).unwrap().collect::<Vec<_>>(),
+            ["v1"]
+        );
+        assert_eq!(
+            index.tags("app", None).unwrap().collect::<Vec<_>>(),
+            ["only-b", "v1"]
+        );
+        assert!(index.tags("library/app", Some(&a)).is_none());
+        assert_eq!(
+            index.repositories(None).collect::<Vec<_>>(),
+            ["app", "library/app"]
+        );
+        assert_eq!(index.repositories(Some(&a)).collect::<Vec<_>>(), ["app"]);
     }
 
     #[test]
@@ -467,12 +622,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         crate::store::Store::open(dir.path()).unwrap();
         let source = DiskSource::open(dir.path()).unwrap();
-        assert!(source.index().unwrap().tags("a").is_none());
+        assert!(source.index().unwrap().tags("a", None).is_none());
         let json = serde_json::json!({"schemaVersion": 2, "manifests": [
             {"digest": D1, "size": 1, "annotations": {REF_NAME: "reg.example/a:v1"}}]});
         let tmp = dir.path().join("index.json.tmp");
         std::fs::write(&tmp, json.to_string()).unwrap();
         std::fs::rename(&tmp, dir.path().join("index.json")).unwrap();
-        assert!(source.index().unwrap().tag("a", "v1").is_some());
+        assert!(source.index().unwrap().tag("a", "v1", None).is_some());
     }
 }

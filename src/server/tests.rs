@@ -197,7 +197,8 @@ async fn blob_get_head_and_ranges() {
             44..49,
         ),
         (&[("range", "bytes=0-")], 206, Some("bytes 0-48/49"), 0..49),
-        (&[("range", "bytes=0-1,3-4")], 200, None, 0..49),
+        // Ranges adding up to more than the blob are ignored.
+        (&[("range", "bytes=0-40,1-30")], 200, None, 0..49),
         (&[("range", "bytes=x")], 200, None, 0..49),
         (
             &[("range", "bytes=1-2"), ("if-range", "\"other\"")],
@@ -256,6 +257,52 @@ async fn big_blobs_stream_exact_ranges() {
     let (status, _, body) = call(&f, Method::GET, &path, &[("range", "bytes=1000-150000")]).await;
     assert_eq!(status, 206);
     assert!(body == big[1000..150_001]);
+}
+
+#[tokio::test]
+async fn several_ranges_get_multipart_byteranges() {
+    let f = fixture();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let d = digest_bytes(Algorithm::Sha256, &big);
+    let path = format!("/v2/a/blobs/{d}");
+    // Bigger than one read chunk, in the order asked, unmerged.
+    let ranges = [(1000u64, 150_000u64), (10, 19), (10, 19)];
+    let header = "bytes=1000-150000,10-19,10-19";
+    let (status, headers, body) = call(&f, Method::GET, &path, &[("range", header)]).await;
+    assert_eq!(status, 206);
+    let ct = h(&headers, "content-type").unwrap().to_owned();
+    let boundary = ct
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap()
+        .to_owned();
+    assert_eq!(boundary.len(), 60);
+    assert_eq!(
+        h(&headers, "content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    let mut want = Vec::new();
+    for (i, (a, b)) in ranges.iter().enumerate() {
+        if i > 0 {
+            want.extend_from_slice(b"\r\n");
+        }
+        want.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Range: bytes {a}-{b}/200000\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        want.extend_from_slice(&big[*a as usize..=*b as usize]);
+    }
+    want.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    assert!(body == want, "multipart body differs");
+    // HEAD: the same headers, no body; a new boundary each time.
+    let (status, headers, body) = call(&f, Method::HEAD, &path, &[("range", header)]).await;
+    assert_eq!((status.as_u16(), body.len()), (206, 0));
+    assert_eq!(
+        h(&headers, "content-length"),
+        Some(want.len().to_string().as_str())
+    );
+    assert_ne!(h(&headers, "content-type"), Some(ct.as_str()));
 }
 
 #[tokio::test]
@@ -596,4 +643,50 @@ fn log_text_has_control_characters_escaped() {
         assert_eq!(escape_for_log(raw, 300), want);
     }
     assert_eq!(escape_for_log(&"x".repeat(500), 300).len(), 300);
+}
+
+#[test]
+fn queries_are_decoded_and_logged_without_secrets() {
+    let q = Query::parse(Some("ns=127.0.0.1%3A5000&n=2&last=a%2Fb&x=1"));
+    assert_eq!(q.ns.as_deref(), Some("127.0.0.1:5000"));
+    assert_eq!(
+        (q.n.as_deref(), q.last.as_deref()),
+        (Some("2"), Some("a/b"))
+    );
+    assert_eq!(
+        Query::parse(Some("ns=docker.io")).ns.as_deref(),
+        Some("registry-1.docker.io")
+    );
+    assert_eq!(Query::parse(Some("ns=%zz+bad")).ns.as_deref(), Some(""));
+    assert_eq!(Query::parse(None), Query::default());
+    assert_eq!(
+        query_for_log("ns=docker.io&X-Amz-Signature=abc&token&n=1&last=x"),
+        "ns=docker.io&X-Amz-Signature=…&…&n=1&last=x"
+    );
+    assert_eq!(query_for_log("ns=\x1b[31m"), "ns=\\u{1b}[31m");
+    assert_eq!(form_encode("beta/one:5000"), "beta%2Fone%3A5000");
+}
+
+#[test]
+fn accept_orders_the_two_forms_of_a_tag() {
+    let with = |v: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    };
+    let none = HeaderMap::new();
+    assert!(accepts(&none, Some(OCI_INDEX)));
+    assert!(accepts(&with(OCI_MANIFEST), None));
+    assert!(accepts(
+        &with(&format!("{OCI_MANIFEST}, {OCI_INDEX};q=0.5")),
+        Some(OCI_INDEX)
+    ));
+    assert!(!accepts(
+        &with(&format!("{OCI_MANIFEST}; q=0.9")),
+        Some(OCI_INDEX)
+    ));
+    assert!(accepts(&with("application/*"), Some(OCI_INDEX)));
+    assert!(accepts(&with("*/*"), Some(DOCKER_LIST)));
+    assert!(!accepts(&with("text/*"), Some(DOCKER_LIST)));
+    assert!(accepts(&with(" , "), Some(DOCKER_LIST)));
 }

@@ -20,4 +20,5 @@ mod pull;
 mod segments;
 mod serve;
 mod serve_auth;
+mod serve_mirror;
 mod transfer;
