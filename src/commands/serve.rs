@@ -69,8 +69,9 @@ pub async fn run(
         ))
         .into());
     }
+    // Serving never makes a cache: the directory must be one (or an OCI layout) already.
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    Store::open(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
+    Store::open_existing(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
     let source =
         DiskSource::open(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
     let access = access(&settings)?;

@@ -293,7 +293,7 @@ fn tls_and_htpasswd_together() {
 }
 
 fn serve_fails(extra: &[&str], code: i32, needle: &str) {
-    let cache = TempCache::new();
+    let cache = TempCache::new().with_layout();
     let out = layerget()
         .arg("serve")
         .arg(cache.path())
