@@ -99,10 +99,14 @@ pub enum RegistryError {
         auth: Option<Box<AuthContext>>,
     },
     /// No usable HTTP exchange happened (DNS, connect, TLS, reset, timeout).
-    #[error("cannot get `{url}`: {reason}")]
+    #[error("cannot get `{url}`: {}", transport_message(*.kind, .address, .reason))]
     Transport {
         /// The URL, with credentials and query removed.
         url: String,
+        /// `host[:port]` of the URL.
+        address: String,
+        /// Which kind of failure, for the retry policy and the hint.
+        kind: TransportKind,
         /// The cause, from the error chain.
         reason: String,
     },
@@ -156,12 +160,120 @@ impl RegistryError {
                 body,
                 retry_after: *retry_after,
             },
-            RegistryError::Transport { .. } => retry::Failure::Transport,
+            RegistryError::Transport { kind, .. } => match kind {
+                TransportKind::Unresolvable => retry::Failure::Unresolvable,
+                TransportKind::Refused => retry::Failure::Refused,
+                TransportKind::Other => retry::Failure::Transport,
+            },
             RegistryError::Protocol { .. }
             | RegistryError::ClearTextRealm { .. }
             | RegistryError::Setup(_) => retry::Failure::Final,
         }
     }
+}
+
+impl RegistryError {
+    /// One short line for a retry message: what failed, without the URL and the cause chain
+    /// the final error shows (`connection refused by 127.0.0.1:5499`, `HTTP 503 Service
+    /// Unavailable`).
+    pub fn short(&self) -> String {
+        match self {
+            RegistryError::Status { status, body, .. } => {
+                let reason = status_reason(*status);
+                match body.codes().first() {
+                    Some(code) => format!("{reason}, {code}"),
+                    None => reason,
+                }
+            }
+            RegistryError::Transport {
+                address,
+                kind,
+                reason,
+                ..
+            } => match kind {
+                TransportKind::Unresolvable => format!("`{}` does not resolve", host_of(address)),
+                TransportKind::Refused => format!("connection refused by {address}"),
+                // The summary and the innermost cause: `timed out`, `connection failed:
+                // Connection reset by peer (os error 104)`.
+                TransportKind::Other => {
+                    let first = reason.split(": ").next().unwrap_or_default();
+                    match reason.rsplit(": ").next() {
+                        Some(last) if last != first => format!("{first}: {last}"),
+                        _ => first.to_owned(),
+                    }
+                }
+            },
+            RegistryError::Protocol { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Why no HTTP exchange happened, as far as retrying and hints care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The host name does not resolve: most likely a typo, never retried.
+    Unresolvable,
+    /// The connection was refused: nothing listens there (yet).
+    Refused,
+    /// Anything else (TLS, reset, timeout, a body that broke off).
+    Other,
+}
+
+impl TransportKind {
+    /// Classifies an error by its source chain. hyper-util reports every failed lookup as a
+    /// `ConnectError` whose text is `dns error` (its type is private, so the text is the
+    /// mark), wrapping the resolver's error (`failed to lookup address information: …` from
+    /// getaddrinfo); a refused connection is an `io::Error` of kind `ConnectionRefused`.
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> TransportKind {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return TransportKind::Refused;
+            }
+            let text = err.to_string();
+            if text == "dns error" || text.starts_with("failed to lookup address") {
+                return TransportKind::Unresolvable;
+            }
+            next = err.source();
+        }
+        TransportKind::Other
+    }
+}
+
+/// The host of `host[:port]` (IPv6 literals keep their brackets).
+fn host_of(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>
+        {
+            host
+        }
+        _ => address,
+    }
+}
+
+fn transport_message(kind: TransportKind, address: &str, reason: &str) -> String {
+    match kind {
+        TransportKind::Unresolvable => format!(
+            "`{}` does not resolve ({reason})\nhint: is the registry name right?",
+            host_of(address)
+        ),
+        TransportKind::Refused => {
+            format!("{reason}\nhint: is a registry listening at {address}?")
+        }
+        TransportKind::Other => reason.to_owned(),
+    }
+}
+
+fn status_reason(status: u16) -> String {
+    StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!("HTTP {status} {r}"))
+        .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
 fn status_message(
@@ -175,11 +287,7 @@ fn status_message(
         ErrorBody::Empty => String::new(),
         body => format!(" ({body})"),
     };
-    let reason = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .map(|r| format!("HTTP {status} {r}"))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let reason = status_reason(status);
     match crate::envelope::categorize(status, body) {
         Category::NotFound if !matches!(body, ErrorBody::Empty) => {
             format!("{subject} not found in {location}{detail}")
@@ -666,6 +774,10 @@ fn build_http(
             .tls_danger_accept_invalid_certs(true)
             .tls_danger_accept_invalid_hostnames(true);
     }
+    #[cfg(debug_assertions)]
+    if let Some(resolver) = test_resolver::from_env() {
+        builder = builder.dns_resolver(resolver);
+    }
     builder
         .user_agent(USER_AGENT)
         // Hashed bytes must be the served bytes: never decode Content-Encoding.
@@ -682,12 +794,67 @@ fn build_http(
         .map_err(|e| RegistryError::Setup(error_text(&e)))
 }
 
+/// A test-only resolver, compiled into debug builds alone (release builds never read the
+/// variable): the host names listed, comma-separated, in `LAYERGET_TEST_UNRESOLVABLE` fail
+/// to resolve the way a name that does not exist does, so tests can see what a mistyped
+/// registry name does without asking this machine's DNS. Every other name goes to the
+/// system resolver (getaddrinfo, through tokio), as without the override.
+#[cfg(debug_assertions)]
+mod test_resolver {
+    use std::sync::Arc;
+
+    use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+    /// The variable's name.
+    const VAR: &str = "LAYERGET_TEST_UNRESOLVABLE";
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(
+        "failed to lookup address information: Name or service not known (`{0}` is listed in {VAR})"
+    )]
+    struct Unresolvable(String);
+
+    struct Resolver {
+        names: Vec<String>,
+    }
+
+    impl Resolve for Resolver {
+        fn resolve(&self, name: Name) -> Resolving {
+            let host = name.as_str().to_ascii_lowercase();
+            let fails = self.names.contains(&host);
+            Box::pin(async move {
+                if fails {
+                    return Err(Box::new(Unresolvable(host)) as _);
+                }
+                let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+                Ok(Box::new(addrs.into_iter()) as Addrs)
+            })
+        }
+    }
+
+    /// The resolver, when the variable lists any name.
+    pub(super) fn from_env() -> Option<Arc<dyn Resolve>> {
+        let names: Vec<String> = std::env::var(VAR)
+            .ok()?
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        Some(Arc::new(Resolver { names }))
+    }
+}
+
 /// Turns a reqwest error into a [`RegistryError::Transport`] that names the URL without
 /// credentials or query.
 pub fn transport_error(url: &Url, e: &reqwest::Error) -> RegistryError {
-    let url = e.url().map_or_else(|| redact(url), redact);
+    let shown = e.url().unwrap_or(url);
     RegistryError::Transport {
-        url,
+        url: redact(shown),
+        address: host_port(shown),
+        kind: TransportKind::of(e),
         reason: error_text(e),
     }
 }

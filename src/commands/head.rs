@@ -19,7 +19,8 @@ pub async fn run(common: &Common, given: &str, printer: &Printer) -> anyhow::Res
             Err(e) => match common.retry.delay(attempt, e.failure()) {
                 Some(wait) => {
                     printer.info(&format!(
-                        "attempt {attempt} failed ({e}); retrying in {:.1} s",
+                        "attempt {attempt} failed ({}); retrying in {:.1} s",
+                        e.short(),
                         wait.as_secs_f64()
                     ));
                     tokio::time::sleep(wait).await;
