@@ -9,6 +9,9 @@ use crate::reference::Reference;
 /// Runs `head`.
 pub async fn run(common: &Common, given: &str, printer: &Printer) -> anyhow::Result<Outcome> {
     let reference = Reference::parse_with_digest(given)?;
+    if let Some(note) = crate::reference::scheme_note(given) {
+        printer.info(&format!("note: {note}"));
+    }
     let digest = reference.digest().expect("checked by parse_with_digest");
     let client = Client::new(common.client.clone())?;
     let registry_url = client.blob_url(&reference, digest);
