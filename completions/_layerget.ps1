@@ -91,6 +91,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s')
             [CompletionResult]::new('--registry-auth', '--registry-auth', [CompletionResultType]::ParameterName, 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF''s registry]')
             [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust the CA certificates in this PEM file (implies https, loopback included)')
+            [CompletionResult]::new('--check-range', '--check-range', [CompletionResultType]::ParameterName, 'Also ask for the blob''s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object per REF on stdout, one per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')

@@ -906,7 +906,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
+            opts="-q -v -h --check-range --cache-dir --json --quiet --verbose --color --progress --plain-http --stall-timeout --retries --max-wait --username --registry-auth --password-stdin --ca-file --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

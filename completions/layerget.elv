@@ -86,6 +86,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s'
             cand --registry-auth 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF''s registry]'
             cand --ca-file 'Trust the CA certificates in this PEM file (implies https, loopback included)'
+            cand --check-range 'Also ask for the blob''s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need'
             cand --json 'Print one JSON object per REF on stdout, one per line'
             cand -q 'No progress and no informational messages on stderr (errors are still shown)'
             cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'

@@ -97,6 +97,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d '
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [default: the first REF\'s registry]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l check-range -d 'Also ask for the blob\'s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print one JSON object per REF on stdout, one per line'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'

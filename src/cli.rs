@@ -243,6 +243,11 @@ pub struct HeadArgs {
     /// The blob.
     #[arg(value_name = "REF", help = "The blob: [REGISTRY[:PORT]/]NAME@DIGEST")]
     pub reference: String,
+
+    /// Also ask for the blob's first byte (a 1-byte ranged GET) and say whether the registry
+    /// honours Range, which resumed and segmented downloads need
+    #[arg(long)]
+    pub check_range: bool,
 }
 
 /// `layerget serve`.

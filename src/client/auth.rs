@@ -451,6 +451,7 @@ async fn fetch_token(
             .send()
             .await
             .map_err(transport)?;
+        home.pools.note_warnings(r.headers());
         if !matches!(r.status().as_u16(), 404 | 405) {
             response = Some(r);
         }

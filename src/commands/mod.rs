@@ -227,7 +227,9 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             let settings = FetchSettings::from_args(args)?;
             fetch::run(&common()?, settings, printer).await
         }
-        Command::Head(args) => head::run(&common()?, &args.reference, printer).await,
+        Command::Head(args) => {
+            head::run(&common()?, &args.reference, args.check_range, printer).await
+        }
         Command::Serve(args) => {
             serve::run(&common()?, serve::ServeSettings::from(args), printer).await
         }
