@@ -92,6 +92,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
+            [CompletionResult]::new('--check-range', '--check-range', [CompletionResultType]::ParameterName, 'Also ask for the blob''s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need')
             [CompletionResult]::new('--plain-http', '--plain-http', [CompletionResultType]::ParameterName, 'Talk plain HTTP to every registry (loopback registries use HTTP already)')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password (or token) for --username from stdin')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Accept any TLS certificate, unverified (implies https, loopback included)')

@@ -670,7 +670,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --check-range --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -87,6 +87,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --cache-dir 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none'
+            cand --check-range 'Also ask for the blob''s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need'
             cand --plain-http 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
             cand --password-stdin 'Read the password (or token) for --username from stdin'
             cand --insecure 'Accept any TLS certificate, unverified (implies https, loopback included)'

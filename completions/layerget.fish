@@ -98,6 +98,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l check-range -d 'Also ask for the blob\'s first byte (a 1-byte ranged GET) and say whether the registry honours Range, which resumed and segmented downloads need'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'

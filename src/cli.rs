@@ -410,6 +410,11 @@ pub struct HeadArgs {
     #[arg(value_name = "REF", help = "The blob: [REGISTRY[:PORT]/]NAME@DIGEST")]
     pub reference: String,
 
+    /// Also ask for the blob's first byte (a 1-byte ranged GET) and say whether the registry
+    /// honours Range, which resumed and segmented downloads need
+    #[arg(long)]
+    pub check_range: bool,
+
     /// How to reach the registry.
     #[command(flatten)]
     pub registry: RegistryArgs,

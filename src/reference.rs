@@ -72,6 +72,12 @@ pub enum ReferenceError {
     /// The digest part is malformed or uses an unknown algorithm.
     #[error(transparent)]
     Digest(#[from] DigestError),
+    /// A REF that does not parse, with an example of one that does (only REFs given by a
+    /// person get this: the server's path parsing reports the bare error).
+    #[error(
+        "{0}\nhint: a REF looks like `127.0.0.1:5000/team/app@sha256:<64 hex digits>` or `ghcr.io/org/app:1.0` (registry host, repository, then `:tag` and/or `@digest`)"
+    )]
+    WithExample(Box<ReferenceError>),
     /// A command that moves blobs got a reference without a digest.
     #[error("`{0}` has no digest: this command needs `NAME@sha256:<64 hex digits>`, not a tag")]
     MissingDigest(String),
@@ -247,52 +253,131 @@ impl fmt::Display for Reference {
     }
 }
 
+/// A scheme in front of a pasted REF (`https://ghcr.io/org/app@sha256:…`, or skopeo's
+/// `docker://` transport), which parsing drops: the scheme is decided in one place, by the
+/// client (https; http for loopback registries or with `--plain-http`), never by the REF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastedScheme {
+    /// `http://`.
+    Http,
+    /// `https://`.
+    Https,
+    /// `docker://`, as skopeo writes references.
+    Docker,
+}
+
+impl PastedScheme {
+    /// The prefix as written (`https://`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            PastedScheme::Http => "http://",
+            PastedScheme::Https => "https://",
+            PastedScheme::Docker => "docker://",
+        }
+    }
+}
+
+/// `s` without a leading `http://`, `https://` or `docker://` (any case), and which one it
+/// was.
+pub fn strip_scheme(s: &str) -> (&str, Option<PastedScheme>) {
+    for scheme in [
+        PastedScheme::Https,
+        PastedScheme::Http,
+        PastedScheme::Docker,
+    ] {
+        let prefix = scheme.prefix();
+        if let (Some(head), Some(rest)) = (s.get(..prefix.len()), s.get(prefix.len()..))
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            return (rest, Some(scheme));
+        }
+    }
+    (s, None)
+}
+
+/// The note a command prints for a REF given with a scheme (parsing drops it silently), or
+/// `None` when `given` has none. What layerget does instead: the usual scheme rule.
+pub fn scheme_note(given: &str) -> Option<String> {
+    let (_, scheme) = strip_scheme(given);
+    let prefix = scheme?.prefix();
+    let what = match scheme? {
+        PastedScheme::Docker => " (skopeo's transport prefix)",
+        _ => "",
+    };
+    let plain = match scheme? {
+        PastedScheme::Http => {
+            "; for a plain-http registry that is not on loopback, add --plain-http"
+        }
+        _ => "",
+    };
+    Some(format!(
+        "ignoring `{prefix}`{what} in `{given}`: layerget picks the scheme itself (https, http for loopback registries){plain}"
+    ))
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
 
+    /// Parses a REF; a pasted scheme (`https://`, `http://`, `docker://`) is dropped (see
+    /// [`scheme_note`]), and an error carries an example of a good REF.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(ReferenceError::Empty);
-        }
-        let (rest, digest) = match s.split_once('@') {
-            Some((rest, d)) => (rest, Some(d.parse::<Digest>()?)),
-            None => (s, None),
-        };
-        // A tag's `:` comes after the last `/`; a port's `:` comes before it.
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => {
-                let tag = &rest[last_slash + i + 1..];
-                if !is_valid_tag(tag) {
-                    return Err(ReferenceError::InvalidTag(tag.to_owned()));
-                }
-                (&rest[..last_slash + i], Some(tag.to_owned()))
-            }
-            None => (rest, None),
-        };
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (Registry::parse(first)?, path.to_owned())
-            }
-            _ => {
-                let repository = if name.contains('/') {
-                    name.to_owned()
-                } else {
-                    format!("library/{name}")
-                };
-                (Registry(DOCKER_HUB.to_owned()), repository)
-            }
-        };
-        validate_name(&repository)?;
-        Ok(Reference {
-            registry,
-            repository,
-            tag,
-            digest,
-        })
+        let (s, _) = strip_scheme(s);
+        parse_reference(s).map_err(|e| ReferenceError::WithExample(Box::new(e)))
     }
+}
+
+impl ReferenceError {
+    /// The error without the example [`Reference::from_str`] adds.
+    pub fn bare(&self) -> &ReferenceError {
+        match self {
+            ReferenceError::WithExample(inner) => inner.bare(),
+            other => other,
+        }
+    }
+}
+
+fn parse_reference(s: &str) -> Result<Reference, ReferenceError> {
+    if s.is_empty() {
+        return Err(ReferenceError::Empty);
+    }
+    let (rest, digest) = match s.split_once('@') {
+        Some((rest, d)) => (rest, Some(d.parse::<Digest>()?)),
+        None => (s, None),
+    };
+    // A tag's `:` comes after the last `/`; a port's `:` comes before it.
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => {
+            let tag = &rest[last_slash + i + 1..];
+            if !is_valid_tag(tag) {
+                return Err(ReferenceError::InvalidTag(tag.to_owned()));
+            }
+            (&rest[..last_slash + i], Some(tag.to_owned()))
+        }
+        None => (rest, None),
+    };
+    let (registry, repository) = match name.split_once('/') {
+        Some((first, path))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (Registry::parse(first)?, path.to_owned())
+        }
+        _ => {
+            let repository = if name.contains('/') {
+                name.to_owned()
+            } else {
+                format!("library/{name}")
+            };
+            (Registry(DOCKER_HUB.to_owned()), repository)
+        }
+    };
+    validate_name(&repository)?;
+    Ok(Reference {
+        registry,
+        repository,
+        tag,
+        digest,
+    })
 }
 
 /// Checks a repository name against the distribution grammar and length limit.
@@ -685,6 +770,55 @@ mod tests {
             let err = input.parse::<Reference>().unwrap_err().to_string();
             assert!(err.contains(want), "{input:?}: got `{err}`, want `{want}`");
         }
+    }
+
+    #[test]
+    fn pasted_schemes_are_dropped_with_a_note() {
+        let d = format!("sha256:{HEX}");
+        let plain: Reference = format!("ghcr.io/org/app@{d}").parse().unwrap();
+        for (given, scheme) in [
+            (format!("https://ghcr.io/org/app@{d}"), PastedScheme::Https),
+            (format!("HTTPS://ghcr.io/org/app@{d}"), PastedScheme::Https),
+            (format!("http://ghcr.io/org/app@{d}"), PastedScheme::Http),
+            (
+                format!("docker://ghcr.io/org/app@{d}"),
+                PastedScheme::Docker,
+            ),
+        ] {
+            assert_eq!(strip_scheme(&given).1, Some(scheme), "{given}");
+            assert_eq!(given.parse::<Reference>().as_ref(), Ok(&plain), "{given}");
+            let note = scheme_note(&given).unwrap();
+            assert!(note.starts_with("ignoring `"), "{note}");
+            assert!(note.contains(&given), "{note}");
+            assert_eq!(
+                note.contains("--plain-http"),
+                scheme == PastedScheme::Http,
+                "{note}"
+            );
+        }
+        assert_eq!(scheme_note(&format!("ghcr.io/org/app@{d}")), None);
+        assert_eq!(strip_scheme("ftp://x/y"), ("ftp://x/y", None));
+        // Nothing is left after the scheme: still an error, not a panic.
+        assert!("https://".parse::<Reference>().is_err());
+        assert!("h".parse::<Reference>().is_ok());
+    }
+
+    #[test]
+    fn errors_show_an_example_but_the_server_path_does_not() {
+        let err = "127.0.0.1:5000/Team/app:v1"
+            .parse::<Reference>()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("\nhint: a REF looks like `127.0.0.1:5000/team/app@sha256:"),
+            "{text}"
+        );
+        assert!(
+            matches!(err.bare(), ReferenceError::InvalidName { .. }),
+            "{err:?}"
+        );
+        let err = parse_api_path("/v2/Team/blobs/x").unwrap_err();
+        assert!(!err.to_string().contains("hint:"), "{err}");
     }
 
     #[test]

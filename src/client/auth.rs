@@ -27,7 +27,7 @@ use tokio::sync::OnceCell;
 
 use super::challenge::Challenge;
 use super::credentials::{Credentials, Found, Secret, Sources, base64_encode};
-use super::{Home, RegistryError, error_text, follow, redact};
+use super::{Home, RegistryError, follow, redact};
 use crate::digest::{Algorithm, digest_bytes};
 use crate::envelope::ErrorBody;
 use crate::reference::Origin;
@@ -422,10 +422,7 @@ async fn fetch_token(
         retry_after: None,
         auth: Some(Box::new(context.clone())),
     };
-    let transport = |e: reqwest::Error| RegistryError::Transport {
-        url: shown.clone(),
-        reason: error_text(&e),
-    };
+    let transport = |e: reqwest::Error| super::transport_error(&realm_url, &e);
     let mut response = None;
     if let Some(Found {
         credentials: Credentials::IdentityToken { token, .. },
@@ -454,6 +451,7 @@ async fn fetch_token(
             .send()
             .await
             .map_err(transport)?;
+        home.pools.note_warnings(r.headers());
         if !matches!(r.status().as_u16(), 404 | 405) {
             response = Some(r);
         }

@@ -99,10 +99,14 @@ pub enum RegistryError {
         auth: Option<Box<AuthContext>>,
     },
     /// No usable HTTP exchange happened (DNS, connect, TLS, reset, timeout).
-    #[error("cannot get `{url}`: {reason}")]
+    #[error("cannot get `{url}`: {}", transport_message(*.kind, .address, .reason))]
     Transport {
         /// The URL, with credentials and query removed.
         url: String,
+        /// `host[:port]` of the URL.
+        address: String,
+        /// Which kind of failure, for the retry policy and the hint.
+        kind: TransportKind,
         /// The cause, from the error chain.
         reason: String,
     },
@@ -156,12 +160,120 @@ impl RegistryError {
                 body,
                 retry_after: *retry_after,
             },
-            RegistryError::Transport { .. } => retry::Failure::Transport,
+            RegistryError::Transport { kind, .. } => match kind {
+                TransportKind::Unresolvable => retry::Failure::Unresolvable,
+                TransportKind::Refused => retry::Failure::Refused,
+                TransportKind::Other => retry::Failure::Transport,
+            },
             RegistryError::Protocol { .. }
             | RegistryError::ClearTextRealm { .. }
             | RegistryError::Setup(_) => retry::Failure::Final,
         }
     }
+}
+
+impl RegistryError {
+    /// One short line for a retry message: what failed, without the URL and the cause chain
+    /// the final error shows (`connection refused by 127.0.0.1:5499`, `HTTP 503 Service
+    /// Unavailable`).
+    pub fn short(&self) -> String {
+        match self {
+            RegistryError::Status { status, body, .. } => {
+                let reason = status_reason(*status);
+                match body.codes().first() {
+                    Some(code) => format!("{reason}, {code}"),
+                    None => reason,
+                }
+            }
+            RegistryError::Transport {
+                address,
+                kind,
+                reason,
+                ..
+            } => match kind {
+                TransportKind::Unresolvable => format!("`{}` does not resolve", host_of(address)),
+                TransportKind::Refused => format!("connection refused by {address}"),
+                // The summary and the innermost cause: `timed out`, `connection failed:
+                // Connection reset by peer (os error 104)`.
+                TransportKind::Other => {
+                    let first = reason.split(": ").next().unwrap_or_default();
+                    match reason.rsplit(": ").next() {
+                        Some(last) if last != first => format!("{first}: {last}"),
+                        _ => first.to_owned(),
+                    }
+                }
+            },
+            RegistryError::Protocol { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Why no HTTP exchange happened, as far as retrying and hints care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The host name does not resolve: most likely a typo, never retried.
+    Unresolvable,
+    /// The connection was refused: nothing listens there (yet).
+    Refused,
+    /// Anything else (TLS, reset, timeout, a body that broke off).
+    Other,
+}
+
+impl TransportKind {
+    /// Classifies an error by its source chain. hyper-util reports every failed lookup as a
+    /// `ConnectError` whose text is `dns error` (its type is private, so the text is the
+    /// mark), wrapping the resolver's error (`failed to lookup address information: …` from
+    /// getaddrinfo); a refused connection is an `io::Error` of kind `ConnectionRefused`.
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> TransportKind {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return TransportKind::Refused;
+            }
+            let text = err.to_string();
+            if text == "dns error" || text.starts_with("failed to lookup address") {
+                return TransportKind::Unresolvable;
+            }
+            next = err.source();
+        }
+        TransportKind::Other
+    }
+}
+
+/// The host of `host[:port]` (IPv6 literals keep their brackets).
+fn host_of(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>
+        {
+            host
+        }
+        _ => address,
+    }
+}
+
+fn transport_message(kind: TransportKind, address: &str, reason: &str) -> String {
+    match kind {
+        TransportKind::Unresolvable => format!(
+            "`{}` does not resolve ({reason})\nhint: is the registry name right?",
+            host_of(address)
+        ),
+        TransportKind::Refused => {
+            format!("{reason}\nhint: is a registry listening at {address}?")
+        }
+        TransportKind::Other => reason.to_owned(),
+    }
+}
+
+fn status_reason(status: u16) -> String {
+    StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!("HTTP {status} {r}"))
+        .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
 fn status_message(
@@ -175,11 +287,7 @@ fn status_message(
         ErrorBody::Empty => String::new(),
         body => format!(" ({body})"),
     };
-    let reason = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .map(|r| format!("HTTP {status} {r}"))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let reason = status_reason(status);
     match crate::envelope::categorize(status, body) {
         Category::NotFound if !matches!(body, ErrorBody::Empty) => {
             format!("{subject} not found in {location}{detail}")
@@ -210,6 +318,96 @@ pub struct BlobHead {
     pub content_type: Option<String>,
     /// The URL that answered (after redirects).
     pub final_url: Url,
+    /// `host[:port]` of every hop, the registry first and the host that answered last.
+    pub hops: Vec<String>,
+    /// Rate-limit headers, from the first hop that sent each.
+    pub rate_limit: RateLimit,
+}
+
+/// What a registry says about its rate limit (`RateLimit-Limit`, `RateLimit-Remaining`, as
+/// Docker Hub sends them, and `Retry-After`), as sent but sanitised (one line, no controls).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// `RateLimit-Limit` (`100;w=21600`).
+    pub limit: Option<String>,
+    /// `RateLimit-Remaining`.
+    pub remaining: Option<String>,
+    /// `Retry-After`.
+    pub retry_after: Option<String>,
+}
+
+impl RateLimit {
+    /// Whether no header was sent.
+    pub fn is_empty(&self) -> bool {
+        self.limit.is_none() && self.remaining.is_none() && self.retry_after.is_none()
+    }
+
+    /// Fills what is still missing from `headers`.
+    fn fill_from(&mut self, headers: &HeaderMap) {
+        for (slot, name) in [
+            (&mut self.limit, "ratelimit-limit"),
+            (&mut self.remaining, "ratelimit-remaining"),
+            (&mut self.retry_after, "retry-after"),
+        ] {
+            if slot.is_none() {
+                *slot = header_text(headers, name);
+            }
+        }
+    }
+}
+
+/// Where one request went: attached to the response by [`follow`].
+#[derive(Debug, Clone, Default)]
+struct Trail {
+    hops: Vec<String>,
+    rate_limit: RateLimit,
+}
+
+/// Whether the registry honours `Range`, from a 1-byte ranged GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSupport {
+    /// 206 with `Content-Range: bytes 0-0/…`.
+    Honoured,
+    /// Anything else that is a success (usually 200 with the whole body): resumes and
+    /// segments cannot work.
+    Ignored {
+        /// The status.
+        status: u16,
+    },
+    /// 416: the blob is empty, so no byte range exists to ask for.
+    Unsatisfiable,
+}
+
+/// `Warning: 299` texts (RFC 9111 §5.5; "miscellaneous persistent warning", which registries
+/// use for deprecations) seen by any request of a run, each kept once, sanitised.
+#[derive(Debug, Default)]
+struct Warnings {
+    seen: std::collections::HashSet<String>,
+    pending: Vec<String>,
+}
+
+/// The shared warning set of one [`Client`] (and all its pools).
+type SharedWarnings = Arc<Mutex<Warnings>>;
+
+fn note_warnings(warnings: &SharedWarnings, headers: &HeaderMap) {
+    let texts: Vec<String> = headers
+        .get_all(header::WARNING)
+        .iter()
+        .flat_map(|v| parse_warnings(&String::from_utf8_lossy(v.as_bytes())))
+        .filter(|(code, _)| code == "299")
+        .map(|(_, text)| crate::text::sanitize(&text, crate::text::Lines::Escape).into_owned())
+        .collect();
+    if texts.is_empty() {
+        return;
+    }
+    let mut w = warnings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for text in texts {
+        if w.seen.insert(text.clone()) {
+            w.pending.push(text);
+        }
+    }
 }
 
 /// A blob GET whose headers arrived. The body is still unread.
@@ -247,6 +445,8 @@ impl fmt::Debug for BlobResponse {
 pub(crate) struct Pools {
     own: reqwest::Client,
     other: reqwest::Client,
+    /// The client's `Warning: 299` texts (shared by all pools of one client).
+    warnings: SharedWarnings,
 }
 
 impl Pools {
@@ -255,6 +455,7 @@ impl Pools {
         options: &ClientOptions,
         ca_file: Option<&std::path::Path>,
         insecure: bool,
+        warnings: &SharedWarnings,
     ) -> Result<Pools, RegistryError> {
         let own = build_http(options, ca_file, insecure)?;
         let other = if insecure {
@@ -262,7 +463,16 @@ impl Pools {
         } else {
             own.clone()
         };
-        Ok(Pools { own, other })
+        Ok(Pools {
+            own,
+            other,
+            warnings: warnings.clone(),
+        })
+    }
+
+    /// Keeps the `Warning: 299` texts of a response (any request, any hop).
+    pub(crate) fn note_warnings(&self, headers: &HeaderMap) {
+        note_warnings(&self.warnings, headers);
     }
 
     /// The pool for a request to `url` made for the registry at `home`.
@@ -297,6 +507,8 @@ pub struct Client {
     /// Per `host:port`, no request before this instant: a 429 on one transfer slows every
     /// transfer to that host, not only the one that got it.
     throttle: Arc<Mutex<HashMap<String, Instant>>>,
+    /// `Warning: 299` texts from every request (see [`Client::take_warnings`]).
+    warnings: SharedWarnings,
 }
 
 impl Client {
@@ -305,7 +517,13 @@ impl Client {
         // reqwest is built without a default crypto provider (see Cargo.toml); install ring
         // once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let pools = Pools::build(&options, options.ca_file.as_deref(), options.insecure)?;
+        let warnings = SharedWarnings::default();
+        let pools = Pools::build(
+            &options,
+            options.ca_file.as_deref(),
+            options.insecure,
+            &warnings,
+        )?;
         // Registries whose config-file entry asks for other TLS settings get their own
         // connection pools; flags win over the file.
         let mut per_registry = HashMap::new();
@@ -313,7 +531,10 @@ impl Client {
             let ca = options.ca_file.as_deref().or(settings.ca_file.as_deref());
             let insecure = options.insecure || settings.insecure;
             if ca != options.ca_file.as_deref() || insecure != options.insecure {
-                per_registry.insert(name.clone(), Pools::build(&options, ca, insecure)?);
+                per_registry.insert(
+                    name.clone(),
+                    Pools::build(&options, ca, insecure, &warnings)?,
+                );
             }
         }
         let auth = Arc::new(Auth::new(Sources::from_env(options.credentials.clone())));
@@ -323,7 +544,18 @@ impl Client {
             options,
             auth,
             throttle: Arc::default(),
+            warnings,
         })
+    }
+
+    /// The `Warning: 299` texts received since the last call, each only once per client
+    /// (so once per run): sanitised, ready to print. Commands print them after each REF.
+    pub fn take_warnings(&self) -> Vec<String> {
+        let mut w = self
+            .warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut w.pending)
     }
 
     /// The connection pools for a registry (its own when the config file gives it other TLS
@@ -427,12 +659,37 @@ impl Client {
             });
         }
         let headers = response.headers();
+        let trail = response.extensions().get::<Trail>().cloned();
+        let trail = trail.unwrap_or_default();
         Ok(BlobHead {
             status: status.as_u16(),
             size: header_u64(headers, header::CONTENT_LENGTH),
             digest: header_str(headers, "docker-content-digest"),
             content_type: header_str(headers, header::CONTENT_TYPE),
             final_url: response.url().clone(),
+            hops: trail.hops,
+            rate_limit: trail.rate_limit,
+        })
+    }
+
+    /// Asks for the blob's first byte only: whether the registry (or where it redirects)
+    /// honours `Range`, which resumes and segments need. The body is not read.
+    pub async fn check_range(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<RangeSupport, RegistryError> {
+        let answer = self.get_blob(reference, digest, Some((0, Some(0)))).await?;
+        Ok(match (answer.status, answer.content_range) {
+            (
+                206,
+                Some(ContentRange {
+                    range: Some((0, 0)),
+                    ..
+                }),
+            ) => RangeSupport::Honoured,
+            (416, _) => RangeSupport::Unsatisfiable,
+            (status, _) => RangeSupport::Ignored { status },
         })
     }
 
@@ -588,6 +845,7 @@ pub(crate) async fn follow(
 ) -> Result<reqwest::Response, RegistryError> {
     let mut visited = vec![url.clone()];
     let mut current = url.clone();
+    let mut trail = Trail::default();
     loop {
         let mut request = pools
             .for_url(home, &current)
@@ -598,22 +856,27 @@ pub(crate) async fn follow(
         {
             request = request.header(header::AUTHORIZATION, value.clone());
         }
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| transport_error(&current, &e))?;
-        if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
-            return Ok(response);
-        }
-        let Some(location) = response
+        pools.note_warnings(response.headers());
+        trail.hops.push(host_port(&current));
+        trail.rate_limit.fill_from(response.headers());
+        let location = response
             .headers()
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
-        else {
+            .map(str::to_owned);
+        let (true, Some(location)) = (
+            matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308),
+            location,
+        ) else {
+            response.extensions_mut().insert(trail);
             return Ok(response);
         };
         let next = current
-            .join(location)
+            .join(&location)
             .map_err(|e| RegistryError::Protocol {
                 url: redact(&current),
                 reason: format!("unusable redirect location ({e})"),
@@ -666,6 +929,10 @@ fn build_http(
             .tls_danger_accept_invalid_certs(true)
             .tls_danger_accept_invalid_hostnames(true);
     }
+    #[cfg(debug_assertions)]
+    if let Some(resolver) = test_resolver::from_env() {
+        builder = builder.dns_resolver(resolver);
+    }
     builder
         .user_agent(USER_AGENT)
         // Hashed bytes must be the served bytes: never decode Content-Encoding.
@@ -682,12 +949,67 @@ fn build_http(
         .map_err(|e| RegistryError::Setup(error_text(&e)))
 }
 
+/// A test-only resolver, compiled into debug builds alone (release builds never read the
+/// variable): the host names listed, comma-separated, in `LAYERGET_TEST_UNRESOLVABLE` fail
+/// to resolve the way a name that does not exist does, so tests can see what a mistyped
+/// registry name does without asking this machine's DNS. Every other name goes to the
+/// system resolver (getaddrinfo, through tokio), as without the override.
+#[cfg(debug_assertions)]
+mod test_resolver {
+    use std::sync::Arc;
+
+    use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+    /// The variable's name.
+    const VAR: &str = "LAYERGET_TEST_UNRESOLVABLE";
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(
+        "failed to lookup address information: Name or service not known (`{0}` is listed in {VAR})"
+    )]
+    struct Unresolvable(String);
+
+    struct Resolver {
+        names: Vec<String>,
+    }
+
+    impl Resolve for Resolver {
+        fn resolve(&self, name: Name) -> Resolving {
+            let host = name.as_str().to_ascii_lowercase();
+            let fails = self.names.contains(&host);
+            Box::pin(async move {
+                if fails {
+                    return Err(Box::new(Unresolvable(host)) as _);
+                }
+                let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+                Ok(Box::new(addrs.into_iter()) as Addrs)
+            })
+        }
+    }
+
+    /// The resolver, when the variable lists any name.
+    pub(super) fn from_env() -> Option<Arc<dyn Resolve>> {
+        let names: Vec<String> = std::env::var(VAR)
+            .ok()?
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        Some(Arc::new(Resolver { names }))
+    }
+}
+
 /// Turns a reqwest error into a [`RegistryError::Transport`] that names the URL without
 /// credentials or query.
 pub fn transport_error(url: &Url, e: &reqwest::Error) -> RegistryError {
-    let url = e.url().map_or_else(|| redact(url), redact);
+    let shown = e.url().unwrap_or(url);
     RegistryError::Transport {
-        url,
+        url: redact(shown),
+        address: host_port(shown),
+        kind: TransportKind::of(e),
         reason: error_text(e),
     }
 }
@@ -756,6 +1078,70 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<St
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// A header as text fit to show: non-UTF-8 bytes replaced, controls escaped, one line.
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers.get(name).map(|v| {
+        crate::text::sanitize(
+            &String::from_utf8_lossy(v.as_bytes()),
+            crate::text::Lines::Escape,
+        )
+        .into_owned()
+    })
+}
+
+/// Parses a `Warning` header value (RFC 9111 §5.5: `1#( warn-code SP warn-agent SP
+/// warn-text [ SP warn-date ] )`, warn-text a quoted-string) into (code, text) pairs, the
+/// text unquoted. Lenient: a value that breaks the grammar gives the pairs before it.
+pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    let token = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        let mut t = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == ' ' || c == '\t' || c == ',' || c == '"' {
+                break;
+            }
+            t.push(c);
+            chars.next();
+        }
+        t
+    };
+    let spaces = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+    };
+    let quoted = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        chars.next_if_eq(&'"')?;
+        let mut t = String::new();
+        loop {
+            match chars.next()? {
+                '"' => return Some(t),
+                '\\' => t.push(chars.next()?),
+                c => t.push(c),
+            }
+        }
+    };
+    loop {
+        while chars.next_if(|c| matches!(c, ' ' | '\t' | ',')).is_some() {}
+        if chars.peek().is_none() {
+            return out;
+        }
+        let code = token(&mut chars);
+        spaces(&mut chars);
+        let _agent = token(&mut chars);
+        spaces(&mut chars);
+        let Some(text) = quoted(&mut chars) else {
+            return out;
+        };
+        spaces(&mut chars);
+        if chars.peek() == Some(&'"') && quoted(&mut chars).is_none() {
+            return out;
+        }
+        // Whatever else is there up to the next value is not ours to read.
+        while chars.next_if(|c| *c != ',').is_some() {}
+        out.push((code, text));
+    }
 }
 
 fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<u64> {
@@ -897,6 +1283,97 @@ mod tests {
                 .unwrap_err()
                 .contains("more than 10")
         );
+    }
+
+    #[test]
+    fn warning_headers() {
+        let pair = |c: &str, t: &str| (c.to_owned(), t.to_owned());
+        let cases: &[(&str, Vec<(String, String)>)] = &[
+            (r#"299 - "deprecated""#, vec![pair("299", "deprecated")]),
+            (
+                r#"299 registry.example:443 "a, b \"c\"" "Tue, 01 Dec 2026 00:00:00 GMT""#,
+                vec![pair("299", r#"a, b "c""#)],
+            ),
+            (
+                r#"110 - "stale", 299 - "old API""#,
+                vec![pair("110", "stale"), pair("299", "old API")],
+            ),
+            (r#"299 - "unterminated"#, vec![]),
+            (r#"299 - no quotes"#, vec![]),
+            (r#"299 - "ok", garbage"#, vec![pair("299", "ok")]),
+            ("", vec![]),
+            (r#"299 - "trailing\"#, vec![]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&parse_warnings(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn warnings_are_kept_once_and_sanitised() {
+        let warnings = SharedWarnings::default();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::WARNING,
+            header::HeaderValue::from_bytes("299 - \"x \u{9b}2J\"".as_bytes()).unwrap(),
+        );
+        headers.append(
+            header::WARNING,
+            header::HeaderValue::from_static(r#"110 - "not persistent""#),
+        );
+        note_warnings(&warnings, &headers);
+        note_warnings(&warnings, &headers);
+        let pending = std::mem::take(&mut warnings.lock().unwrap().pending);
+        assert_eq!(pending, vec![r"x \u{9b}2J".to_owned()]);
+        note_warnings(&warnings, &headers);
+        assert!(warnings.lock().unwrap().pending.is_empty());
+    }
+
+    #[test]
+    fn transport_kinds() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(TransportKind::of(&refused), TransportKind::Refused);
+        let lookup = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        assert_eq!(TransportKind::of(&lookup), TransportKind::Unresolvable);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(TransportKind::of(&reset), TransportKind::Other);
+        let e = |kind, reason: &str| RegistryError::Transport {
+            url: "http://127.0.0.1:5499/v2/".into(),
+            address: "127.0.0.1:5499".into(),
+            kind,
+            reason: reason.into(),
+        };
+        let refused = e(
+            TransportKind::Refused,
+            "connection failed: Connection refused (os error 111)",
+        );
+        assert_eq!(refused.short(), "connection refused by 127.0.0.1:5499");
+        assert!(
+            refused
+                .to_string()
+                .ends_with("\nhint: is a registry listening at 127.0.0.1:5499?")
+        );
+        assert_eq!(refused.failure(), retry::Failure::Refused);
+        let dns = e(TransportKind::Unresolvable, "dns error");
+        assert_eq!(dns.short(), "`127.0.0.1` does not resolve");
+        assert!(
+            dns.to_string()
+                .ends_with("\nhint: is the registry name right?")
+        );
+        assert_eq!(dns.failure(), retry::Failure::Unresolvable);
+        let other = e(
+            TransportKind::Other,
+            "connection failed: client error (Connect): Connection reset by peer (os error 104)",
+        );
+        assert_eq!(
+            other.short(),
+            "connection failed: Connection reset by peer (os error 104)"
+        );
+        assert_eq!(e(TransportKind::Other, "timed out").short(), "timed out");
+        assert_eq!(host_of("[::1]:5000"), "[::1]");
+        assert_eq!(host_of("ghcr.io"), "ghcr.io");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The wait
 //! is capped exponential backoff with full jitter, unless the server sent `Retry-After`, which
 //! is honoured up to `max_wait`.
+//!
+//! Two transport failures are not worth the long backoff (issue 15): a registry name that does
+//! not resolve is a typo far more often than a DNS hiccup, so it is final; a refused connection
+//! (nothing listening) gets at most [`RetryPolicy::refused_retries`] quick retries, which covers
+//! a registry that is just starting, and then fails within about a second.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
@@ -22,6 +27,10 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// The longest wait a `Retry-After` may impose.
     pub max_wait: Duration,
+    /// Retries after a refused connection (never more than `retries`).
+    pub refused_retries: u32,
+    /// The first wait after a refused connection; it doubles with each attempt.
+    pub refused_base: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -31,6 +40,9 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(20),
             max_wait: Duration::from_secs(120),
+            // 2 retries after 0.1-0.2 s and 0.2-0.4 s: under 1 s in all.
+            refused_retries: 2,
+            refused_base: Duration::from_millis(200),
         }
     }
 }
@@ -40,6 +52,10 @@ impl Default for RetryPolicy {
 pub enum Failure<'a> {
     /// No HTTP answer: connect, TLS, reset, timeout, or a body that broke off.
     Transport,
+    /// The connection was refused: nothing listens at the address (yet).
+    Refused,
+    /// The registry's name does not resolve: never retried.
+    Unresolvable,
     /// An HTTP answer with a failure status.
     Status {
         /// The status.
@@ -57,7 +73,7 @@ impl RetryPolicy {
     /// Whether `failure` deserves another attempt.
     pub fn is_retryable(&self, failure: Failure<'_>) -> bool {
         match failure {
-            Failure::Transport => true,
+            Failure::Transport | Failure::Refused => true,
             Failure::Status { status, body, .. } => {
                 matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
                     || body
@@ -65,7 +81,7 @@ impl RetryPolicy {
                         .iter()
                         .any(|c| matches!(*c, "TOOMANYREQUESTS" | "UNAVAILABLE"))
             }
-            Failure::Final => false,
+            Failure::Unresolvable | Failure::Final => false,
         }
     }
 
@@ -74,6 +90,14 @@ impl RetryPolicy {
     pub fn delay(&self, attempt: u32, failure: Failure<'_>) -> Option<Duration> {
         if attempt > self.retries || !self.is_retryable(failure) {
             return None;
+        }
+        if failure == Failure::Refused {
+            if attempt > self.refused_retries {
+                return None;
+            }
+            return Some(jittered(
+                self.refused_base.saturating_mul(1 << (attempt - 1).min(8)),
+            ));
         }
         if let Failure::Status {
             retry_after: Some(wait),
@@ -90,10 +114,14 @@ impl RetryPolicy {
     /// is never immediate.)
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        let ceiling = self.base.saturating_mul(factor).min(self.cap);
-        let half = ceiling / 2;
-        half + half.mul_f64(jitter())
+        jittered(self.base.saturating_mul(factor).min(self.cap))
     }
+}
+
+/// Uniform in `[ceiling/2, ceiling]`.
+fn jittered(ceiling: Duration) -> Duration {
+    let half = ceiling / 2;
+    half + half.mul_f64(jitter())
 }
 
 /// A number in `[0, 1)` from the standard library's per-process random hash keys (no RNG
@@ -145,6 +173,8 @@ mod tests {
         assert!(p.is_retryable(status(400, &unavailable)));
         assert!(!p.is_retryable(status(403, &denied)));
         assert!(p.is_retryable(Failure::Transport));
+        assert!(p.is_retryable(Failure::Refused));
+        assert!(!p.is_retryable(Failure::Unresolvable));
         assert!(!p.is_retryable(Failure::Final));
     }
 
@@ -155,6 +185,7 @@ mod tests {
             base: Duration::from_millis(100),
             cap: Duration::from_millis(350),
             max_wait: Duration::from_secs(5),
+            ..RetryPolicy::default()
         };
         for attempt in 1..=3 {
             let d = p.delay(attempt, Failure::Transport).unwrap();
@@ -171,6 +202,22 @@ mod tests {
         };
         assert_eq!(p.delay(1, with_after(2)), Some(Duration::from_secs(2)));
         assert_eq!(p.delay(1, with_after(600)), Some(Duration::from_secs(5)));
+        // A name that does not resolve is final at once; a refused connection gets two quick
+        // retries, under a second in all, and never more than `retries`.
+        assert_eq!(p.delay(1, Failure::Unresolvable), None);
+        let quick: Vec<Duration> = (1..=3)
+            .filter_map(|a| p.delay(a, Failure::Refused))
+            .collect();
+        assert_eq!(quick.len(), 2, "{quick:?}");
+        assert!(
+            quick.iter().sum::<Duration>() <= Duration::from_secs(1),
+            "{quick:?}"
+        );
+        let none = RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(none.delay(1, Failure::Refused), None);
         // Huge attempt numbers neither overflow nor exceed the cap.
         assert!(RetryPolicy::default().backoff(1000) <= RetryPolicy::default().cap);
     }

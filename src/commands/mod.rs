@@ -182,6 +182,17 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             _ => {}
         }
     }
+    // A pasted `https://host/name@digest` works; say what became of the scheme.
+    let pasted: &[String] = match &cli.command {
+        Command::Fetch(args) => &args.refs,
+        Command::Pull(args) => &args.refs,
+        _ => &[],
+    };
+    for given in pasted {
+        if let Some(note) = crate::reference::scheme_note(given) {
+            printer.info(&format!("note: {note}"));
+        }
+    }
     // Registry and transfer options exist on the commands that talk to registries, and before
     // the subcommand; those after it win.
     let (mut r, t) = match cli.command.network() {
@@ -242,7 +253,9 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             let settings = FetchSettings::from_args(args)?;
             fetch::run(&common()?, settings, printer).await
         }
-        Command::Head(args) => head::run(&common()?, &args.reference, printer).await,
+        Command::Head(args) => {
+            head::run(&common()?, &args.reference, args.check_range, printer).await
+        }
         Command::Serve(args) => {
             serve::run(&common()?, serve::ServeSettings::from(args), printer).await
         }
@@ -293,6 +306,14 @@ pub fn category_of(err: &anyhow::Error) -> Category {
         }
     }
     Category::Other
+}
+
+/// Shows the `Warning: 299` texts registries sent that were not shown yet (each once per run;
+/// the client has escaped their control characters).
+pub(crate) fn show_registry_warnings(client: &crate::client::Client, printer: &Printer) {
+    for w in client.take_warnings() {
+        printer.warn(&format!("the registry says: {w}"));
+    }
 }
 
 /// Whether the error is a broken pipe on stdout (the reader went away: exit quietly).

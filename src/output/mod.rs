@@ -384,6 +384,11 @@ fn unsized_style() -> ProgressStyle {
 }
 
 fn retry_message(label: &str, attempt: u32, wait: Duration, error: &TransferError) -> String {
+    // One short line: the final error gives the URL and the whole cause chain.
+    let error = match error {
+        TransferError::Registry(e) => e.short(),
+        other => other.to_string(),
+    };
     format!(
         "{label}: attempt {attempt} failed ({error}); retrying in {:.1} s",
         wait.as_secs_f64()

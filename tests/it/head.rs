@@ -22,6 +22,10 @@ fn head_json_reports_size_digest_type_and_host() {
             "digest": digest,
             "content_type": "application/octet-stream",
             "final_host": registry.addr(),
+            "redirects": [],
+            "range_honoured": null,
+            "rate_limit": {"limit": null, "remaining": null, "retry_after": null},
+            "warnings": [],
         })
     );
     // The human form says the same on stdout.

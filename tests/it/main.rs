@@ -7,6 +7,7 @@ mod auth;
 mod cache;
 mod cli;
 mod config;
+mod diagnostics;
 mod fetch;
 mod harness;
 mod head;
