@@ -185,7 +185,7 @@ pub async fn run(
                 report_item_error(common, given, &err, printer, &mut first_failure)?;
             }
         }
-        super::show_registry_warnings(&client, printer);
+        super::show_registry_warnings(client, printer);
     }
     printer.finish_total();
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
