@@ -135,6 +135,10 @@ impl Registry {
     }
 
     /// The base URL (`scheme://api_host/`).
+    #[allow(
+        clippy::expect_used,
+        reason = "registry hosts are validated to form URLs (fuzzed: fuzz/fuzz_targets/reference.rs)"
+    )]
     pub fn base_url(&self, scheme: &str) -> Url {
         Url::parse(&format!("{scheme}://{}/", self.api_host()))
             .expect("a validated registry host always forms a URL")
@@ -422,22 +426,13 @@ fn component_error(c: &str) -> Option<&'static str> {
             "only lowercase letters, digits and the separators `.`, `_`, `__`, `-` are allowed",
         );
     }
-    let is_alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !is_alnum(&bytes[0]) || !is_alnum(&bytes[bytes.len() - 1]) {
+    let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !bytes.first().is_some_and(|&b| is_alnum(b)) || !bytes.last().is_some_and(|&b| is_alnum(b)) {
         return Some("each path component must start and end with a letter or digit");
     }
     // Between alphanumeric runs: exactly one `.`, one or two `_`, or any number of `-`.
-    let mut i = 0;
-    while i < bytes.len() {
-        if is_alnum(&bytes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && !is_alnum(&bytes[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
+    let separators = c.split(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit());
+    for sep in separators.filter(|s| !s.is_empty()) {
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
         if !ok {
             return Some("separators must be a single `.`, `_` or `__`, or dashes (so no `..`)");
@@ -450,7 +445,8 @@ fn is_valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
     !b.is_empty()
         && b.len() <= TAG_MAX
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.first()
+            .is_some_and(|f| f.is_ascii_alphanumeric() || *f == b'_')
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
@@ -492,8 +488,8 @@ fn is_valid_registry(s: &str) -> bool {
             let b = label.as_bytes();
             !b.is_empty()
                 && b.len() <= 63
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.first().is_some_and(u8::is_ascii_alphanumeric)
+                && b.last().is_some_and(u8::is_ascii_alphanumeric)
                 && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
         })
 }
@@ -510,6 +506,10 @@ pub enum Endpoint<'a> {
 /// Builds `<base>/v2/<name>/<endpoint>` for a validated repository name. Any path prefix of
 /// `base` is kept (so a registry behind `https://proxy/mirror/` works), which `Url::join` with
 /// an absolute path would drop.
+#[allow(
+    clippy::expect_used,
+    reason = "every base URL is an http(s) URL (`Registry::base_url`), and those have paths"
+)]
 pub fn api_url(base: &Url, repository: &str, endpoint: Endpoint<'_>) -> Url {
     let mut url = base.clone();
     {

@@ -589,7 +589,10 @@ async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < MAX_TOKEN_BODY {
         match response.chunk().await {
-            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_TOKEN_BODY - body.len())]),
+            Ok(Some(c)) => {
+                let room = MAX_TOKEN_BODY.saturating_sub(body.len());
+                body.extend_from_slice(c.get(..c.len().min(room)).unwrap_or_default());
+            }
             _ => break,
         }
     }

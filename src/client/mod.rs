@@ -612,14 +612,20 @@ impl Client {
     /// Holds back every request to `url`'s host for `wait` (after a 429 there).
     pub fn throttle(&self, url: &Url, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut map = self.throttle.lock().expect("throttle lock poisoned");
+        let mut map = self
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = map.entry(host_port(url)).or_insert(until);
         *entry = (*entry).max(until);
     }
 
     async fn wait_for_host(&self, url: &Url) {
         let until = {
-            let map = self.throttle.lock().expect("throttle lock poisoned");
+            let map = self
+                .throttle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.get(&host_port(url)).copied()
         };
         if let Some(until) = until {
@@ -710,7 +716,9 @@ impl Client {
             };
             headers.insert(
                 header::RANGE,
-                range.parse().expect("a formatted range is a valid header"),
+                range.parse().map_err(|e| {
+                    RegistryError::Setup(format!("the Range header `{range}`: {e}"))
+                })?,
             );
         }
         let response = self.send(reference, Method::GET, &url, headers).await?;
@@ -1060,7 +1068,8 @@ async fn read_error_body(mut response: reqwest::Response) -> ErrorBody {
     while body.len() < MAX_BODY {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY - body.len())])
+                let room = MAX_BODY.saturating_sub(body.len());
+                body.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default())
             }
             _ => break,
         }

@@ -593,9 +593,11 @@ async fn rm_one(
             .filter(|(n, _)| **n != name)
             .flat_map(|(_, c)| &c.blobs)
             .collect();
-        let mut mine: Vec<Digest> = closures[&name]
-            .blobs
-            .iter()
+        // `name` was found among `closures` above.
+        let mut mine: Vec<Digest> = closures
+            .get(&name)
+            .into_iter()
+            .flat_map(|c| &c.blobs)
             .filter(|d| !others.contains(d))
             .cloned()
             .collect();

@@ -19,7 +19,9 @@ pub async fn run(
     if let Some(note) = crate::reference::scheme_note(given) {
         printer.info(&format!("note: {note}"));
     }
-    let digest = reference.digest().expect("checked by parse_with_digest");
+    let digest = reference
+        .digest()
+        .ok_or_else(|| super::UsageError(format!("`{given}` names no digest")))?;
     let client = Client::new(common.client.clone())?;
     let registry_url = client.blob_url(&reference, digest);
     let mut attempt = 1;

@@ -114,10 +114,10 @@ pub async fn run(
         .buffered(settings.jobs);
 
     let mut first_failure = None;
-    let mut index = 0;
+    // Results come in the order given (`buffered`), one per REF.
+    let mut givens = settings.refs.iter().map(|(given, _)| given);
     while let Some(result) = results.next().await {
-        let (given, _) = &settings.refs[index];
-        index += 1;
+        let Some(given) = givens.next() else { break };
         match result {
             Ok((image, millis)) => report(common, given, &image, millis, printer)?,
             Err(err) => {

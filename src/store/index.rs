@@ -142,7 +142,10 @@ impl LayoutIndex {
         let removed = self.remove_ref(name);
         let raw = self.raw_mut();
         for d in entries {
-            raw.push(serde_json::to_value(d).expect("descriptors always serialize"));
+            // A descriptor is strings, numbers and maps with string keys: it always serializes.
+            if let Ok(v) = serde_json::to_value(d) {
+                raw.push(v);
+            }
         }
         removed
     }
@@ -154,7 +157,8 @@ impl LayoutIndex {
 
     /// The document, pretty-printed (people read this file).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(&self.doc).expect("JSON values serialize");
+        // A JSON value always serializes (serde_json: only non-string map keys fail).
+        let mut bytes = serde_json::to_vec_pretty(&self.doc).unwrap_or_default();
         bytes.push(b'\n');
         bytes
     }

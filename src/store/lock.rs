@@ -41,8 +41,9 @@ impl Store {
 
     fn open_lock(&self, digest: &Digest) -> Result<(File, PathBuf), StoreError> {
         let path = self.lock_path(digest);
-        let parent = path.parent().expect("lock paths have a parent");
-        fs::create_dir_all(parent).map_err(StoreError::io("create directory", parent))?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(StoreError::io("create directory", parent))?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)

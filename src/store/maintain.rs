@@ -520,9 +520,11 @@ pub fn plan_prune(
                 let mut mine: Vec<&Digest> = references[&name].blobs.iter().collect();
                 mine.sort();
                 for d in mine {
-                    let n = users.get_mut(d).expect("counted above");
-                    *n -= 1;
-                    if *n == 0 {
+                    let left = users.get_mut(d).map_or(0, |n| {
+                        *n = n.saturating_sub(1);
+                        *n
+                    });
+                    if left == 0 {
                         remove(d, &mut plan);
                     }
                 }

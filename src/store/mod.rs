@@ -344,7 +344,11 @@ pub(crate) fn hash_reader(
         if n == 0 {
             return Ok(());
         }
-        verifier.update(&buf[..n]);
+        // `Read` promises n <= buf.len(); a reader that broke it is an I/O error.
+        let chunk = buf
+            .get(..n)
+            .ok_or_else(|| io::Error::other("a read returned more bytes than asked for"))?;
+        verifier.update(chunk);
     }
 }
 

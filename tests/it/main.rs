@@ -1,4 +1,10 @@
 //! The integration-test binary: every test module shares `support` and one build.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failed test"
+)]
 
 mod auth_support;
 mod support;

@@ -124,15 +124,16 @@ fn ctrl_c_leaves_no_bar_behind() {
         cache.path().display(),
         proxy.reference("p/c", &digest),
     ));
-    let (drawn, screen) =
-        term.wait_for(Duration::from_secs(20), |s| s.contains("1.00 MiB/4.00 MiB"));
-    assert!(drawn, "the bar shows the first MiB:\n{screen}");
+    // The last frame drawn before the stall may show a little less than the first MiB (frames
+    // are rate-limited): any bar with the blob's size will do.
+    let (drawn, screen) = term.wait_for(Duration::from_secs(20), |s| s.contains("/4.00 MiB"));
+    assert!(drawn, "the bar is on screen:\n{screen}");
     term.send_keys("C-c");
     let (ended, screen) = term.wait_for(Duration::from_secs(20), |s| s.contains("EXITED 130"));
     assert!(ended, "layerget ended on Ctrl-C:\n{screen}");
     assert!(screen.contains("interrupted"), "{screen}");
     assert!(
-        !screen.contains("MiB/4.00 MiB"),
+        !screen.contains("/4.00 MiB"),
         "a bar was left on screen:\n{screen:?}"
     );
 }
