@@ -10,6 +10,7 @@ mod config;
 mod fetch;
 mod harness;
 mod head;
+mod never_panic;
 mod pull;
 mod segments;
 mod serve;
