@@ -245,10 +245,23 @@ fn check_docker_to_oci(body: &[u8]) -> Result<(), TestCaseError> {
                 String::from_utf8_lossy(&oci)
             );
         }
-        let again = manifest::docker_to_oci(&oci, &HashMap::new()).ok();
-        prop_assert_eq!(again, Some(oci), "converting twice changes nothing");
+        // serde_json (without `float_roundtrip`) may read a float one bit off, so a second
+        // pass can print it differently; manifests hold no floats.
+        if !has_float(&serde_json::from_slice(&oci).unwrap()) {
+            let again = manifest::docker_to_oci(&oci, &HashMap::new()).ok();
+            prop_assert_eq!(again, Some(oci), "converting twice changes nothing");
+        }
     }
     Ok(())
+}
+
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(a) => a.iter().any(has_float),
+        Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
 }
 
 fn check_range(value: &str, size: u64) -> Result<(), TestCaseError> {
