@@ -16,12 +16,9 @@ static FILE: OnceLock<PathBuf> = OnceLock::new();
 
 fn file() -> &'static PathBuf {
     FILE.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("layerget-fuzz-credentials-{}", std::process::id()));
+        // Under `TMPDIR`: scripts/fuzz makes a scratch directory (in memory) for it.
+        let dir =
+            std::env::temp_dir().join(format!("layerget-fuzz-credentials-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("empty")).expect("a scratch directory");
         std::env::set_current_dir(dir.join("empty")).expect("cd into the scratch directory");
         // SAFETY: set once during initialisation, before any other thread could read it.
