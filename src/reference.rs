@@ -91,7 +91,9 @@ pub struct Registry(String);
 impl Registry {
     /// Parses and validates `host[:port]`.
     pub fn parse(s: &str) -> Result<Registry, ReferenceError> {
-        if is_valid_registry(s) {
+        // The URL parser reads a host whose last label is numeric (`foo.1`) as IPv4 and
+        // refuses it, and `base_url` relies on every accepted registry forming a URL.
+        if is_valid_registry(s) && Url::parse(&format!("http://{s}/")).is_ok() {
             Ok(Registry(s.to_owned()))
         } else {
             Err(ReferenceError::InvalidRegistry(s.to_owned()))

@@ -22,6 +22,7 @@ mod hostile_output;
 mod hostile_serve;
 mod hostile_store;
 mod json_lines;
+mod never_panic;
 mod progress;
 mod pull;
 mod segments;

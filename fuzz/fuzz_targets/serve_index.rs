@@ -1,0 +1,21 @@
+//! The `index.json` that `serve` reads its tags from (it may have been written by another
+//! tool): never a panic; listed tags can be looked up again.
+#![no_main]
+
+use layerget::server::Index;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(index) = Index::parse(data) else {
+        return;
+    };
+    for repository in ["library/alpine", "team/app", "a"] {
+        let Some(tags) = index.tags(repository) else {
+            continue;
+        };
+        for tag in tags {
+            let entry = index.tag(repository, tag).expect("a listed tag is found");
+            let _ = index.media_type(&entry.digest);
+        }
+    }
+});
