@@ -182,6 +182,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
             [CompletionResult]::new('--blobs', '--blobs', [CompletionResultType]::ParameterName, 'List every blob with its size and last use instead of the references')
+            [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'With --blobs: sizes in bytes rather than KiB, MiB, GiB')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on stdout, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')

@@ -173,6 +173,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none'
             cand --blobs 'List every blob with its size and last use instead of the references'
+            cand --bytes 'With --blobs: sizes in bytes rather than KiB, MiB, GiB'
             cand --json 'Print results as JSON on stdout, one object per line'
             cand -q 'No progress and no informational messages on stderr (errors are still shown)'
             cand --quiet 'No progress and no informational messages on stderr (errors are still shown)'

@@ -558,6 +558,10 @@ pub struct CacheLsArgs {
     /// List every blob with its size and last use instead of the references
     #[arg(long)]
     pub blobs: bool,
+
+    /// With --blobs: sizes in bytes rather than KiB, MiB, GiB
+    #[arg(long, requires = "blobs")]
+    pub bytes: bool,
 }
 
 /// `layerget cache verify`.

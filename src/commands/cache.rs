@@ -49,7 +49,7 @@ pub async fn run(
     .await
     .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
     match command {
-        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &store, printer),
+        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &store, args.bytes, printer),
         CacheCommand::Ls(_) => ls_refs(common, &store, printer),
         CacheCommand::Du => du(common, &store, printer),
         CacheCommand::Verify(args) => {
@@ -120,8 +120,19 @@ fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-fn ls_blobs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
+fn ls_blobs(
+    common: &Common,
+    store: &Store,
+    bytes: bool,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     let (blobs, strange) = store.blobs()?;
+    if blobs.is_empty() && !common.json {
+        printer.info(&format!(
+            "no blobs in the cache `{}`",
+            store.root().display()
+        ));
+    }
     for b in &blobs {
         if common.json {
             printer.json_line(&json!({
@@ -131,7 +142,12 @@ fn ls_blobs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result
                 "path": store.blob_path(&b.digest),
             }))?;
         } else {
-            printer.data_line(&format!("{} {} {}", b.digest, b.size, rfc3339(b.last_use)))?;
+            let size = if bytes {
+                b.size.to_string()
+            } else {
+                human_bytes(b.size)
+            };
+            printer.data_line(&format!("{} {size} {}", b.digest, rfc3339(b.last_use)))?;
         }
     }
     for path in strange {
@@ -198,7 +214,15 @@ fn row(
 
 fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
     let index = store.read_index()?;
-    for r in ref_rows(store, &index)? {
+    let rows = ref_rows(store, &index)?;
+    if rows.is_empty() && !common.json {
+        // Said on stderr: stdout stays empty for scripts.
+        printer.info(&format!(
+            "no references in the cache `{}` (`layerget pull` records them; `cache ls --blobs` lists blobs)",
+            store.root().display()
+        ));
+    }
+    for r in rows {
         if common.json {
             printer.json_line(&json!({
                 "ref": r.name,

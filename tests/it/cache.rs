@@ -467,3 +467,56 @@ fn only_fetch_and_pull_create_a_cache_and_only_where_nothing_is() {
         "{stderr}"
     );
 }
+
+/// Issue 15: `cache ls` on an empty cache says so (on stderr, stdout stays empty), and
+/// `cache ls --blobs` shows human sizes unless `--bytes`.
+#[test]
+fn ls_says_when_empty_and_shows_human_sizes() {
+    let registry = TestRegistry::start();
+    let cache = TempCache::new();
+    let digest = registry.push_blob("c/ls", &vec![7u8; 3000]);
+    // A cache with nothing in it yet: `fetch` of a missing blob creates it and fails.
+    layerget()
+        .args(["--retries", "0", "--cache-dir"])
+        .arg(cache.path())
+        .args([
+            "fetch",
+            &registry.reference("c/ls", &format!("sha256:{}", "0".repeat(64))),
+        ])
+        .assert()
+        .code(3);
+    for args in [&["cache", "ls"][..], &["cache", "ls", "--blobs"]] {
+        let out = layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("no "), "{args:?}: {stderr}");
+    }
+    layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["fetch", &registry.reference("c/ls", &digest)])
+        .assert()
+        .success();
+    let human = layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["cache", "ls", "--blobs"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(line.starts_with(&format!("{digest} 2.9 KiB ")), "{line}");
+    let raw = layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["cache", "ls", "--blobs", "--bytes"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&raw.stdout).into_owned();
+    assert!(line.starts_with(&format!("{digest} 3000 ")), "{line}");
+}
