@@ -1,6 +1,6 @@
 //! `serve`'s request headers about ranges: `Range` against a blob size, `If-Range` and
 //! `If-None-Match` against an ETag. Input: 8 bytes of size (big endian), then the header value.
-//! A partial answer is never empty and never leaves the blob.
+//! A partial answer (or each part of a multipart one) is never empty and never leaves the blob.
 #![no_main]
 
 use layerget::server::range::{self, RangeDecision};
@@ -22,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
                     r.start < r.end && r.end <= size,
                     "{value:?} on {size}: {r:?}"
                 );
+            }
+            RangeDecision::Multiple(parts) => {
+                assert!(parts.len() >= 2, "{value:?} on {size}: {parts:?}");
+                for r in parts {
+                    assert!(
+                        r.start < r.end && r.end <= size,
+                        "{value:?} on {size}: {r:?}"
+                    );
+                }
             }
             RangeDecision::Full | RangeDecision::Unsatisfiable => {}
         }

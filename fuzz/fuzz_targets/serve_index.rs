@@ -1,5 +1,5 @@
 //! The `index.json` that `serve` reads its tags from (it may have been written by another
-//! tool): never a panic; listed tags can be looked up again.
+//! tool): never a panic; listed tags can be looked up again, with and without `?ns=`.
 #![no_main]
 
 use layerget::server::Index;
@@ -10,12 +10,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for repository in ["library/alpine", "team/app", "a"] {
-        let Some(tags) = index.tags(repository) else {
-            continue;
-        };
-        for tag in tags {
-            let entry = index.tag(repository, tag).expect("a listed tag is found");
-            let _ = index.media_type(&entry.digest);
+        for ns in [None, Some("docker.io"), Some("registry.example")] {
+            let Some(tags) = index.tags(repository, ns) else {
+                continue;
+            };
+            for tag in tags {
+                let entry = index.tag(repository, tag, ns).expect("a listed tag is found");
+                let _ = index.media_type(&entry.digest);
+            }
         }
     }
 });
