@@ -130,7 +130,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             break
         }
         'layerget;pull' {
-            [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host''s]')
+            [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'From a multi-platform image, take these platforms: OS/ARCH[/VARIANT], several separated by commas or given again (several record an index of just those) [default: this host''s]')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once (over all images)')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch up to N blobs at once (over all images)')
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s')

@@ -123,7 +123,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'layerget;pull'= {
-            cand --platform 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host''s]'
+            cand --platform 'From a multi-platform image, take these platforms: OS/ARCH[/VARIANT], several separated by commas or given again (several record an index of just those) [default: this host''s]'
             cand -j 'Fetch up to N blobs at once (over all images)'
             cand --jobs 'Fetch up to N blobs at once (over all images)'
             cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s'

@@ -130,7 +130,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Pri
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l platform -d 'From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host\'s]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l platform -d 'From a multi-platform image, take these platforms: OS/ARCH[/VARIANT], several separated by commas or given again (several record an index of just those) [default: this host\'s]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s j -l jobs -d 'Fetch up to N blobs at once (over all images)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r

@@ -45,6 +45,7 @@ const PULL_EXAMPLES: &str = "\
 Examples:
   layerget pull 127.0.0.1:5000/team/app:v1                    manifest, config and layers
   layerget pull alpine:3.20 --platform linux/arm64            one platform of an index
+  layerget pull REF --platform linux/amd64,linux/arm64         two platforms, an index of them
   layerget pull REF --all-platforms                           every platform and the index
   echo \"$TOKEN\" | layerget pull ghcr.io/corp/app:1 --username me --password-stdin";
 
@@ -508,9 +509,15 @@ pub struct PullArgs {
     )]
     pub refs: Vec<String>,
 
-    /// From a multi-platform image, take this platform: OS/ARCH[/VARIANT] [default: this host's]
-    #[arg(long, value_name = "PLATFORM", conflicts_with = "all_platforms")]
-    pub platform: Option<String>,
+    /// From a multi-platform image, take these platforms: OS/ARCH[/VARIANT], several separated
+    /// by commas or given again (several record an index of just those) [default: this host's]
+    #[arg(
+        long,
+        value_name = "PLATFORM",
+        value_delimiter = ',',
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Vec<String>,
 
     /// From a multi-platform image, take every platform (and record the index itself)
     #[arg(long)]

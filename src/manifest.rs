@@ -282,6 +282,29 @@ pub fn docker_to_oci(
     serde_json::to_vec(&doc).map_err(|e| ManifestError::Invalid(e.to_string()))
 }
 
+/// An index or manifest list with only the entries whose digest is in `keep` (the rest of the
+/// document as it was), as compact JSON with sorted keys. For recording some platforms of an
+/// index: the result is an index of content the cache holds.
+pub fn subset_index(
+    bytes: &[u8],
+    keep: &std::collections::HashSet<Digest>,
+) -> Result<Vec<u8>, ManifestError> {
+    use serde_json::Value;
+    let mut doc: Value =
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    let Some(manifests) = doc.get_mut("manifests").and_then(Value::as_array_mut) else {
+        return Err(ManifestError::Invalid("it has no `manifests` list".into()));
+    };
+    manifests.retain(|entry| {
+        entry
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok())
+            .is_some_and(|d| keep.contains(&d))
+    });
+    serde_json::to_vec(&doc).map_err(|e| ManifestError::Invalid(e.to_string()))
+}
+
 /// Types that tell nothing about which manifest a body is.
 fn is_generic(content_type: &str) -> bool {
     matches!(
@@ -697,6 +720,28 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["manifests"][0], 3);
         assert_eq!(v["manifests"][1]["size"], 7);
+    }
+
+    #[test]
+    fn subset_index_keeps_only_the_chosen_entries() {
+        let a = crate::digest::digest_bytes(crate::digest::Algorithm::Sha256, b"a");
+        let b = crate::digest::digest_bytes(crate::digest::Algorithm::Sha256, b"b");
+        let doc = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX, "annotations": {"k": "v"},
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": a.to_string(), "size": 1},
+                {"mediaType": OCI_MANIFEST, "digest": b.to_string(), "size": 2},
+                {"digest": "not a digest"}, 7,
+            ],
+        });
+        let keep = [b.clone()].into();
+        let out = subset_index(doc.to_string().as_bytes(), &keep).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(v["manifests"][0]["digest"], b.to_string());
+        assert_eq!(v["annotations"]["k"], "v");
+        assert!(subset_index(b"[1]", &keep).is_err());
+        assert!(subset_index(br#"{"manifests":3}"#, &keep).is_err());
     }
 
     fn child_digest() -> Digest {

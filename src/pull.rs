@@ -47,6 +47,8 @@ pub const MAX_INDEX_ENTRIES: usize = 1000;
 pub enum PlatformChoice {
     /// The one for this platform (`--platform`, or the host's).
     One(PlatformSpec),
+    /// Several platforms (`--platform a,b`): recorded as an index of just those.
+    Several(Vec<PlatformSpec>),
     /// Every manifest the index lists (`--all-platforms`).
     All,
 }
@@ -232,6 +234,8 @@ enum Shape {
     Platform,
     /// An index, all of it pulled.
     All,
+    /// An index, of which several platforms were pulled: recorded as an index of those.
+    Subset,
 }
 
 fn descriptor(
@@ -314,6 +318,27 @@ async fn entries(
                 (named.media_type, named.digest, named.size) = (OCI_MANIFEST.into(), digest, size);
             }
             entries.push(named);
+            let mt = top.manifest.media_type();
+            entries.push(descriptor(mt, &top.digest, top.size, SOURCE_OF, name));
+        }
+        (Shape::Subset, Some(top)) => {
+            // An index of just the pulled platforms carries the name (so the cache holds all
+            // it names, `cache ls` calls it complete, and `skopeo copy oci:…` picks from it);
+            // the registry's index is kept beside it, which `serve` hands out for the tag.
+            let mut converted = HashMap::new();
+            let mut keep = HashSet::new();
+            for (d, got) in images {
+                keep.extend(d.as_ref().map(|d| d.digest.clone()));
+                if manifest::is_docker(got.manifest.media_type()) {
+                    let new = store_as_oci(store, &got.bytes, &none, tally).await?;
+                    converted.insert(got.digest.clone(), new);
+                }
+            }
+            let subset = manifest::subset_index(&top.bytes, &keep).map_err(|e| {
+                PullError::Internal(format!("keeping the chosen platforms of an index: {e}"))
+            })?;
+            let (d, size) = store_as_oci(store, &subset, &converted, tally).await?;
+            entries.push(descriptor(OCI_INDEX, &d, size, REF_NAME, name));
             let mt = top.manifest.media_type();
             entries.push(descriptor(mt, &top.digest, top.size, SOURCE_OF, name));
         }
@@ -449,6 +474,35 @@ pub async fn pull<'a>(
                 }
             }
             Shape::All
+        }
+        (Manifest::Index { index, .. }, PlatformChoice::Several(specs)) => {
+            // Each platform's manifest straight from this index (a nested index per platform
+            // is what `--platform` with one value or `--all-platforms` handle).
+            for spec in specs {
+                let Some(d) = spec.choose(index).cloned() else {
+                    let mut available: Vec<String> = index
+                        .manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+                        .filter(|p| p != "unknown/unknown")
+                        .collect();
+                    available.dedup();
+                    return Err(PullError::NoPlatform {
+                        reference: name,
+                        wanted: spec.to_string(),
+                        available,
+                    });
+                };
+                if images.iter().any(|(seen, _)| seen.as_ref() == Some(&d)) {
+                    continue;
+                }
+                let child = get_child(client, store, reference, &d, options, &mut tally).await?;
+                if !matches!(child.manifest, Manifest::Image { .. }) {
+                    return Err(PullError::TooDeep { reference: name });
+                }
+                images.push((Some(d), child));
+            }
+            Shape::Subset
         }
         (Manifest::Index { index, .. }, PlatformChoice::One(spec)) => {
             let mut index = index.clone();

@@ -42,12 +42,20 @@ impl PullSettings {
         let platforms = if args.all_platforms {
             PlatformChoice::All
         } else {
-            match args.platform {
-                Some(p) => PlatformChoice::One(
-                    p.parse::<PlatformSpec>()
-                        .map_err(|e| UsageError(e.to_string()))?,
-                ),
-                None => PlatformChoice::One(PlatformSpec::host()),
+            let mut specs: Vec<PlatformSpec> = Vec::new();
+            for p in args.platform.iter().filter(|p| !p.trim().is_empty()) {
+                let spec = p
+                    .trim()
+                    .parse::<PlatformSpec>()
+                    .map_err(|e| UsageError(e.to_string()))?;
+                if !specs.contains(&spec) {
+                    specs.push(spec);
+                }
+            }
+            match specs.len() {
+                0 => PlatformChoice::One(PlatformSpec::host()),
+                1 => PlatformChoice::One(specs.remove(0)),
+                _ => PlatformChoice::Several(specs),
             }
         };
         Ok(PullSettings {

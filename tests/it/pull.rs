@@ -707,3 +707,107 @@ fn the_summary_tells_fetched_from_cached_bytes() {
     assert!(!stdout(&again).contains("fetched"), "{}", stdout(&again));
     let _ = a;
 }
+
+/// Issue 15: `--platform` takes several values; the name goes on an index of just those
+/// platforms (complete in the cache, read by skopeo), the registry's index is kept beside it
+/// (and is what `serve` answers for the tag), and the other platforms are not fetched.
+#[test]
+fn several_platforms_are_recorded_as_an_index_of_just_those() {
+    let registry = TestRegistry::start();
+    let repo = "multi/some";
+    for docker in [false, true] {
+        let tag = if docker { "list" } else { "oci" };
+        let images: Vec<(&str, Image)> = [
+            ("linux/amd64", 11),
+            ("linux/arm64", 12),
+            ("linux/s390x", 13),
+        ]
+        .into_iter()
+        .map(|(p, seed)| {
+            let arch = p.split_once('/').unwrap().1;
+            (
+                p,
+                push_image(
+                    &registry,
+                    repo,
+                    None,
+                    docker,
+                    arch,
+                    &[layer(seed + u64::from(docker) * 10, 80)],
+                ),
+            )
+        })
+        .collect();
+        let refs: Vec<(&str, &Image)> = images.iter().map(|(p, i)| (*p, i)).collect();
+        let (index_digest, _) = push_index(&registry, repo, tag, docker, &refs);
+        let name = format!("{}/{repo}:{tag}", registry.addr());
+        let cache = TempCache::new();
+        pull(&cache, &[&name, "--platform", "linux/amd64,linux/arm64"]).success();
+        // The recorded index lists exactly the two platforms, in OCI terms.
+        let recorded_digest = recorded(cache.path(), &name).expect("the name is recorded");
+        let doc: Value =
+            serde_json::from_slice(&fs::read(cache.blob_path(&recorded_digest)).unwrap()).unwrap();
+        assert_eq!(doc["mediaType"], OCI_INDEX, "{docker}: {doc}");
+        let platforms: Vec<String> = doc["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(platforms, ["amd64", "arm64"], "{docker}");
+        // The registry's own index is kept beside it.
+        assert!(
+            entries(cache.path())
+                .iter()
+                .any(|(n, d, _)| *n == name && *d == index_digest),
+            "{docker}: {:?}",
+            entries(cache.path())
+        );
+        // Complete, and the third platform was never fetched.
+        let ls = layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(["cache", "ls"])
+            .output()
+            .unwrap();
+        let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
+        assert!(
+            ls.contains(&name) && !ls.contains("incomplete"),
+            "{docker}: {ls}"
+        );
+        assert!(!cache.blob_path(&images[2].1.config).exists(), "{docker}");
+        // skopeo reads it (the host's platform, amd64, is in it).
+        let copied = skopeo_from_cache(cache.path(), &name);
+        assert!(copied.is_ok(), "{docker}: {copied:?}");
+        // `serve` answers the tag with the registry's index.
+        let serve = crate::serve::Serve::start(cache.path(), &[]);
+        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+        let r = serve.request(
+            "GET",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Accept", accept)],
+        );
+        assert_eq!(r.status, 200, "{docker}: {}", r.text());
+        assert_eq!(
+            r.header("docker-content-digest"),
+            Some(index_digest.as_str()),
+            "{docker}"
+        );
+    }
+    let cache = TempCache::new();
+    let name = format!("{}/{repo}:oci", registry.addr());
+    let out = layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args([
+            "pull",
+            &name,
+            "--platform",
+            "linux/amd64",
+            "--platform",
+            "windows/amd64",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
