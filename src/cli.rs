@@ -256,6 +256,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// The REFs a command names, as given (none for commands that name no registry).
+    pub fn refs(&self) -> &[String] {
+        match self {
+            Command::Fetch(a) => &a.refs,
+            Command::Pull(a) => &a.refs,
+            Command::Head(a) => std::slice::from_ref(&a.reference),
+            _ => &[],
+        }
+    }
+
     /// The registry and transfer options of a command that talks to registries.
     pub fn network(&self) -> Option<(&RegistryArgs, &TransferArgs)> {
         match self {

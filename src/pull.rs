@@ -407,6 +407,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| PullError::Internal(e.to_string()))
 }
 
+/// The error for an index that lists no manifest for `spec`, naming the platforms it has.
+fn no_platform(reference: String, spec: &PlatformSpec, index: &manifest::Index) -> PullError {
+    let mut available: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    available.dedup();
+    PullError::NoPlatform {
+        reference,
+        wanted: spec.to_string(),
+        available,
+    }
+}
+
 /// Pulls `reference` (which has a tag or a digest) into `store` and records it.
 pub async fn pull<'a>(
     client: &Client,
@@ -480,18 +496,7 @@ pub async fn pull<'a>(
             // is what `--platform` with one value or `--all-platforms` handle).
             for spec in specs {
                 let Some(d) = spec.choose(index).cloned() else {
-                    let mut available: Vec<String> = index
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
-                        .filter(|p| p != "unknown/unknown")
-                        .collect();
-                    available.dedup();
-                    return Err(PullError::NoPlatform {
-                        reference: name,
-                        wanted: spec.to_string(),
-                        available,
-                    });
+                    return Err(no_platform(name, spec, index));
                 };
                 if images.iter().any(|(seen, _)| seen.as_ref() == Some(&d)) {
                     continue;
@@ -509,18 +514,7 @@ pub async fn pull<'a>(
             let mut depth = 1;
             loop {
                 let Some(d) = spec.choose(&index).cloned() else {
-                    let mut available: Vec<String> = index
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
-                        .filter(|p| p != "unknown/unknown")
-                        .collect();
-                    available.dedup();
-                    return Err(PullError::NoPlatform {
-                        reference: name,
-                        wanted: spec.to_string(),
-                        available,
-                    });
+                    return Err(no_platform(name, spec, &index));
                 };
                 let child = get_child(client, store, reference, &d, options, &mut tally).await?;
                 match child.manifest {

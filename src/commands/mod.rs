@@ -116,13 +116,8 @@ fn credentials_registry(
     g: &crate::cli::RegistryArgs,
     command: &Command,
 ) -> anyhow::Result<(Option<Registry>, Option<String>)> {
-    let refs: &[String] = match command {
-        Command::Fetch(args) => &args.refs,
-        Command::Pull(args) => &args.refs,
-        Command::Head(args) => std::slice::from_ref(&args.reference),
-        _ => &[],
-    };
-    let registries: Vec<Registry> = refs
+    let registries: Vec<Registry> = command
+        .refs()
         .iter()
         .filter_map(|r| r.parse::<Reference>().ok())
         .map(|r| r.registry().clone())
@@ -175,18 +170,13 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     let g = cli.global;
     if g.json {
         // Every REF gets one line, even when the command fails before reaching it.
-        match &cli.command {
-            Command::Fetch(args) => printer.expect_items(&args.refs),
-            Command::Pull(args) => printer.expect_items(&args.refs),
-            Command::Head(args) => printer.expect_items(std::slice::from_ref(&args.reference)),
-            _ => {}
-        }
+        printer.expect_items(cli.command.refs());
     }
     // A pasted `https://host/name@digest` works; say what became of the scheme.
-    let pasted: &[String] = match &cli.command {
-        Command::Fetch(args) => &args.refs,
-        Command::Pull(args) => &args.refs,
-        _ => &[],
+    // (`head` says it itself.)
+    let pasted = match &cli.command {
+        Command::Head(_) => &[],
+        other => other.refs(),
     };
     for given in pasted {
         if let Some(note) = crate::reference::scheme_note(given) {

@@ -326,19 +326,13 @@ fn value(s: String) -> HeaderValue {
     HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Text from a client (a path, a user name) made safe for a log line: control characters
-/// (C0, DEL, C1: terminal escapes among them) and backslashes are escaped, at most `max`
-/// characters are kept.
+/// Text from a client (a path, a user name) made safe for a log line through the one
+/// sanitiser (`crate::text`): control characters (C0, DEL, C1: terminal escapes among them)
+/// and bidirectional controls escaped, backslashes doubled first so the escapes stay
+/// unambiguous, at most `max` characters kept.
 fn escape_for_log(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for c in text.chars().take(max) {
-        if c.is_control() || c == '\\' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let cut: String = text.chars().take(max).collect();
+    crate::text::sanitize(&cut.replace('\\', "\\\\"), crate::text::Lines::Escape).into_owned()
 }
 
 /// What `/manifests/` knows about a blob once it has read it: a manifest of this type, or no

@@ -204,8 +204,7 @@ impl Store {
         mode: CacheLockMode,
         waiting: impl FnOnce(),
     ) -> Result<Store, StoreError> {
-        Store::open_existing(root)?;
-        Store::open_for(root, mode, waiting).await
+        Store::open_existing(root)?.lock_for(mode, waiting).await
     }
 
     /// Opens the cache at `root` for use: creates the layout, then takes the cache-wide lock
@@ -219,8 +218,16 @@ impl Store {
         mode: CacheLockMode,
         waiting: impl FnOnce(),
     ) -> Result<Store, StoreError> {
-        let mut store = Store::open(root)?;
-        let attempt = match store.try_lock_cache(mode) {
+        Store::open(root)?.lock_for(mode, waiting).await
+    }
+
+    /// Takes the cache-wide lock in `mode` for this opened store (see [`Store::open_for`]).
+    async fn lock_for(
+        mut self,
+        mode: CacheLockMode,
+        waiting: impl FnOnce(),
+    ) -> Result<Store, StoreError> {
+        let attempt = match self.try_lock_cache(mode) {
             // A cache on a read-only file system (or another user's, read-only to us) cannot
             // be changed by anyone who could race us, nor by us: reading needs no lock.
             Err(StoreError::Io { source, .. })
@@ -232,7 +239,7 @@ impl Store {
                             | io::ErrorKind::NotFound
                     ) =>
             {
-                return Ok(store);
+                return Ok(self);
             }
             other => other?,
         };
@@ -240,18 +247,18 @@ impl Store {
             Some(lock) => lock,
             None => {
                 waiting();
-                let s = store.clone();
+                let s = self.clone();
                 tokio::task::spawn_blocking(move || s.lock_cache_blocking(mode))
                     .await
                     .map_err(|e| StoreError::Io {
                         action: "wait for the lock",
-                        path: root.join("ingest"),
+                        path: self.root.join("ingest"),
                         source: io::Error::other(e.to_string()),
                     })??
             }
         };
-        store._lock = Some(Arc::new(lock));
-        Ok(store)
+        self._lock = Some(Arc::new(lock));
+        Ok(self)
     }
 
     /// The root directory.
