@@ -62,24 +62,33 @@ pub fn owner(d: &Descriptor) -> Option<&str> {
 }
 
 impl LayoutIndex {
-    /// Parses `index.json` bytes.
+    /// Parses `index.json` bytes, refusing what is not an OCI image index: what the store
+    /// rewrites must be one.
     pub fn parse(bytes: &[u8]) -> Result<LayoutIndex, String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let Value::Object(mut doc) = value else {
-            return Err("it is not a JSON object".into());
-        };
+        let index = LayoutIndex::parse_lenient(bytes)?;
         // An image layout's index.json is an OCI image index (image-layout.md: "This REQUIRED
         // file ... MUST be an image index"): schemaVersion 2, and its media type if it says one.
-        if doc.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+        if index.doc.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
             return Err("it is not an OCI image index (its schemaVersion is not 2)".into());
         }
-        if let Some(m) = doc.get("mediaType")
+        if let Some(m) = index.doc.get("mediaType")
             && m.as_str() != Some(crate::manifest::OCI_INDEX)
         {
             return Err(format!(
                 "it is not an OCI image index (its mediaType is {m})"
             ));
         }
+        Ok(index)
+    }
+
+    /// Parses `index.json` bytes as far as reading its entries needs: a JSON object whose
+    /// `manifests`, if present, is an array. For readers (`serve`) of layouts other tools wrote;
+    /// what is written back goes through [`LayoutIndex::parse`].
+    pub fn parse_lenient(bytes: &[u8]) -> Result<LayoutIndex, String> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let Value::Object(mut doc) = value else {
+            return Err("it is not a JSON object".into());
+        };
         match doc.get("manifests") {
             None | Some(Value::Null) => {
                 doc.insert("manifests".into(), Value::Array(Vec::new()));

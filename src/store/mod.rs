@@ -17,27 +17,35 @@
 //! and nothing else: no HTTP, no printing. Its functions block; async callers use
 //! `spawn_blocking`.
 
+pub mod content;
 mod index;
 mod ingest;
+mod local;
 mod lock;
 mod maintain;
+mod memory;
 mod put;
+mod refs;
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use content::{Blob, BlobWriter, ContentStore, Deleted, Location, Partial, StoredBlob};
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{
     Commit, Flusher, Hashed, Ingest, IngestState, IngestWriter, Mismatch, PrefixHasher, Segment,
     WRITE_QUEUE, is_valid_plan,
 };
+pub use local::LocalWriter;
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
     BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, RefBlobs, plan_prune,
 };
+pub use memory::{MemoryStore, MemoryWriter};
 pub use put::{CacheLock, CacheLockMode};
+pub use refs::{Refs, TagEntry, ns_registry};
 
 use crate::digest::{Digest, Verifier};
 use crate::envelope::Category;
@@ -107,6 +115,27 @@ pub enum StoreError {
         /// How many bytes.
         bytes: u64,
     },
+    /// Content handed to the store is not of the size it was declared to have; nothing was
+    /// stored.
+    #[error("{digest} was to be {expected} bytes but {actual} were written; nothing was stored")]
+    WrongSize {
+        /// The digest it was to be stored as.
+        digest: Digest,
+        /// The size declared.
+        expected: u64,
+        /// The size written.
+        actual: u64,
+    },
+    /// A blob is larger than the reader allows.
+    #[error("{digest} is {size} bytes, more than the {max} allowed here")]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl StoreError {
@@ -114,10 +143,29 @@ impl StoreError {
     /// not match its digest (integrity).
     pub fn category(&self) -> Category {
         match self {
-            StoreError::Mismatch { .. } => Category::Integrity,
+            StoreError::Mismatch { .. } | StoreError::WrongSize { .. } => Category::Integrity,
             // Wrong directories are wrong arguments.
             StoreError::NoCache { .. } | StoreError::NotACache { .. } => Category::Usage,
             _ => Category::Storage,
+        }
+    }
+
+    /// The error for content a commit refused.
+    pub fn rejected(expected: Digest, mismatch: Mismatch) -> StoreError {
+        match mismatch {
+            Mismatch::Digest { actual, bytes } => StoreError::Mismatch {
+                expected,
+                actual,
+                bytes,
+            },
+            Mismatch::Size {
+                expected: size,
+                actual,
+            } => StoreError::WrongSize {
+                digest: expected,
+                expected: size,
+                actual,
+            },
         }
     }
 
@@ -136,6 +184,8 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Descriptors every read goes below (see `local.rs`).
+    safe: Arc<local::SafeRoot>,
     _lock: Option<Arc<CacheLock>>,
 }
 
@@ -182,6 +232,7 @@ impl Store {
         write_if_missing(&root.join("CACHEDIR.TAG"), CACHEDIR_TAG.as_bytes())?;
         Ok(Store {
             root: root.to_owned(),
+            safe: Arc::new(local::SafeRoot::open(root)?),
             _lock: None,
         })
     }

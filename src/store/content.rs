@@ -1,0 +1,456 @@
+//! The content-store interface: what every backend of the cache offers, and all that `serve`
+//! (and, as they move onto it, the transfer and maintenance code) may assume of one.
+//!
+//! Modelled on containerd's content store (`core/content/content.go`), in four parts:
+//!
+//! - *read*: [`ContentStore::stat`], [`ContentStore::open`] (a [`Blob`]: its size and a way to
+//!   read any range of it), and [`ContentStore::locate`], where a backend may answer "fetch it
+//!   from this URL instead" (an object store's presigned URL);
+//! - *ingest*: [`ContentStore::writer`] gives a [`BlobWriter`] for one digest, holding that
+//!   digest's lock, resumable (it starts at [`BlobWriter::offset`], what an earlier writer left)
+//!   and with positional writes; [`BlobWriter::commit`] is the one check of content entering
+//!   the store: it verifies size and digest and makes the bytes durable before the name is
+//!   visible, or publishes nothing;
+//! - *manage*: [`ContentStore::blobs`], [`ContentStore::partials`], [`ContentStore::delete`]
+//!   (which leaves a blob alone while a writer holds its lock), [`ContentStore::quarantine`];
+//! - *refs*: [`ContentStore::refs`] (the reference table, parsed once by
+//!   [`LayoutIndex::parse`](super::LayoutIndex::parse), with the tag view [`Refs`] built from it)
+//!   and [`ContentStore::update_refs`], an atomic read-modify-write.
+//!
+//! Implementations: the local OCI image layout ([`Store`](super::Store), in `local.rs`) and
+//! memory ([`MemoryStore`](super::MemoryStore), for tests); an object store is to be the third.
+//!
+//! The trait is generic (methods return `impl Future + Send`), not object-safe: every user is
+//! generic over its store already (`serve`'s handlers are monomorphised per backend, so a
+//! blob read costs no allocation or virtual call on the hot path), and a program that must pick
+//! a backend at run time wraps them in an enum that implements the trait.
+
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{LayoutIndex, Refs, StoreError};
+use crate::digest::Digest;
+
+/// Bytes read at a time when a blob is streamed.
+pub const STREAM_CHUNK: usize = 256 << 10;
+
+/// A verified blob, opened for reading: its size (taken when it was opened) and its bytes.
+#[derive(Debug)]
+pub struct Blob {
+    size: u64,
+    body: Body,
+}
+
+/// Where an open blob's bytes are.
+#[derive(Debug)]
+enum Body {
+    /// A file below `blobs/`, opened without following symlinks.
+    File(File),
+    /// Bytes held in memory.
+    Memory(Bytes),
+}
+
+impl Blob {
+    /// A blob backed by an open file of `size` bytes.
+    pub fn file(file: File, size: u64) -> Blob {
+        Blob {
+            size,
+            body: Body::File(file),
+        }
+    }
+
+    /// A blob held in memory.
+    pub fn memory(bytes: Bytes) -> Blob {
+        Blob {
+            size: bytes.len() as u64,
+            body: Body::Memory(bytes),
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads `range` into memory (for small answers and manifests, where one `pread` beats a
+    /// streaming body). A range that does not lie within the blob is an error, not a panic.
+    /// Blocks for as long as reading the range from its file takes.
+    pub fn read_range(&self, range: Range<u64>) -> io::Result<Bytes> {
+        let outside = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bytes {}..{} are not within a blob of {} bytes",
+                    range.start, range.end, self.size
+                ),
+            )
+        };
+        if range.start > range.end || range.end > self.size {
+            return Err(outside());
+        }
+        let start = usize::try_from(range.start).map_err(|_| outside())?;
+        let end = usize::try_from(range.end).map_err(|_| outside())?;
+        match &self.body {
+            Body::Memory(b) if end <= b.len() => Ok(b.slice(start..end)),
+            Body::Memory(_) => Err(outside()),
+            Body::File(f) => {
+                let mut buf = vec![0; end - start];
+                f.read_exact_at(&mut buf, range.start)?;
+                Ok(buf.into())
+            }
+        }
+    }
+
+    /// The bytes of `span` as a stream of chunks of at most [`STREAM_CHUNK`], read as the
+    /// consumer asks for them (a file is read by an async reader, never whole into memory).
+    pub fn stream(
+        self,
+        span: Range<u64>,
+    ) -> io::Result<impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static> {
+        use futures_util::StreamExt as _;
+        use std::io::{Seek, SeekFrom};
+        if span.start > span.end || span.end > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a span outside the blob",
+            ));
+        }
+        let len = span.end - span.start;
+        Ok(match self.body {
+            Body::Memory(b) => {
+                // `span` lies within the blob, whose size is `b.len()`: the casts are exact.
+                let (start, end) = (span.start as usize, span.end as usize);
+                let chunks: Vec<io::Result<Bytes>> = (start..end)
+                    .step_by(STREAM_CHUNK)
+                    .map(|at| Ok(b.slice(at..(at + STREAM_CHUNK).min(end))))
+                    .collect();
+                futures_util::stream::iter(chunks).left_stream()
+            }
+            Body::File(mut file) => {
+                file.seek(SeekFrom::Start(span.start))?;
+                let file = tokio::fs::File::from_std(file);
+                let reader = tokio::io::AsyncReadExt::take(file, len);
+                tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK).right_stream()
+            }
+        })
+    }
+}
+
+/// Where a client should get a blob's bytes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// From this store: [`ContentStore::open`] it.
+    Here,
+    /// From this URL (an object store's presigned URL), valid for a while.
+    Url(String),
+}
+
+/// One blob in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// One partial blob (an ingest that has not been committed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partial {
+    /// The digest it is to become.
+    pub digest: Digest,
+    /// Bytes written so far.
+    pub bytes: u64,
+}
+
+/// What [`ContentStore::delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The blob is gone.
+    Removed,
+    /// There was no such blob.
+    Missing,
+    /// A writer holds the digest's lock: the blob was left alone.
+    Busy,
+}
+
+/// A cache backend. See the module docs for the four parts and what each promises.
+pub trait ContentStore: Send + Sync + 'static {
+    /// The writer [`ContentStore::writer`] gives.
+    type Writer: BlobWriter;
+
+    /// The size of a verified blob, `None` when there is none.
+    fn stat(&self, digest: &Digest)
+    -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Opens a verified blob for reading, `None` when there is none. Never exposes partial
+    /// content.
+    fn open(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Option<Blob>, StoreError>> + Send;
+
+    /// Where a client should read the blob from: [`Location::Here`] unless the backend can
+    /// hand out a URL of its own.
+    fn locate(
+        &self,
+        _digest: &Digest,
+    ) -> impl Future<Output = Result<Location, StoreError>> + Send {
+        std::future::ready(Ok(Location::Here))
+    }
+
+    /// A writer for `digest`, taking its lock (waiting while another writer, in this process
+    /// or another, holds it) and resuming what an earlier writer left. `size`, when known, is
+    /// what commit will require (a resumed partial recorded for another size starts over).
+    fn writer(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> impl Future<Output = Result<Self::Writer, StoreError>> + Send;
+
+    /// Every verified blob, sorted by digest.
+    fn blobs(&self) -> impl Future<Output = Result<Vec<StoredBlob>, StoreError>> + Send;
+
+    /// Every partial blob not locked by a writer right now, sorted by digest.
+    fn partials(&self) -> impl Future<Output = Result<Vec<Partial>, StoreError>> + Send;
+
+    /// Removes a verified blob unless a writer holds its lock.
+    fn delete(&self, digest: &Digest) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
+
+    /// Takes a blob that failed verification out of service (kept for inspection where the
+    /// backend can); afterwards it is not found. Missing is fine.
+    fn quarantine(&self, digest: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The reference table as of now, with its tag view.
+    fn refs(&self) -> impl Future<Output = Result<Arc<Refs>, StoreError>> + Send;
+
+    /// Changes the reference table atomically: `change` edits the current table; nothing is
+    /// written when it returns `(_, false)`. Concurrent updates never lose each other's edits.
+    fn update_refs<T, F>(&self, change: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static;
+}
+
+/// Writes one blob into a store. Dropping it without [`BlobWriter::commit`] keeps what was
+/// written (a later writer of the digest resumes it) and releases the digest's lock;
+/// [`BlobWriter::abort`] throws it away.
+pub trait BlobWriter: Send + Sized {
+    /// The digest being written.
+    fn digest(&self) -> &Digest;
+
+    /// Bytes held so far: where the next [`BlobWriter::write`] goes (resumed bytes included).
+    fn offset(&self) -> u64;
+
+    /// Appends `chunk` at [`BlobWriter::offset`].
+    fn write(&mut self, chunk: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes `bytes` at `at` (a segment of a download in several parts); the offset becomes
+    /// the end of the furthest write.
+    fn write_at(
+        &mut self,
+        at: u64,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Publishes the bytes as the blob if they are it: size (when the writer was given one) and
+    /// digest are checked here, and the bytes made durable before the name is visible. On a
+    /// mismatch nothing is published, the partial is discarded and the error says what was
+    /// wrong ([`StoreError::Mismatch`], [`StoreError::WrongSize`]). A blob already present is
+    /// success.
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Throws the partial away.
+    fn abort(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Reads a whole small blob (a manifest) into memory: `None` when it is missing, an error when
+/// it is larger than `max` bytes.
+pub async fn read_small<S: ContentStore>(
+    store: &S,
+    digest: &Digest,
+    max: u64,
+) -> Result<Option<Bytes>, StoreError> {
+    let Some(blob) = store.open(digest).await? else {
+        return Ok(None);
+    };
+    if blob.size() > max {
+        return Err(StoreError::TooLarge {
+            digest: digest.clone(),
+            size: blob.size(),
+            max,
+        });
+    }
+    let size = blob.size();
+    tokio::task::spawn_blocking(move || blob.read_range(0..size))
+        .await
+        .map_err(|e| StoreError::Io {
+            action: "read",
+            path: digest.to_string().into(),
+            source: io::Error::other(e),
+        })?
+        .map(Some)
+        .map_err(|source| StoreError::Io {
+            action: "read",
+            path: digest.to_string().into(),
+            source,
+        })
+}
+
+/// The contract every [`ContentStore`] keeps, as tests any implementation must pass
+/// (`local.rs` and `memory.rs` run them).
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::*;
+    use crate::digest::{Algorithm, digest_bytes};
+    use futures_util::StreamExt as _;
+
+    async fn read_all<S: ContentStore>(store: &S, d: &Digest) -> Option<Vec<u8>> {
+        let blob = store.open(d).await.unwrap()?;
+        let size = blob.size();
+        let mut out = Vec::new();
+        let mut stream = Box::pin(blob.stream(0..size).unwrap());
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        Some(out)
+    }
+
+    /// Runs every check against a fresh, empty store.
+    pub async fn check<S: ContentStore>(store: S) {
+        let data = b"hello, content store".to_vec();
+        let d = digest_bytes(Algorithm::Sha256, &data);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        assert!(store.open(&d).await.unwrap().is_none());
+
+        // Written in two sittings: the second writer resumes where the first stopped, and
+        // nothing is visible before the commit.
+        let mut w = store.writer(&d, Some(data.len() as u64)).await.unwrap();
+        assert_eq!(w.offset(), 0);
+        w.write(Bytes::copy_from_slice(&data[..5])).await.unwrap();
+        assert_eq!(w.offset(), 5);
+        drop(w);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        let partials = store.partials().await.unwrap();
+        assert_eq!(
+            partials,
+            vec![Partial {
+                digest: d.clone(),
+                bytes: 5
+            }]
+        );
+        let mut w = store.writer(&d, Some(data.len() as u64)).await.unwrap();
+        assert_eq!(w.offset(), 5, "a writer resumes what was left");
+        w.write(Bytes::copy_from_slice(&data[5..])).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(store.stat(&d).await.unwrap(), Some(data.len() as u64));
+        assert_eq!(read_all(&store, &d).await.unwrap(), data);
+        let blob = store.open(&d).await.unwrap().unwrap();
+        assert_eq!(&blob.read_range(7..12).unwrap()[..], &data[7..12]);
+        assert!(blob.read_range(3..999).is_err());
+        assert!(store.partials().await.unwrap().is_empty());
+        assert_eq!(
+            store.blobs().await.unwrap(),
+            vec![StoredBlob {
+                digest: d.clone(),
+                size: data.len() as u64
+            }]
+        );
+
+        // Positional writes, out of order.
+        let big: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let bd = digest_bytes(Algorithm::Sha256, &big);
+        let mut w = store.writer(&bd, Some(1000)).await.unwrap();
+        w.write_at(600, Bytes::copy_from_slice(&big[600..]))
+            .await
+            .unwrap();
+        w.write_at(0, Bytes::copy_from_slice(&big[..600]))
+            .await
+            .unwrap();
+        assert_eq!(w.offset(), 1000);
+        w.commit().await.unwrap();
+        assert_eq!(read_all(&store, &bd).await.unwrap(), big);
+
+        // Wrong bytes are never published, and the partial is gone.
+        let other = digest_bytes(Algorithm::Sha256, b"something else");
+        let mut w = store.writer(&other, None).await.unwrap();
+        w.write(Bytes::from_static(b"not it")).await.unwrap();
+        let err = w.commit().await.unwrap_err();
+        assert!(matches!(err, StoreError::Mismatch { .. }), "{err}");
+        assert_eq!(store.stat(&other).await.unwrap(), None);
+        assert!(store.partials().await.unwrap().is_empty());
+        // Right bytes, wrong declared size: too many are refused as they come, too few at
+        // the commit.
+        let mut w = store.writer(&other, Some(3)).await.unwrap();
+        let err = w.write(Bytes::from_static(b"something else")).await;
+        assert!(matches!(err, Err(StoreError::WrongSize { .. })), "{err:?}");
+        w.abort().await.unwrap();
+        let mut w = store.writer(&other, Some(20)).await.unwrap();
+        w.write(Bytes::from_static(b"something else"))
+            .await
+            .unwrap();
+        let err = w.commit().await.unwrap_err();
+        assert!(matches!(err, StoreError::WrongSize { .. }), "{err}");
+        assert_eq!(store.stat(&other).await.unwrap(), None);
+        // Aborted: nothing left.
+        let mut w = store.writer(&other, None).await.unwrap();
+        w.write(Bytes::from_static(b"some")).await.unwrap();
+        w.abort().await.unwrap();
+        assert!(store.partials().await.unwrap().is_empty());
+
+        // A blob being written is not deleted; otherwise it is.
+        let w = store.writer(&d, None).await.unwrap();
+        assert_eq!(store.delete(&d).await.unwrap(), Deleted::Busy);
+        drop(w);
+        assert_eq!(store.delete(&d).await.unwrap(), Deleted::Removed);
+        assert_eq!(store.delete(&d).await.unwrap(), Deleted::Missing);
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        store.quarantine(&bd).await.unwrap();
+        assert_eq!(store.stat(&bd).await.unwrap(), None);
+        store.quarantine(&bd).await.unwrap();
+
+        // Refs: atomic updates that concurrent writers do not lose.
+        assert!(store.refs().await.unwrap().is_empty());
+        let name = "127.0.0.1:5000/team/app:v1";
+        let descriptor = crate::manifest::Descriptor {
+            media_type: crate::manifest::OCI_MANIFEST.into(),
+            digest: d.clone(),
+            size: 2,
+            platform: None,
+            annotations: [(crate::manifest::REF_NAME.to_owned(), name.to_owned())].into(),
+            extra: Default::default(),
+        };
+        let store = Arc::new(store);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (store, mut descriptor) = (store.clone(), descriptor.clone());
+            tasks.push(tokio::spawn(async move {
+                let tagged = format!("127.0.0.1:5000/team/app:t{i}");
+                descriptor
+                    .annotations
+                    .insert(crate::manifest::REF_NAME.into(), tagged.clone());
+                store
+                    .update_refs(move |index| (index.set_ref(&tagged, vec![descriptor]), true))
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap().is_empty());
+        }
+        let unchanged = store
+            .update_refs(|index| (index.len(), false))
+            .await
+            .unwrap();
+        assert_eq!(unchanged, 8);
+        let refs = store.refs().await.unwrap();
+        assert_eq!(refs.tags("team/app", None).unwrap().count(), 8);
+        assert_eq!(refs.tag("team/app", "t3", None).unwrap().digest, d);
+    }
+}
