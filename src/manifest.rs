@@ -511,6 +511,24 @@ impl PlatformSpec {
     }
 }
 
+/// The media types a registry serves manifests with: those this module understands.
+pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+/// The manifest media type of a blob's bytes, `None` when they are no manifest or index that
+/// [`parse`] accepts. `hint` is what `index.json` records for the digest; it
+/// only helps a document without `mediaType` of its own, and only if it is a manifest type.
+pub fn classify(bytes: &[u8], hint: Option<&str>) -> Option<&'static str> {
+    let hint = hint.map(essence).filter(|h| kind_of(h).is_some());
+    let parsed = match hint {
+        Some(h) => parse(bytes, Some(&h)).or_else(|_| parse(bytes, None)),
+        None => parse(bytes, None),
+    }
+    .ok()?;
+    MANIFEST_TYPES
+        .into_iter()
+        .find(|known| *known == parsed.media_type())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! tool): never a panic; listed tags can be looked up again, with and without `?ns=`.
 #![no_main]
 
-use layerget::server::Index;
+use layerget::store::Refs as Index;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::{Common, Outcome, UsageError};
 use crate::cli::ServeArgs;
 use crate::output::Printer;
-use crate::server::{self, Access, DiskSource, Htpasswd, Limits};
+use crate::server::{self, Access, Htpasswd, Limits};
 use crate::store::Store;
 
 /// Validated settings for `serve`.
@@ -71,9 +71,8 @@ pub async fn run(
     }
     // Serving never makes a cache: the directory must be one (or an OCI layout) already.
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    Store::open_existing(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
-    let source =
-        DiskSource::open(&dir).with_context(|| format!("opening the cache `{}`", dir.display()))?;
+    let source = Store::open_existing(&dir)
+        .with_context(|| format!("opening the cache `{}`", dir.display()))?;
     let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -5,30 +5,75 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::{HeaderMap, Method};
 
-use super::*;
-use crate::digest::{Algorithm, digest_bytes};
-use crate::server::source::REF_NAME;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderName, HeaderValue};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+
+use super::listing::{Query, form_encode};
+use super::log::{escape_for_log, query_for_log};
+use super::manifests::accepts;
+use super::routing::{App, answer, handle};
+use super::{IMMUTABLE, error_response};
+use crate::digest::{Algorithm, Digest, digest_bytes};
+use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, classify};
+use crate::store::{
+    Blob, ContentStore, Deleted, LayoutIndex, MemoryStore, Partial, Refs, StoreError, StoredBlob,
+};
 
 const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
-/// A [`MemorySource`] that counts how often blobs are opened.
+/// A [`MemoryStore`] that counts how often blobs are opened.
 struct Counting {
-    inner: MemorySource,
+    inner: MemoryStore,
     opens: AtomicUsize,
 }
 
-impl BlobSource for Counting {
-    fn stat(&self, digest: &Digest) -> io::Result<Option<u64>> {
-        self.inner.stat(digest)
+impl ContentStore for Counting {
+    type Writer = <MemoryStore as ContentStore>::Writer;
+
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        self.inner.stat(digest).await
     }
 
-    fn open(&self, digest: &Digest) -> io::Result<Option<OpenBlob>> {
+    async fn open(&self, digest: &Digest) -> Result<Option<Blob>, StoreError> {
         self.opens.fetch_add(1, Ordering::Relaxed);
-        self.inner.open(digest)
+        self.inner.open(digest).await
     }
 
-    fn index(&self) -> io::Result<Arc<Index>> {
-        self.inner.index()
+    async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<Self::Writer, StoreError> {
+        self.inner.writer(digest, size).await
+    }
+
+    async fn blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
+        self.inner.blobs().await
+    }
+
+    async fn partials(&self) -> Result<Vec<Partial>, StoreError> {
+        self.inner.partials().await
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<Deleted, StoreError> {
+        self.inner.delete(digest).await
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
+        self.inner.quarantine(digest).await
+    }
+
+    async fn refs(&self) -> Result<Arc<Refs>, StoreError> {
+        self.inner.refs().await
+    }
+
+    async fn update_refs<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static,
+    {
+        self.inner.update_refs(change).await
     }
 }
 
@@ -76,7 +121,7 @@ fn fixture() -> Fixture {
     Fixture {
         app: App::new(
             Counting {
-                inner: MemorySource::new(
+                inner: MemoryStore::with(
                     [
                         blob.clone(),
                         big,

@@ -20,9 +20,9 @@ use layerget::digest::{Algorithm, Digest, digest_bytes};
 use layerget::envelope::{self, ErrorBody};
 use layerget::manifest::{self, Descriptor, Manifest, PlatformSpec};
 use layerget::reference::{self, ApiRoute, Endpoint, Reference, Registry};
+use layerget::server::Htpasswd;
 use layerget::server::range::{self, RangeDecision};
-use layerget::server::{Htpasswd, Index};
-use layerget::store::LayoutIndex;
+use layerget::store::{LayoutIndex, Refs as Index};
 use proptest::prelude::*;
 use serde_json::Value;
 

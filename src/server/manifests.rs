@@ -1,0 +1,202 @@
+//! `GET`/`HEAD /v2/<name>/manifests/<tag or digest>`: only blobs whose bytes are a manifest
+//! (classified once, by [`crate::manifest::classify`], and remembered), tags through the
+//! store's reference table.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Response;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use bytes::Bytes;
+
+use super::blobs::body;
+use super::routing::App;
+use super::{ApiError, content_headers, not_modified, not_modified_response};
+use crate::digest::Digest;
+use crate::reference::is_tag;
+use crate::store::ContentStore;
+
+/// Largest manifest served (distribution's own limit is 4 MiB).
+const MAX_MANIFEST: u64 = crate::manifest::MAX_MANIFEST as u64;
+/// Classifications running at once: each may hold a manifest of up to 4 MiB in memory.
+pub(super) const CLASSIFYING: usize = 4;
+
+/// What `/manifests/` knows about a blob once it has read it: a manifest of this type, or no
+/// manifest; and the size it had then (a different size means different bytes on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Classified {
+    pub(super) media_type: Option<&'static str>,
+    pub(super) size: u64,
+}
+
+/// `GET`/`HEAD /v2/<name>/manifests/<tag or digest>`: the stored bytes, whatever the client's
+/// `Accept` says (a cache holds one form of each manifest; converting is not our business),
+/// if they are a manifest; see the module docs.
+pub(super) async fn manifest<S: ContentStore>(
+    app: &Arc<App<S>>,
+    name: &str,
+    reference: &str,
+    head: bool,
+    headers: &HeaderMap,
+    ns: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let unknown = || ApiError::ManifestUnknown {
+        name: name.to_owned(),
+        reference: reference.to_owned(),
+    };
+    let source = &app.source;
+    let (digest, recorded_type, by_digest) = if reference.contains(':') {
+        let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
+        (digest, None, true)
+    } else {
+        if !is_tag(reference) {
+            return Err(unknown());
+        }
+        let index = source.refs().await?;
+        let entry = index.tag(name, reference, ns).ok_or_else(unknown)?;
+        // The registry's own document, else (its blob gone) layerget's recording of it, which
+        // is then served under its own digest: never one document under another's digest.
+        // A client whose `Accept` rules out the original's type but takes the recording's (an
+        // index to a client that takes only image manifests, as distribution falls back to one
+        // platform for such clients) gets the recording first.
+        let mut order = vec![entry];
+        if let Some(recording) = entry.recording.as_deref() {
+            if !accepts(headers, entry.media_type.as_deref())
+                && accepts(headers, recording.media_type.as_deref())
+            {
+                order.insert(0, recording);
+            } else {
+                order.push(recording);
+            }
+        }
+        let mut found = None;
+        for e in order {
+            if source.stat(&e.digest).await?.is_some() {
+                found = Some((e.digest.clone(), e.media_type.clone(), false));
+                break;
+            }
+        }
+        found.ok_or_else(unknown)?
+    };
+    // HEAD needs the size only; GET opens the blob it may send.
+    let (size, open) = if head {
+        (source.stat(&digest).await?.ok_or_else(unknown)?, None)
+    } else {
+        let blob = source.open(&digest).await?.ok_or_else(unknown)?;
+        (blob.size(), Some(blob))
+    };
+    if size > MAX_MANIFEST {
+        return Err(unknown());
+    }
+    let (class, read) = match app.remembered(&digest, size) {
+        Some(class) => (class, None),
+        None => {
+            let hint = match recorded_type {
+                Some(t) => Some(t),
+                None => source.refs().await?.media_type(&digest).map(str::to_owned),
+            };
+            classify_off_runtime(app, &digest, size, hint)
+                .await?
+                .ok_or_else(unknown)?
+        }
+    };
+    // A blob that changed size since it was opened is treated as absent; the next request
+    // classifies it again.
+    let media_type = class
+        .media_type
+        .filter(|_| class.size == size)
+        .ok_or_else(unknown)?;
+    let etag = format!("\"{digest}\"");
+    if not_modified(headers, &etag) {
+        return Ok(not_modified_response(&digest, &etag, by_digest));
+    }
+    let mut response = Response::new(Body::empty());
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    content_headers(h, &digest, &etag, by_digest);
+    if let Some(blob) = open {
+        *response.body_mut() = match read {
+            // Just read to classify it: send those bytes.
+            Some(bytes) => Body::from(bytes),
+            None => body(blob, 0..size)?,
+        };
+    }
+    Ok(response)
+}
+
+/// Whether the request's `Accept` takes `media_type`: no `Accept` (or an unknown type) takes
+/// anything; otherwise the type, `type/*` or `*/*` must be listed (parameters are ignored, `q=0`
+/// included: this only orders the two stored forms of a tag).
+pub(super) fn accepts(headers: &HeaderMap, media_type: Option<&str>) -> bool {
+    let Some(media_type) = media_type else {
+        return true;
+    };
+    let mut listed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .peekable();
+    if listed.peek().is_none() {
+        return true;
+    }
+    let wanted = media_type.to_ascii_lowercase();
+    let family = wanted.split('/').next().unwrap_or("");
+    listed.any(|t| t == wanted || t == "*/*" || t.strip_suffix("/*") == Some(family))
+}
+
+/// Reads a blob (at most [`MAX_MANIFEST`]) and classifies it on a blocking thread, at most
+/// [`CLASSIFYING`] at once, and remembers the answer. Returns it with the bytes read (none
+/// when another request classified it meanwhile), `None` when the blob is gone.
+async fn classify_off_runtime<S: ContentStore>(
+    app: &Arc<App<S>>,
+    digest: &Digest,
+    size: u64,
+    hint: Option<String>,
+) -> Result<Option<(Classified, Option<Bytes>)>, ApiError> {
+    let _permit = app
+        .classifying
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal(io::Error::other("the server is stopping")))?;
+    // Requests for the same blob that waited here are answered by the first one's work.
+    if let Some(class) = app.remembered(digest, size) {
+        return Ok(Some((class, None)));
+    }
+    let Some(blob) = app.source.open(digest).await? else {
+        return Ok(None);
+    };
+    let size = blob.size();
+    let read = tokio::task::spawn_blocking(move || -> io::Result<(Classified, Bytes)> {
+        if size > MAX_MANIFEST {
+            let class = Classified {
+                media_type: None,
+                size,
+            };
+            return Ok((class, Bytes::new()));
+        }
+        let bytes = blob.read_range(0..size)?;
+        let class = Classified {
+            media_type: crate::manifest::classify(&bytes, hint.as_deref()),
+            size,
+        };
+        Ok((class, bytes))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(io::Error::other(e)))??;
+    let read = Some(read);
+    Ok(read.map(|(class, bytes)| {
+        app.remember(digest, class);
+        (class, Some(bytes))
+    }))
+}
