@@ -27,11 +27,10 @@
 //!   the registry ignores the parameter.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,89 +40,6 @@ use crate::support::*;
 
 pub(crate) const REPO: &str = "team/sub/app";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A running `layerget serve`, killed by pid when dropped.
-pub(crate) struct Serve {
-    child: Option<Child>,
-    pub(crate) addr: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Serve {
-    /// Starts `layerget -v serve CACHE --listen 127.0.0.1:0 EXTRA…` and waits for the address.
-    pub(crate) fn start(cache: &Path, extra: &[&str]) -> Serve {
-        let home = isolated_home();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_layerget"))
-            .arg("-v")
-            .arg("serve")
-            .arg(cache)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_BACKTRACE", "0")
-            .env("NO_COLOR", "1")
-            .env("HOME", &home)
-            .env_remove("LAYERGET_CACHE_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn layerget serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.expect("read serve stderr");
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            let after = |scheme| line.split(scheme).nth(1);
-            if let Some(rest) = after(" on http://").or_else(|| after(" on https://")) {
-                addr = Some(rest.trim_end_matches("/v2/").to_owned());
-                break;
-            }
-        }
-        let addr = addr.unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("serve printed no address:\n{}", stderr.lock().unwrap())
-        });
-        // Keep draining stderr (the access log) so the pipe never fills.
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        Serve {
-            child: Some(child),
-            addr,
-            stderr,
-        }
-    }
-
-    pub(crate) fn request(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-    ) -> HttpResponse {
-        http_request(&self.addr, method, target, headers, b"")
-    }
-
-    pub(crate) fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// The registry and a cache holding the same image: a config, a small layer, a layer bigger
 /// than the server's in-memory limit, an empty blob and an OCI manifest tagged `v1`.
@@ -951,7 +867,7 @@ fn sigterm_finishes_the_response_in_flight() {
     assert_eq!(sha256_reader(&mut &rest[body_start..]), digest);
 
     let mut serve = serve;
-    let status = serve.child.take().unwrap().wait().unwrap();
+    let status = serve.wait();
     assert!(status.success(), "{status}: {}", serve.log());
 }
 

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::auth_support::{https_get_status, test_data};
-use crate::serve::{REPO, Serve, dir_files, world};
+use crate::serve::{REPO, dir_files, world};
 use crate::support::*;
 
 const USER: &str = "reader";

@@ -16,10 +16,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::pull::{
-    DOCKER_MANIFEST, Image, OCI_INDEX, assert_skopeo_reads, layer, push_image, push_index,
-};
-use crate::serve::Serve;
 use crate::support::*;
 
 /// What containerd 1.6 sends as `Accept` when it resolves a tag.
@@ -107,8 +103,8 @@ fn a_docker_v2_tag_is_served_as_the_source_registry_served_it() {
         assert_eq!(ours.body, theirs.body, "{method}");
     }
     // A client that takes only OCI manifests gets the OCI recording, under its own digest.
-    let oci = serve.request("GET", target, &[("Accept", crate::pull::OCI_MANIFEST)]);
-    assert_eq!(oci.header("content-type"), Some(crate::pull::OCI_MANIFEST));
+    let oci = serve.request("GET", target, &[("Accept", OCI_MANIFEST)]);
+    assert_eq!(oci.header("content-type"), Some(OCI_MANIFEST));
     assert_eq!(
         oci.header("docker-content-digest").map(str::to_owned),
         Some(sha256_digest(&oci.body))
