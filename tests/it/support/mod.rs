@@ -16,7 +16,7 @@
 // Not every helper is used by every test module yet; the harness tests cover them all.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod cli;
 pub mod fakes;
@@ -38,3 +38,17 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Buffer size used when streaming bodies (generator, proxy).
 const COPY_BUF: usize = 64 << 10;
+
+/// How long [`wait_until`] waits: far longer than any condition should take, so it only turns a
+/// regression into a failure instead of a hung run. It is never a claim about speed.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+/// Polls `done` until it holds, panicking with `what` after [`WAIT_LIMIT`]. For conditions with
+/// no event to wait on: another process's files, output or sockets.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
