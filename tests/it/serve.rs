@@ -513,22 +513,10 @@ fn byteranges(r: &HttpResponse) -> Vec<(String, String, Vec<u8>)> {
 
 /// A `skopeo copy` to `dir:`, with no policy file or credentials needed.
 fn skopeo_copy(addr: &str, dest: &Path) {
-    let home = isolated_home();
-    let out = Command::new("skopeo")
-        .args([
-            "--insecure-policy",
-            "copy",
-            "--src-tls-verify=false",
-            "--retry-times",
-            "0",
-        ])
+    let out = skopeo()
+        .args(["copy", "--src-tls-verify=false", "--retry-times", "0"])
         .arg(format!("docker://{addr}/{REPO}:v1"))
         .arg(format!("dir:{}", dest.display()))
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", home.join("run"))
-        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
         .output()
         .expect("run skopeo (apt-get install skopeo)");
     assert!(

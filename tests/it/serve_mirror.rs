@@ -33,16 +33,8 @@ fn pull(cache: &TempCache, args: &[&str]) {
 
 /// `skopeo` with no policy file or credentials, from a plain-HTTP registry.
 fn skopeo(args: &[&str]) -> Result<Vec<u8>, String> {
-    let home = isolated_home();
-    let out = Command::new("skopeo")
-        .args(["--insecure-policy"])
+    let out = crate::support::skopeo()
         .args(args)
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", home.join("run"))
-        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .stdin(Stdio::null())
         .output()
         .expect("run skopeo (apt-get install skopeo)");
     if out.status.success() {

@@ -460,18 +460,30 @@ fn with_query(target: &str, param: &str) -> String {
 // skopeo
 // ---------------------------------------------------------------------------------------------
 
-/// `skopeo copy oci:<cache>:<name> dir:<out>`; returns the files of `out` (name → bytes).
-pub fn skopeo_from_cache(cache: &Path, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let out = tempfile::tempdir().unwrap();
+/// `skopeo --insecure-policy` (no policy file needed) with the isolated home: no credentials,
+/// no containers config and no proxies from the environment. Add the subcommand and run it
+/// with `output()`.
+pub fn skopeo() -> Command {
     let home = isolated_home();
-    let result = Command::new("skopeo")
-        .args(["--insecure-policy", "copy"])
-        .arg(format!("oci:{}:{name}", cache.display()))
-        .arg(format!("dir:{}", out.path().display()))
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("--insecure-policy")
         .env("HOME", &home)
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// `skopeo copy oci:<cache>:<name> dir:<out>`; returns the files of `out` (name → bytes).
+pub fn skopeo_from_cache(cache: &Path, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let out = tempfile::tempdir().unwrap();
+    let result = skopeo()
+        .arg("copy")
+        .arg(format!("oci:{}:{name}", cache.display()))
+        .arg(format!("dir:{}", out.path().display()))
         .output()
         .expect("run skopeo (apt-get install skopeo)");
     if !result.status.success() {
