@@ -129,6 +129,34 @@ mod tests {
     use super::*;
     use crate::digest::{Algorithm, digest_bytes};
 
+    /// Returns once a thread of this process is blocked in `flock` on `held`'s file, so the
+    /// test provably exercises a waiter that sleeps on the file the holder then removes.
+    /// Linux lists each blocked waiter in `/proc/locks` under the lock it waits for, as
+    /// `N: -> FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> 0 EOF`.
+    fn wait_for_flock_waiter(held: &File) {
+        use std::os::unix::fs::MetadataExt;
+        let inode = format!(":{}", held.metadata().unwrap().ino());
+        let pid = std::process::id().to_string();
+        let waiting = || {
+            let locks = fs::read_to_string("/proc/locks").expect("read /proc/locks (Linux)");
+            locks.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(1) == Some(&"->")
+                    && fields.get(5) == Some(&pid.as_str())
+                    && fields.get(6).is_some_and(|f| f.ends_with(&inode))
+            })
+        };
+        // The deadline only keeps a regression from hanging the run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !waiting() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no thread ever waited on the lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     #[test]
     fn second_locker_sees_busy_with_pid() {
         let dir = tempfile::tempdir().unwrap();
@@ -147,7 +175,7 @@ mod tests {
         // while a newcomer locks a fresh file at the same path.
         let (s2, d2) = (store.clone(), d.clone());
         let waiter = std::thread::spawn(move || s2.lock_blocking(&d2).unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        wait_for_flock_waiter(&lock.file);
         lock.release_and_remove();
         let got = waiter.join().unwrap();
         assert!(matches!(

@@ -6,7 +6,7 @@
 //! stderr.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::assert::Assert;
@@ -113,6 +113,11 @@ fn stderr(assert: &Assert) -> String {
 
 /// No password, identity token, Basic credential or issued token appears in the output.
 fn assert_secret_free(assert: &Assert, tokens: Option<&TokenServer>) {
+    assert_secret_free_in("", assert, tokens);
+}
+
+/// [`assert_secret_free`] for a table row: a failure starts with the row's `name`.
+fn assert_secret_free_in(name: &str, assert: &Assert, tokens: Option<&TokenServer>) {
     let text = output_text(assert);
     let mut secrets = vec![
         ALICE_PASS.to_owned(),
@@ -128,7 +133,7 @@ fn assert_secret_free(assert: &Assert, tokens: Option<&TokenServer>) {
     for secret in secrets {
         assert!(
             !text.contains(&secret),
-            "output reveals a secret ({}…):\n{text}",
+            "{name}: output reveals a secret ({}…):\n{text}",
             &secret[..4]
         );
     }
@@ -259,105 +264,6 @@ fn password_stdin_after_the_subcommand_strips_one_crlf_only() {
 }
 
 #[test]
-fn environment_credentials_work() {
-    let (setup, digest) = token_registry_with("private/env", b"env layer");
-    let client = Client::new();
-    let out = client
-        .fetch()
-        .env("LAYERGET_USERNAME", ALICE_USER)
-        .env("LAYERGET_PASSWORD", ALICE_PASS)
-        .arg(setup.reference("private/env", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"env layer");
-    assert_eq!(callers(&setup, "private/env"), [Caller::Alice]);
-    assert_secret_free(&out, Some(&setup.tokens));
-}
-
-#[test]
-fn docker_config_auth_works() {
-    let (setup, digest) = token_registry_with("private/docker", b"docker layer");
-    let client = Client::new();
-    client.docker_config(json!({ "auths": { setup.addr(): auth_entry(ALICE_USER, ALICE_PASS) } }));
-    let out = client
-        .fetch()
-        .arg(setup.reference("private/docker", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"docker layer");
-    assert_eq!(callers(&setup, "private/docker"), [Caller::Alice]);
-    assert_secret_free(&out, Some(&setup.tokens));
-}
-
-#[test]
-fn docker_config_identity_token_works() {
-    let (setup, digest) = token_registry_with("private/idtoken", b"identity layer");
-    let client = Client::new();
-    // What `docker login` stores when the registry hands out an identity token: the username
-    // with an empty password, plus the token.
-    client.docker_config(json!({ "auths": { setup.addr(): {
-        "auth": base64(format!("{ALICE_USER}:").as_bytes()),
-        "identitytoken": ALICE_IDENTITY_TOKEN,
-    } } }));
-    let out = client
-        .fetch()
-        .arg(setup.reference("private/idtoken", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"identity layer");
-    // As a Basic password on GET, or as the refresh token of the OAuth2 POST.
-    assert_eq!(
-        callers(&setup, "private/idtoken"),
-        [Caller::AliceByIdentityToken]
-    );
-    assert_secret_free(&out, Some(&setup.tokens));
-}
-
-#[test]
-fn cred_helpers_entry_calls_the_helper() {
-    let (setup, digest) = token_registry_with("private/helper", b"helper layer");
-    let client = Client::new();
-    client.fake_helper("fake", ALICE_USER, ALICE_PASS);
-    client.docker_config(json!({ "credHelpers": { setup.addr(): "fake" } }));
-    let out = client
-        .fetch()
-        .arg(setup.reference("private/helper", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"helper layer");
-    assert_eq!(callers(&setup, "private/helper"), [Caller::Alice]);
-    let log = fs::read_to_string(client.helper_log("fake")).unwrap();
-    assert!(log.starts_with("get "), "{log}");
-    assert!(log.contains(&setup.addr()), "{log}");
-    assert_secret_free(&out, Some(&setup.tokens));
-}
-
-#[test]
-fn creds_store_helper_with_an_identity_token_works() {
-    let (setup, digest) = token_registry_with("private/store", b"store layer");
-    let client = Client::new();
-    // Username `<token>`: the secret is an identity token (docker-credential-helpers protocol).
-    client.fake_helper("fake", "<token>", ALICE_IDENTITY_TOKEN);
-    client.docker_config(json!({ "credsStore": "fake", "auths": { setup.addr(): {} } }));
-    let out = client
-        .fetch()
-        .arg(setup.reference("private/store", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"store layer");
-    assert_eq!(
-        callers(&setup, "private/store"),
-        [Caller::AliceByIdentityToken]
-    );
-    assert!(
-        fs::read_to_string(client.helper_log("fake"))
-            .unwrap()
-            .contains(&setup.addr())
-    );
-    assert_secret_free(&out, Some(&setup.tokens));
-}
-
-#[test]
 fn broken_or_missing_helpers_warn_once_and_public_content_still_works() {
     let setup = TokenRegistry::start();
     let digests = [
@@ -404,47 +310,142 @@ fn broken_or_missing_helpers_warn_once_and_public_content_still_works() {
     );
 }
 
-#[test]
-fn registry_auth_file_works() {
-    let (setup, digest) = token_registry_with("private/podman", b"podman layer");
-    let client = Client::new();
-    let dir = TempDir::new().unwrap();
-    let file = dir.path().join("auth.json");
-    fs::write(
-        &file,
-        json!({ "auths": { setup.addr(): auth_entry(ALICE_USER, ALICE_PASS) } }).to_string(),
-    )
-    .unwrap();
-    let out = client
-        .fetch()
-        .env("REGISTRY_AUTH_FILE", &file)
-        .arg(setup.reference("private/podman", &digest))
-        .assert()
-        .success();
-    assert_eq!(client.cached(&digest), b"podman layer");
-    assert_eq!(callers(&setup, "private/podman"), [Caller::Alice]);
-    assert_secret_free(&out, Some(&setup.tokens));
+/// A credential source as a table row: how the client is set up to find Alice's credentials.
+struct Source {
+    /// Row name, in every failure message.
+    name: &'static str,
+    /// Repository (under `private/`, so only Alice gets a token) and its one blob.
+    repo: &'static str,
+    data: &'static [u8],
+    /// Writes config or helpers (`scratch` is a temp dir for files outside the Docker config)
+    /// and sets the command's environment.
+    setup: fn(&Client, &TokenRegistry, &Path, &mut assert_cmd::Command),
+    /// Whom the token server saw asking.
+    caller: Caller,
+    /// Whether the fake `docker-credential-fake` helper must have been asked (`get <registry>`).
+    helper: bool,
+}
+
+/// A podman/containers `auth.json` with Alice's `auths` entry for the registry.
+fn podman_auth(setup: &TokenRegistry) -> String {
+    json!({ "auths": { setup.addr(): auth_entry(ALICE_USER, ALICE_PASS) } }).to_string()
 }
 
 #[test]
-fn podman_auth_json_under_xdg_runtime_dir_works() {
-    let (setup, digest) = token_registry_with("private/runtime", b"runtime layer");
-    let client = Client::new();
-    let runtime = TempDir::new().unwrap();
-    fs::create_dir(runtime.path().join("containers")).unwrap();
-    fs::write(
-        runtime.path().join("containers/auth.json"),
-        json!({ "auths": { setup.addr(): auth_entry(ALICE_USER, ALICE_PASS) } }).to_string(),
-    )
-    .unwrap();
-    let out = client
-        .fetch()
-        .env("XDG_RUNTIME_DIR", runtime.path())
-        .arg(setup.reference("private/runtime", &digest))
-        .assert()
-        .success();
-    assert_eq!(callers(&setup, "private/runtime"), [Caller::Alice]);
-    assert_secret_free(&out, Some(&setup.tokens));
+fn every_credential_source_works() {
+    let sources = [
+        Source {
+            name: "LAYERGET_USERNAME/LAYERGET_PASSWORD",
+            repo: "private/env",
+            data: b"env layer",
+            setup: |_, _, _, cmd| {
+                cmd.env("LAYERGET_USERNAME", ALICE_USER)
+                    .env("LAYERGET_PASSWORD", ALICE_PASS);
+            },
+            caller: Caller::Alice,
+            helper: false,
+        },
+        Source {
+            name: "Docker config auths",
+            repo: "private/docker",
+            data: b"docker layer",
+            setup: |client, setup, _, _| {
+                client.docker_config(
+                    json!({ "auths": { setup.addr(): auth_entry(ALICE_USER, ALICE_PASS) } }),
+                );
+            },
+            caller: Caller::Alice,
+            helper: false,
+        },
+        Source {
+            name: "Docker config identity token",
+            repo: "private/idtoken",
+            data: b"identity layer",
+            // What `docker login` stores when the registry hands out an identity token: the
+            // username with an empty password, plus the token. It is sent as a Basic password
+            // on GET, or as the refresh token of the OAuth2 POST.
+            setup: |client, setup, _, _| {
+                client.docker_config(json!({ "auths": { setup.addr(): {
+                    "auth": base64(format!("{ALICE_USER}:").as_bytes()),
+                    "identitytoken": ALICE_IDENTITY_TOKEN,
+                } } }));
+            },
+            caller: Caller::AliceByIdentityToken,
+            helper: false,
+        },
+        Source {
+            name: "credHelpers entry",
+            repo: "private/helper",
+            data: b"helper layer",
+            setup: |client, setup, _, _| {
+                client.fake_helper("fake", ALICE_USER, ALICE_PASS);
+                client.docker_config(json!({ "credHelpers": { setup.addr(): "fake" } }));
+            },
+            caller: Caller::Alice,
+            helper: true,
+        },
+        Source {
+            name: "credsStore helper with an identity token",
+            repo: "private/store",
+            data: b"store layer",
+            // Username `<token>`: the secret is an identity token (docker-credential-helpers
+            // protocol).
+            setup: |client, setup, _, _| {
+                client.fake_helper("fake", "<token>", ALICE_IDENTITY_TOKEN);
+                client
+                    .docker_config(json!({ "credsStore": "fake", "auths": { setup.addr(): {} } }));
+            },
+            caller: Caller::AliceByIdentityToken,
+            helper: true,
+        },
+        Source {
+            name: "REGISTRY_AUTH_FILE",
+            repo: "private/podman",
+            data: b"podman layer",
+            setup: |_, setup, scratch, cmd| {
+                let file = scratch.join("auth.json");
+                fs::write(&file, podman_auth(setup)).unwrap();
+                cmd.env("REGISTRY_AUTH_FILE", &file);
+            },
+            caller: Caller::Alice,
+            helper: false,
+        },
+        Source {
+            name: "podman auth.json under XDG_RUNTIME_DIR",
+            repo: "private/runtime",
+            data: b"runtime layer",
+            setup: |_, setup, scratch, cmd| {
+                fs::create_dir(scratch.join("containers")).unwrap();
+                fs::write(scratch.join("containers/auth.json"), podman_auth(setup)).unwrap();
+                cmd.env("XDG_RUNTIME_DIR", scratch);
+            },
+            caller: Caller::Alice,
+            helper: false,
+        },
+    ];
+    // One registry for every row: each row has its own repository, and the token server's
+    // requests are told apart by the repository in their scope.
+    let setup = TokenRegistry::start();
+    for source in &sources {
+        let name = source.name;
+        let digest = setup.push_blob(source.repo, source.data);
+        let client = Client::new();
+        let scratch = TempDir::new().unwrap();
+        let mut cmd = client.fetch();
+        (source.setup)(&client, &setup, scratch.path(), &mut cmd);
+        let out = cmd
+            .arg(setup.reference(source.repo, &digest))
+            .assert()
+            .success();
+        assert_eq!(client.cached(&digest), source.data, "{name}");
+        assert_eq!(callers(&setup, source.repo), [source.caller], "{name}");
+        if source.helper {
+            let log = fs::read_to_string(client.helper_log("fake")).unwrap();
+            assert!(log.starts_with("get "), "{name}: {log}");
+            assert!(log.contains(&setup.addr()), "{name}: {log}");
+        }
+        assert_secret_free_in(name, &out, Some(&setup.tokens));
+    }
 }
 
 #[test]

@@ -4,16 +4,13 @@
 //! `path`, `ls`, `du`; and `serve` serves what `pull` recorded.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::pull::{Image, assert_skopeo_reads, entries, layer, push_image, recorded};
 use crate::support::*;
 
 fn cache_cmd(cache: &TempCache, args: &[&str]) -> assert_cmd::assert::Assert {
@@ -312,50 +309,14 @@ fn rm_path_ls_and_du() {
     cache_cmd(&cache, &["cache", "rm", &b.config]).code(3);
 }
 
-/// A running `layerget serve`, killed by pid when dropped.
-struct Serve(Child, String);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(cache: &Path) -> Serve {
-    let home = isolated_home();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_layerget"))
-        .arg("serve")
-        .arg(cache)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("HOME", &home)
-        .env("NO_COLOR", "1")
-        .env_remove("LAYERGET_CACHE_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            return Serve(child, rest.trim_end_matches("/v2/").to_owned());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve printed no address");
-}
-
 #[test]
 fn serve_serves_pulled_references_by_tag() {
     let registry = TestRegistry::start();
     let first = TempCache::new();
     let (_, image) = pulled(&registry, &first, "team/sub/app", "v1", 1);
-    let server = serve(first.path());
+    let server = Serve::start(first.path(), &[]);
     let second = TempCache::new();
-    let name = format!("{}/team/sub/app:v1", server.1);
+    let name = format!("{}/team/sub/app:v1", server.addr);
     cache_cmd(&second, &["pull", &name]).success();
     assert_eq!(recorded(second.path(), &name), Some(image.digest.clone()));
     for d in image.blobs() {

@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::auth_support::*;
-use crate::pull::push_image;
 use crate::support::*;
 
 /// One client side: cache, Docker config dir, and a bin dir first on `PATH` for helpers.

@@ -152,12 +152,12 @@ fn verbose_logs_are_escaped() {
 /// fields, so only a hostile or broken producer makes one, and any registry serves it.
 #[test]
 fn a_list_with_members_of_the_wrong_shape_does_not_panic() {
-    use crate::pull::{DOCKER_LIST, layer, push_image};
+    use crate::support::{DOCKER_LIST, layer, push_image};
     let registry = crate::support::TestRegistry::start();
     let image = push_image(&registry, "odd/list", None, true, "amd64", &[layer(3, 64)]);
     let list = serde_json::json!({
         "schemaVersion": 2, "mediaType": DOCKER_LIST,
-        "manifests": [{"mediaType": crate::pull::DOCKER_MANIFEST, "digest": image.digest,
+        "manifests": [{"mediaType": crate::support::DOCKER_MANIFEST, "digest": image.digest,
                        "size": image.manifest.len(),
                        "platform": {"os": "linux", "architecture": "amd64"}}],
         "config": 1, "layers": [0, "x", null],

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::serve::Serve;
 use crate::support::*;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -790,14 +790,6 @@ impl Gate {
     }
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `fetch A B -o DIR` commits B while A is still coming, and copies B only after A (results
 /// are reported in order). A `cache gc --loose` run in between must not remove B: the fetch
 /// holds the cache lock shared, so gc waits for it.
@@ -836,7 +828,7 @@ fn gc_waits_for_a_running_fetch_before_removing_its_blobs() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("blob B in the cache and A's request", || {
+    wait_until("blob B in the cache and A's request", || {
         cache.blob_path(&db).exists()
             && server
                 .blob_gets()

@@ -3,7 +3,6 @@
 //! opened, and when the command is interrupted.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -95,11 +94,9 @@ fn an_interrupted_ref_gets_a_line() {
         .spawn()
         .unwrap();
     // Interrupt once the stalled body has started arriving.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while proxy.requests().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!proxy.requests().is_empty(), "the stalled fetch started");
+    wait_until("the stalled fetch to start", || {
+        !proxy.requests().is_empty()
+    });
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

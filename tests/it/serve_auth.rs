@@ -4,13 +4,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
 
 use crate::auth_support::{https_get_status, test_data};
-use crate::serve::{REPO, Serve, dir_files, world};
+use crate::serve::{REPO, dir_files, world};
 use crate::support::*;
 
 const USER: &str = "reader";
@@ -52,19 +51,11 @@ fn start(cache: &Path, extra: &[String]) -> Serve {
 
 /// `skopeo copy docker://ADDR/REPO:v1 dir:DEST` with extra source options; the result.
 fn skopeo(addr: &str, dest: &Path, options: &[&str]) -> std::process::Output {
-    let home = isolated_home();
-    Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "--retry-times", "0"])
+    crate::support::skopeo()
+        .args(["copy", "--retry-times", "0"])
         .args(options)
         .arg(format!("docker://{addr}/{REPO}:v1"))
         .arg(format!("dir:{}", dest.display()))
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", home.join("run"))
-        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTPS_PROXY")
         .output()
         .expect("run skopeo (apt-get install skopeo)")
 }

@@ -16,10 +16,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::pull::{
-    DOCKER_MANIFEST, Image, OCI_INDEX, assert_skopeo_reads, layer, push_image, push_index,
-};
-use crate::serve::Serve;
 use crate::support::*;
 
 /// What containerd 1.6 sends as `Accept` when it resolves a tag.
@@ -37,16 +33,8 @@ fn pull(cache: &TempCache, args: &[&str]) {
 
 /// `skopeo` with no policy file or credentials, from a plain-HTTP registry.
 fn skopeo(args: &[&str]) -> Result<Vec<u8>, String> {
-    let home = isolated_home();
-    let out = Command::new("skopeo")
-        .args(["--insecure-policy"])
+    let out = crate::support::skopeo()
         .args(args)
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", home.join("run"))
-        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .stdin(Stdio::null())
         .output()
         .expect("run skopeo (apt-get install skopeo)");
     if out.status.success() {
@@ -107,8 +95,8 @@ fn a_docker_v2_tag_is_served_as_the_source_registry_served_it() {
         assert_eq!(ours.body, theirs.body, "{method}");
     }
     // A client that takes only OCI manifests gets the OCI recording, under its own digest.
-    let oci = serve.request("GET", target, &[("Accept", crate::pull::OCI_MANIFEST)]);
-    assert_eq!(oci.header("content-type"), Some(crate::pull::OCI_MANIFEST));
+    let oci = serve.request("GET", target, &[("Accept", OCI_MANIFEST)]);
+    assert_eq!(oci.header("content-type"), Some(OCI_MANIFEST));
     assert_eq!(
         oci.header("docker-content-digest").map(str::to_owned),
         Some(sha256_digest(&oci.body))
