@@ -179,6 +179,8 @@ fn code(body: &[u8]) -> String {
     v["errors"][0]["code"].as_str().unwrap().to_owned()
 }
 
+/// `/v2/` answers 200 with the API version header: how clients find out that this is a
+/// registry (and, with authentication on, where they are challenged first).
 #[tokio::test]
 async fn base_endpoint() {
     let f = fixture();
@@ -190,6 +192,8 @@ async fn base_endpoint() {
     }
 }
 
+/// Blob GET and HEAD: the exact bytes and headers (length, digest, ETag, immutable caching),
+/// single ranges in each RFC 9110 form, If-Range, If-None-Match, and 416 with `bytes */size`.
 #[tokio::test]
 async fn blob_get_head_and_ranges() {
     let f = fixture();
@@ -290,6 +294,8 @@ async fn blob_get_head_and_ranges() {
     assert_eq!(h(&headers, "etag"), Some(etag.as_str()));
 }
 
+/// A blob above the inline threshold is streamed from the store, and a range of it is
+/// exactly the bytes asked for: the streaming path, not only the one-`pread` path.
 #[tokio::test]
 async fn big_blobs_stream_exact_ranges() {
     let f = fixture();
@@ -304,6 +310,8 @@ async fn big_blobs_stream_exact_ranges() {
     assert!(body == big[1000..150_001]);
 }
 
+/// Several ranges get one `multipart/byteranges` body whose length is announced up front
+/// and whose parts are the blob's bytes, as Go's `net/http` lays them out.
 #[tokio::test]
 async fn several_ranges_get_multipart_byteranges() {
     let f = fixture();
@@ -350,6 +358,8 @@ async fn several_ranges_get_multipart_byteranges() {
     assert_ne!(h(&headers, "content-type"), Some(ct.as_str()));
 }
 
+/// The error envelope for each way a blob request can be wrong: bad name, bad digest,
+/// unknown blob; each with the status the OCI spec gives it.
 #[tokio::test]
 async fn blob_errors() {
     let f = fixture();
@@ -382,6 +392,8 @@ async fn blob_errors() {
     }
 }
 
+/// A read-only registry answers writes with 405 `UNSUPPORTED` and says in `Allow` what it
+/// does allow (nothing, for the upload endpoints).
 #[tokio::test]
 async fn writes_are_refused_with_allow() {
     let f = fixture();
@@ -397,6 +409,8 @@ async fn writes_are_refused_with_allow() {
     }
 }
 
+/// Manifests by tag (through the reference table, per registry with `?ns=`) and by digest:
+/// the stored bytes under the type their bytes prove, never a type the client asked for.
 #[tokio::test]
 async fn manifests_by_tag_and_digest() {
     let f = fixture();
@@ -466,6 +480,8 @@ async fn manifests_by_tag_and_digest() {
     }
 }
 
+/// Tag lists are sorted and paged with `n` and `last`, with a `Link` to the next page; a
+/// bad `n` is `PAGINATION_NUMBER_INVALID`, an unknown repository `NAME_UNKNOWN`.
 #[tokio::test]
 async fn tags_list_pages() {
     let f = fixture();
@@ -512,6 +528,7 @@ async fn tags_list_pages() {
     assert_eq!(code(&body), "NAME_UNKNOWN");
 }
 
+/// The referrers endpoint always answers an OCI index (empty: nothing records referrers yet).
 #[tokio::test]
 async fn referrers_are_an_empty_index() {
     let f = fixture();
@@ -530,6 +547,8 @@ async fn referrers_are_an_empty_index() {
     assert_eq!(s, 400);
 }
 
+/// HOSTILE: a config blob whose JSON claims `text/html` is never served from `/manifests/`,
+/// so a cached blob cannot become a page in a browser.
 #[tokio::test]
 async fn a_blob_that_is_no_manifest_is_not_served_as_one() {
     let f = fixture();
@@ -552,6 +571,8 @@ async fn a_blob_that_is_no_manifest_is_not_served_as_one() {
     );
 }
 
+/// The sniffing table: which documents are manifests of which type, with and without the
+/// media type the reference table recorded as a hint.
 #[test]
 fn classify_accepts_only_the_four_manifest_types() {
     let d = format!("sha256:{}", "a".repeat(64));
@@ -617,6 +638,8 @@ fn classify_accepts_only_the_four_manifest_types() {
     }
 }
 
+/// A manifest's classification is remembered by digest: repeated HEADs open nothing, and a
+/// GET opens the blob once, for the bytes it sends.
 #[tokio::test]
 async fn a_manifest_is_classified_once() {
     let f = fixture();
@@ -646,6 +669,7 @@ async fn a_manifest_is_classified_once() {
     assert_eq!(opens(), 3);
 }
 
+/// Every answer, errors and refusals included, carries `X-Content-Type-Options: nosniff`.
 #[tokio::test]
 async fn every_answer_says_nosniff() {
     let f = fixture();
@@ -675,6 +699,7 @@ async fn every_answer_says_nosniff() {
     }
 }
 
+/// HOSTILE: client text in the access log cannot carry terminal escapes or bidi controls.
 #[test]
 fn log_text_has_control_characters_escaped() {
     let cases = [
@@ -690,6 +715,8 @@ fn log_text_has_control_characters_escaped() {
     assert_eq!(escape_for_log(&"x".repeat(500), 300).len(), 300);
 }
 
+/// Query strings are form-decoded for `ns`, `n` and `last`; any other value (a signature, a
+/// token) is hidden in the log.
 #[test]
 fn queries_are_decoded_and_logged_without_secrets() {
     let q = Query::parse(Some("ns=127.0.0.1%3A5000&n=2&last=a%2Fb&x=1"));
@@ -712,6 +739,8 @@ fn queries_are_decoded_and_logged_without_secrets() {
     assert_eq!(form_encode("beta/one:5000"), "beta%2Fone%3A5000");
 }
 
+/// `Accept` only orders the two stored forms of a tag (the registry's document and the
+/// recording): the rules of `accepts`, wildcards and blanks included.
 #[test]
 fn accept_orders_the_two_forms_of_a_tag() {
     let with = |v: &str| {
