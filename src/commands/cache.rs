@@ -175,14 +175,14 @@ fn ref_rows(store: &Store, index: &LayoutIndex) -> anyhow::Result<Vec<RefRow>> {
         let named = d.annotations.get(REF_NAME).cloned();
         let Some(name) = named.clone().or_else(|| owner(&d).map(str::to_owned)) else {
             let name = d.digest.to_string();
-            let closure = store.closure(std::slice::from_ref(&d));
+            let closure = store.closure(std::slice::from_ref(&d))?;
             rows.insert(name.clone(), row(name, &d, &closure, &sizes));
             continue;
         };
         if named.is_some() {
             // Completeness and size follow the named entry; an index recorded beside a chosen
             // platform adds only its own bytes (its other platforms were never pulled).
-            let closure = store.closure(std::slice::from_ref(&d));
+            let closure = store.closure(std::slice::from_ref(&d))?;
             rows.insert(name.clone(), row(name, &d, &closure, &sizes));
         } else {
             extra.entry(name).or_default().push(d.digest);
@@ -380,7 +380,9 @@ async fn gc(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let (s, loose, age) = (store.clone(), args.loose, args.ingest_age);
-    let plan = blocking(move || s.plan_gc(loose, age)).await??;
+    let plan = blocking(move || s.plan_gc(loose, age))
+        .await?
+        .context("planning the collection (nothing was removed)")?;
     let mut removed: Vec<&BlobInfo> = Vec::new();
     let mut in_use: Vec<String> = Vec::new();
     let mut removed_ingest = Vec::new();

@@ -290,31 +290,46 @@ impl Store {
         }
     }
 
-    /// Reads a cached blob that should be a manifest; `None` when it is missing, too large or
-    /// not a manifest.
+    /// Reads a cached blob that should be a manifest. `Ok(None)` when it is missing, too
+    /// large or not a manifest; an error when it is there but cannot be read. The difference
+    /// matters to `cache gc`: taking an unreadable manifest for "no manifest" would make the
+    /// blobs it names look unreachable, and `--loose` would delete them.
     pub fn read_manifest(
         &self,
         digest: &Digest,
         media_type: Option<&str>,
-    ) -> Option<manifest::Manifest> {
-        let file = open_unmarked(&self.blob_path(digest)).ok()?;
-        if file.metadata().ok()?.len() > MAX_MANIFEST as u64 {
-            return None;
+    ) -> Result<Option<manifest::Manifest>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = match open_unmarked(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("open manifest", &path)(e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(StoreError::io("inspect manifest", &path))?;
+        if !meta.is_file() {
+            return Err(not_a_file(path));
+        }
+        if meta.len() > MAX_MANIFEST as u64 {
+            return Ok(None);
         }
         let mut bytes = Vec::new();
         file.take(MAX_MANIFEST as u64)
             .read_to_end(&mut bytes)
-            .ok()?;
+            .map_err(StoreError::io("read manifest", &path))?;
         if bytes.trim_ascii_start().first() != Some(&b'{') {
-            return None;
+            return Ok(None);
         }
         let hint = media_type.filter(|m| manifest::kind_of(m).is_some());
-        manifest::parse(&bytes, hint).ok()
+        Ok(manifest::parse(&bytes, hint).ok())
     }
 
     /// Everything reachable from `roots` through the manifests in the cache: the digests that
-    /// are present and those that are missing.
-    pub fn closure(&self, roots: &[Descriptor]) -> Closure {
+    /// are present and those that are missing. A blob that is there but cannot be inspected,
+    /// or a manifest that cannot be read, is an error rather than "missing" or "no children":
+    /// what it reaches would otherwise look unreachable to `cache gc`.
+    pub fn closure(&self, roots: &[Descriptor]) -> Result<Closure, StoreError> {
         let mut closure = Closure::default();
         let mut queue: Vec<(Digest, String)> = roots
             .iter()
@@ -324,19 +339,26 @@ impl Store {
             if closure.present.contains(&digest) || closure.missing.contains(&digest) {
                 continue;
             }
-            if !self.blob_path(&digest).is_file() {
+            if self.lookup(&digest)?.is_none() {
                 closure.missing.insert(digest);
                 continue;
             }
             let is_manifest = manifest::kind_of(&media_type).is_some() || media_type.is_empty();
-            if is_manifest && let Some(m) = self.read_manifest(&digest, Some(&media_type)) {
+            if is_manifest && let Some(m) = self.read_manifest(&digest, Some(&media_type))? {
                 for child in m.children() {
                     queue.push((child.digest.clone(), child.media_type.clone()));
                 }
             }
             closure.present.insert(digest);
         }
-        closure
+        Ok(closure)
+    }
+}
+
+fn not_a_file(path: PathBuf) -> StoreError {
+    StoreError::Corrupt {
+        path,
+        reason: "not a regular file".into(),
     }
 }
 
@@ -373,7 +395,7 @@ impl Store {
     /// and the quarantine.
     pub fn plan_gc(&self, loose: bool, ingest_age: Duration) -> Result<GcPlan, StoreError> {
         let index = self.read_index()?;
-        let reachable = self.closure(&index.entries()).present;
+        let reachable = self.closure(&index.entries())?.present;
         let (blobs, _) = self.blobs()?;
         let unreachable: Vec<BlobInfo> = blobs
             .into_iter()
@@ -385,22 +407,20 @@ impl Store {
         } else {
             // Manifests no reference reaches (a moved tag, a removed reference) take what they
             // point at with them; a blob no manifest names was fetched by digest alone.
-            let orphans: Vec<Descriptor> = unreachable
-                .iter()
-                .filter(|b| b.size <= MAX_MANIFEST as u64)
-                .filter_map(|b| {
-                    let m = self.read_manifest(&b.digest, None)?;
-                    Some(Descriptor {
+            let mut orphans: Vec<Descriptor> = Vec::new();
+            for b in unreachable.iter().filter(|b| b.size <= MAX_MANIFEST as u64) {
+                if let Some(m) = self.read_manifest(&b.digest, None)? {
+                    orphans.push(Descriptor {
                         media_type: m.media_type().to_owned(),
                         digest: b.digest.clone(),
                         size: b.size,
                         platform: None,
                         annotations: BTreeMap::new(),
                         extra: serde_json::Map::new(),
-                    })
-                })
-                .collect();
-            let orphaned = self.closure(&orphans).present;
+                    });
+                }
+            }
+            let orphaned = self.closure(&orphans)?.present;
             plan.manifests = orphans.into_iter().map(|d| d.digest).collect();
             for b in unreachable {
                 if orphaned.contains(&b.digest) {
@@ -544,14 +564,14 @@ impl Store {
             let name = index::owner(&d).map_or_else(|| d.digest.to_string(), str::to_owned);
             groups.entry(name).or_default().push(d);
         }
-        Ok(groups
+        groups
             .into_iter()
             .map(|(name, roots)| {
-                let blobs = self.closure(&roots).present;
+                let blobs = self.closure(&roots)?.present;
                 let roots = roots.into_iter().map(|d| d.digest).collect();
-                (name, RefBlobs { roots, blobs })
+                Ok((name, RefBlobs { roots, blobs }))
             })
-            .collect())
+            .collect()
     }
 
     /// Whether a fetch holds the blob's lock now (for `--dry-run`, which removes nothing).
@@ -674,7 +694,9 @@ mod tests {
         let (old, _) = image(&store, b"{\"c\":2}", &[b"shared", b"old-layer"]);
         let loose = put(&store, b"fetched by digest");
         record(&store, "r/app:v1", &kept, kept_size);
-        let closure = store.closure(&store.read_index().unwrap().entries());
+        let closure = store
+            .closure(&store.read_index().unwrap().entries())
+            .unwrap();
         assert_eq!(closure.present.len(), 4);
         assert!(closure.missing.is_empty());
 
@@ -716,6 +738,43 @@ mod tests {
             assert!(store.remove_ingest_unless_locked(item).unwrap());
         }
         assert!(store.ingests().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_manifest_stops_gc_rather_than_freeing_what_it_names() {
+        // Ways a manifest can be there yet unreadable that hold for root too (tests may run
+        // as root, whom permissions do not stop): a directory in its place, a symlink loop.
+        type Break = fn(&Path);
+        let breaks: [(&str, Break); 2] = [
+            ("a directory", |p| fs::create_dir(p).unwrap()),
+            ("a symlink loop", |p| {
+                std::os::unix::fs::symlink(p, p).unwrap()
+            }),
+        ];
+        for (what, break_it) in breaks {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let (m, size) = image(&store, b"{\"c\":1}", &[b"layer"]);
+            record(&store, "r/app:v1", &m, size);
+            let path = store.blob_path(&m);
+            fs::remove_file(&path).unwrap();
+            break_it(&path);
+            assert!(store.read_manifest(&m, None).is_err(), "{what}");
+            assert!(store.reference_closures().is_err(), "{what}");
+            for loose in [false, true] {
+                let plan = store.plan_gc(loose, Duration::ZERO);
+                assert!(plan.is_err(), "{what}, loose {loose}: {plan:?}");
+            }
+        }
+
+        // Missing is not unreadable: the layers of a manifest that is gone are unreachable.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (m, size) = image(&store, b"{\"c\":1}", &[b"layer"]);
+        record(&store, "r/app:v1", &m, size);
+        fs::remove_file(store.blob_path(&m)).unwrap();
+        assert!(store.read_manifest(&m, None).unwrap().is_none());
+        assert_eq!(store.plan_gc(true, Duration::ZERO).unwrap().blobs.len(), 2);
     }
 
     #[test]
