@@ -35,7 +35,8 @@ pub use ingest::{
 };
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
-    BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, RefBlobs, plan_prune,
+    BlobInfo, Check, GcPlan, GcReport, IngestInfo, PrunePlan, PruneReport, PruneUnit, Reachable,
+    ReferenceBlobs, ReferenceSummary, Removal, Usage, plan_eviction,
 };
 pub use put::{CacheLock, CacheLockMode};
 
