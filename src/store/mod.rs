@@ -17,6 +17,7 @@
 //! and nothing else: no HTTP, no printing. Its functions block; async callers use
 //! `spawn_blocking`.
 
+mod cache_lock;
 mod index;
 mod ingest;
 mod lock;
@@ -28,6 +29,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use cache_lock::{CacheLock, CacheLockMode};
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{
     Commit, Flusher, Hashed, Ingest, IngestState, IngestWriter, Mismatch, PrefixHasher, Segment,
@@ -38,7 +40,6 @@ pub use maintain::{
     BlobInfo, Check, GcPlan, GcReport, IngestInfo, PrunePlan, PruneReport, PruneUnit, Reachable,
     ReferenceBlobs, ReferenceSummary, Removal, Usage, plan_eviction,
 };
-pub use put::{CacheLock, CacheLockMode};
 
 use crate::digest::{Digest, Verifier};
 use crate::envelope::Category;
