@@ -1,12 +1,11 @@
 //! `layerget cache ls|du|verify|gc|prune|rm|path`: look at and look after the cache.
 //!
-//! The store does the work and plans removals; this file takes the cache-wide lock where
-//! something is removed (so no pull is between fetching and recording), carries plans out
-//! (never touching a blob whose fetch lock is held), and reports. With `--json`, `ls` and
-//! `verify` print one document per item, the others one document in all.
+//! The store does the work: it plans removals and carries them out (never touching a blob
+//! whose fetch lock is held). This file asks it for the cache-wide lock in the mode each
+//! subcommand needs (exclusive where something is removed, so no pull is between fetching and
+//! recording), calls it, and reports. With `--json`, `ls` and `verify` print one document per
+//! item, the others one document in all.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -17,11 +16,8 @@ use super::{Common, NotFoundError, Outcome, UsageError};
 use crate::cli::{CacheCommand, CacheGcArgs, CachePruneArgs};
 use crate::digest::Digest;
 use crate::envelope::Category;
-use crate::manifest::REF_NAME;
 use crate::output::{Printer, count, human_bytes};
-use crate::store::{
-    BlobInfo, CacheLockMode, Check, Closure, LayoutIndex, Store, owner, plan_prune,
-};
+use crate::store::{CacheLockMode, Check, Removal, Store};
 
 /// Runs a `cache` subcommand.
 pub async fn run(
@@ -156,65 +152,8 @@ fn ls_blobs(
     Ok(Outcome::Success)
 }
 
-/// One reference as `cache ls` shows it.
-struct RefRow {
-    name: String,
-    digest: Digest,
-    media_type: String,
-    platform: Option<String>,
-    size: u64,
-    missing: usize,
-}
-
-fn ref_rows(store: &Store, index: &LayoutIndex) -> anyhow::Result<Vec<RefRow>> {
-    let (blobs, _) = store.blobs()?;
-    let sizes: HashMap<&Digest, u64> = blobs.iter().map(|b| (&b.digest, b.size)).collect();
-    let mut rows: BTreeMap<String, RefRow> = BTreeMap::new();
-    let mut extra: HashMap<String, Vec<Digest>> = HashMap::new();
-    for d in index.entries() {
-        let named = d.annotations.get(REF_NAME).cloned();
-        let Some(name) = named.clone().or_else(|| owner(&d).map(str::to_owned)) else {
-            let name = d.digest.to_string();
-            let closure = store.closure(std::slice::from_ref(&d));
-            rows.insert(name.clone(), row(name, &d, &closure, &sizes));
-            continue;
-        };
-        if named.is_some() {
-            // Completeness and size follow the named entry; an index recorded beside a chosen
-            // platform adds only its own bytes (its other platforms were never pulled).
-            let closure = store.closure(std::slice::from_ref(&d));
-            rows.insert(name.clone(), row(name, &d, &closure, &sizes));
-        } else {
-            extra.entry(name).or_default().push(d.digest);
-        }
-    }
-    for (name, digests) in extra {
-        if let Some(r) = rows.get_mut(&name) {
-            r.size += digests.iter().filter_map(|d| sizes.get(d)).sum::<u64>();
-        }
-    }
-    Ok(rows.into_values().collect())
-}
-
-fn row(
-    name: String,
-    d: &crate::manifest::Descriptor,
-    closure: &Closure,
-    sizes: &HashMap<&Digest, u64>,
-) -> RefRow {
-    RefRow {
-        name,
-        digest: d.digest.clone(),
-        media_type: d.media_type.clone(),
-        platform: d.platform.as_ref().map(ToString::to_string),
-        size: closure.present.iter().filter_map(|x| sizes.get(x)).sum(),
-        missing: closure.missing.len(),
-    }
-}
-
 fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
-    let index = store.read_index()?;
-    let rows = ref_rows(store, &index)?;
+    let rows = store.reference_summaries()?;
     if rows.is_empty() && !common.json {
         // Said on stderr: stdout stays empty for scripts.
         printer.info(&format!(
@@ -226,9 +165,9 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
         if common.json {
             printer.json_line(&json!({
                 "ref": r.name,
-                "digest": r.digest.to_string(),
-                "media_type": r.media_type,
-                "platform": r.platform,
+                "digest": r.entry.digest.to_string(),
+                "media_type": r.entry.media_type,
+                "platform": r.entry.platform.as_ref().map(ToString::to_string),
                 "size": r.size,
                 "complete": r.missing == 0,
                 "missing_blobs": r.missing,
@@ -245,7 +184,7 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
             printer.data_line(&format!(
                 "{} {} {}{state}",
                 r.name,
-                r.digest,
+                r.entry.digest,
                 human_bytes(r.size)
             ))?;
         }
@@ -254,36 +193,30 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
 }
 
 fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
-    let (blobs, _) = store.blobs()?;
-    let ingest = store.ingests()?;
-    let quarantine = store.quarantined()?;
-    let blob_bytes: u64 = blobs.iter().map(|b| b.size).sum();
-    let ingest_bytes: u64 = ingest.iter().map(|i| i.size).sum();
-    let partials = ingest.iter().filter(|i| i.path.is_dir()).count();
-    let quarantine_bytes: u64 = quarantine.iter().map(|q| q.1).sum();
-    let total = blob_bytes + ingest_bytes + quarantine_bytes;
+    let u = store.usage()?;
+    let total = u.total();
     if common.json {
         printer.json_line(&json!({
             "path": store.root(),
             "total_bytes": total,
-            "blob_bytes": blob_bytes,
-            "blob_count": blobs.len(),
-            "ingest_bytes": ingest_bytes,
-            "ingest_count": partials,
-            "quarantine_bytes": quarantine_bytes,
-            "quarantine_count": quarantine.len(),
+            "blob_bytes": u.blob_bytes,
+            "blob_count": u.blobs,
+            "ingest_bytes": u.ingest_bytes,
+            "ingest_count": u.partials,
+            "quarantine_bytes": u.quarantine_bytes,
+            "quarantine_count": u.quarantined,
         }))?;
     } else {
         printer.data_line(&format!(
             "{} ({total} bytes) in {}: {} {}, {} {}, {} quarantined {}",
             human_bytes(total),
             store.root().display(),
-            count(blobs.len(), "blob"),
-            human_bytes(blob_bytes),
-            count(partials, "partial download"),
-            human_bytes(ingest_bytes),
-            quarantine.len(),
-            human_bytes(quarantine_bytes),
+            count(u.blobs, "blob"),
+            human_bytes(u.blob_bytes),
+            count(u.partials, "partial download"),
+            human_bytes(u.ingest_bytes),
+            u.quarantined,
+            human_bytes(u.quarantine_bytes),
         ))?;
     }
     Ok(Outcome::Success)
@@ -379,44 +312,21 @@ async fn gc(
     args: &CacheGcArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let (s, loose, age) = (store.clone(), args.loose, args.ingest_age);
-    let plan = blocking(move || s.plan_gc(loose, age)).await??;
-    let mut removed: Vec<&BlobInfo> = Vec::new();
-    let mut in_use: Vec<String> = Vec::new();
-    let mut removed_ingest = Vec::new();
-    let mut removed_quarantine: Vec<&PathBuf> = Vec::new();
-    for b in &plan.blobs {
-        if plan.manifests.contains(&b.digest) && !in_use.is_empty() {
-            // Its content may not all be gone: keep the manifest that says it is garbage, so
-            // the next gc finds that content again (rather than taking it for loose blobs).
-            continue;
-        }
-        let gone = if args.dry_run {
-            !store.is_locked(&b.digest)?
-        } else {
-            store.remove_blob_unless_locked(&b.digest)?
-        };
-        if gone {
-            removed.push(b);
-        } else {
-            in_use.push(b.digest.to_string());
-        }
-    }
-    for i in &plan.ingest {
-        if args.dry_run || store.remove_ingest_unless_locked(i)? {
-            removed_ingest.push(i);
-        } else {
-            in_use.push(i.path.display().to_string());
-        }
-    }
-    for (path, _) in &plan.quarantine {
-        if !args.dry_run {
-            std::fs::remove_file(path)
-                .or_else(|_| std::fs::remove_dir_all(path))
-                .with_context(|| format!("removing `{}`", path.display()))?;
-        }
-        removed_quarantine.push(path);
-    }
+    let (s, loose, age, dry_run) = (store.clone(), args.loose, args.ingest_age, args.dry_run);
+    let (plan, done) = blocking(move || {
+        let plan = s
+            .plan_gc(loose, age)
+            .context("planning the collection (nothing was removed)")?;
+        let done = s.collect_garbage(&plan, dry_run)?;
+        anyhow::Ok((plan, done))
+    })
+    .await??;
+    let (removed, removed_ingest) = (&done.removed, &done.removed_ingest);
+    let removed_quarantine = &done.removed_quarantine;
+    // Blobs first, then partial downloads, as they were met.
+    let in_use: Vec<String> = (done.blobs_in_use.iter().map(ToString::to_string))
+        .chain(done.ingest_in_use.iter().map(|p| p.display().to_string()))
+        .collect();
     let blob_bytes: u64 = removed.iter().map(|b| b.size).sum();
     let ingest_bytes: u64 = removed_ingest.iter().map(|i| i.size).sum();
     let quarantine_bytes: u64 = plan.quarantine.iter().map(|q| q.1).sum();
@@ -437,7 +347,7 @@ async fn gc(
         } else {
             "removed"
         };
-        for b in &removed {
+        for b in removed {
             printer.info(&format!("{verb} {} ({})", b.digest, human_bytes(b.size)));
         }
         printer.data_line(&format!(
@@ -463,52 +373,21 @@ async fn gc(
     Ok(Outcome::Success)
 }
 
-/// Removes the entries of one reference group (named, or an unnamed entry by digest).
-fn remove_group(index: &mut LayoutIndex, name: &str) -> usize {
-    let digest = name.parse::<Digest>().ok();
-    index
-        .remove_where(|d| match owner(d) {
-            Some(o) => o == name,
-            None => digest.as_ref() == Some(&d.digest),
-        })
-        .len()
-}
-
 async fn prune(
     common: &Common,
     store: &Store,
     args: &CachePruneArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let s = store.clone();
-    let (blobs, closures) =
-        blocking(move || Ok::<_, anyhow::Error>((s.blobs()?.0, s.reference_closures()?))).await??;
-    let plan = plan_prune(&blobs, &closures, args.max_size);
-    let mut in_use = Vec::new();
-    let mut freed = 0;
-    if !args.dry_run {
-        // References go first: interrupted, the cache has fewer references, never a broken one.
-        let (s, names) = (store.clone(), plan.references.clone());
-        blocking(move || {
-            s.update_index(|index| {
-                let n: usize = names.iter().map(|name| remove_group(index, name)).sum();
-                ((), n > 0)
-            })
-        })
-        .await??;
-    }
-    for b in &plan.blobs {
-        let gone = if args.dry_run {
-            !store.is_locked(&b.digest)?
-        } else {
-            store.remove_blob_unless_locked(&b.digest)?
-        };
-        if gone {
-            freed += b.size;
-        } else {
-            in_use.push(b.digest.to_string());
-        }
-    }
+    let (s, max_size, dry_run) = (store.clone(), args.max_size, args.dry_run);
+    let (plan, done) = blocking(move || {
+        let plan = s.plan_prune(max_size)?;
+        let done = s.prune(&plan, dry_run)?;
+        Ok::<_, crate::store::StoreError>((plan, done))
+    })
+    .await??;
+    let freed = done.freed;
+    let in_use: Vec<String> = done.in_use.iter().map(ToString::to_string).collect();
     let after = plan.before - freed;
     if common.json {
         printer.json_line(&json!({
@@ -559,7 +438,11 @@ async fn rm(
     let mut first_failure = None;
     for given in targets {
         match rm_one(store, given).await {
-            Ok((refs, removed, in_use)) => {
+            Ok(Removal {
+                references: refs,
+                removed,
+                in_use,
+            }) => {
                 if common.json {
                     printer.json_line(&json!({
                         "target": given,
@@ -594,49 +477,18 @@ async fn rm(
 }
 
 /// Removes a reference (its entries, and the blobs no other reference reaches) or a blob (and
-/// the entries that point at it). Returns the references dropped, the blobs removed and the
-/// blobs left because a fetch holds them.
-async fn rm_one(
-    store: &Store,
-    given: &str,
-) -> anyhow::Result<(Vec<String>, Vec<Digest>, Vec<Digest>)> {
-    let s = store.clone();
-    let closures = blocking(move || s.reference_closures()).await??;
+/// the entries that point at it).
+async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
     // A name recorded in index.json wins; else a reference normalizes to one; else a digest.
-    let name = if closures.contains_key(given) {
-        Some(given.to_owned())
-    } else {
+    let mut names = vec![given.to_owned()];
+    names.extend(
         super::pull::parse_image_reference(given)
             .ok()
-            .map(|r| r.to_string())
-            .filter(|n| closures.contains_key(n))
-    };
-    if let Some(name) = name {
-        let others: HashSet<&Digest> = closures
-            .iter()
-            .filter(|(n, _)| **n != name)
-            .flat_map(|(_, c)| &c.blobs)
-            .collect();
-        // `name` was found among `closures` above.
-        let mut mine: Vec<Digest> = closures
-            .get(&name)
-            .into_iter()
-            .flat_map(|c| &c.blobs)
-            .filter(|d| !others.contains(d))
-            .cloned()
-            .collect();
-        mine.sort();
-        let (s, n) = (store.clone(), name.clone());
-        blocking(move || s.update_index(|index| ((), remove_group(index, &n) > 0))).await??;
-        let (mut removed, mut in_use) = (Vec::new(), Vec::new());
-        for d in mine {
-            if store.remove_blob_unless_locked(&d)? {
-                removed.push(d);
-            } else {
-                in_use.push(d);
-            }
-        }
-        return Ok((vec![name], removed, in_use));
+            .map(|r| r.to_string()),
+    );
+    let s = store.clone();
+    if let Some(removal) = blocking(move || s.remove_reference(&names)).await?? {
+        return Ok(removal);
     }
     let digest = given
         .parse::<Digest>()
@@ -647,32 +499,18 @@ async fn rm_one(
             ))
         })?;
     let (s, d) = (store.clone(), digest.clone());
-    let refs: Vec<String> = blocking(move || {
-        s.update_index(|index| {
-            let removed: Vec<String> = index
-                .remove_where(|e| e.digest == d)
-                .iter()
-                .map(|e| owner(e).map_or_else(|| e.digest.to_string(), str::to_owned))
-                .collect();
-            let changed = !removed.is_empty();
-            (removed, changed)
-        })
-    })
-    .await??;
-    if store.lookup(&digest)?.is_none() {
-        if refs.is_empty() {
-            return Err(NotFoundError(format!("blob {digest} is not in the cache")).into());
-        }
-        return Ok((refs, Vec::new(), Vec::new()));
+    let removal = blocking(move || s.remove_blob_and_entries(&d)).await??;
+    let absent = removal.removed.is_empty() && removal.in_use.is_empty();
+    if absent && removal.references.is_empty() {
+        return Err(NotFoundError(format!("blob {digest} is not in the cache")).into());
     }
-    if store.remove_blob_unless_locked(&digest)? {
-        Ok((refs, vec![digest], Vec::new()))
-    } else {
-        Err(UsageError(format!(
+    if !removal.in_use.is_empty() {
+        return Err(UsageError(format!(
             "blob {digest} is being fetched by another layerget (its lock is held); try again later"
         ))
-        .into())
+        .into());
     }
+    Ok(removal)
 }
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ pub fn owner(d: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The name `cache` commands know an entry's reference by: its [`owner`], or for an entry that
+/// belongs to none (another tool's), its digest.
+pub(super) fn group_name(d: &Descriptor) -> String {
+    owner(d).map_or_else(|| d.digest.to_string(), str::to_owned)
+}
+
 impl LayoutIndex {
     /// Parses `index.json` bytes, refusing what is not an OCI image index: what the store
     /// rewrites must be one.
@@ -162,6 +168,17 @@ impl LayoutIndex {
     /// Removes every entry belonging to reference `name`; returns them.
     pub fn remove_ref(&mut self, name: &str) -> Vec<Descriptor> {
         self.remove_where(|d| owner(d) == Some(name))
+    }
+
+    /// Removes the entries of one reference as the `cache` commands name it: those `name`
+    /// owns, or an entry of no reference whose digest is `name`; returns how many went.
+    pub fn remove_group(&mut self, name: &str) -> usize {
+        let digest = name.parse::<crate::digest::Digest>().ok();
+        self.remove_where(|d| match owner(d) {
+            Some(o) => o == name,
+            None => digest.as_ref() == Some(&d.digest),
+        })
+        .len()
     }
 
     /// The document, pretty-printed (people read this file).

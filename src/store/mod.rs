@@ -17,6 +17,7 @@
 //! and nothing else: no HTTP, no printing. Its functions block; async callers use
 //! `spawn_blocking`.
 
+mod cache_lock;
 pub mod content;
 mod index;
 mod ingest;
@@ -32,6 +33,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use cache_lock::{CacheLock, CacheLockMode};
 pub use content::{Blob, BlobWriter, ContentStore, Deleted, Location, Partial, StoredBlob};
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{
@@ -41,10 +43,10 @@ pub use ingest::{
 pub use local::LocalWriter;
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
-    BlobInfo, Check, Closure, GcPlan, IngestInfo, PrunePlan, PruneUnit, RefBlobs, plan_prune,
+    BlobInfo, Check, GcPlan, GcReport, IngestInfo, PrunePlan, PruneReport, PruneUnit, Reachable,
+    ReferenceBlobs, ReferenceSummary, Removal, Usage, plan_eviction,
 };
 pub use memory::{MemoryStore, MemoryWriter};
-pub use put::{CacheLock, CacheLockMode};
 pub use refs::{Refs, TagEntry, ns_registry};
 
 use crate::digest::{Digest, Verifier};
