@@ -217,7 +217,7 @@ pub trait ContentStore: Send + Sync + 'static {
     /// Every verified blob, sorted by digest.
     fn blobs(&self) -> impl Future<Output = Result<Vec<StoredBlob>, StoreError>> + Send;
 
-    /// Every partial blob not locked by a writer right now, sorted by digest.
+    /// Every partial blob that no writer holds right now, sorted by digest.
     fn partials(&self) -> impl Future<Output = Result<Vec<Partial>, StoreError>> + Send;
 
     /// Removes a verified blob unless a writer holds its lock.
@@ -238,9 +238,10 @@ pub trait ContentStore: Send + Sync + 'static {
         F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static;
 }
 
-/// Writes one blob into a store. Dropping it without [`BlobWriter::commit`] keeps what was
-/// written (a later writer of the digest resumes it) and releases the digest's lock;
-/// [`BlobWriter::abort`] throws it away.
+/// Writes one blob into a store. [`BlobWriter::close`] stops for now, keeping what was written
+/// for a later writer of the digest to resume; [`BlobWriter::commit`] publishes it;
+/// [`BlobWriter::abort`] throws it away. Dropping a writer is a close whose end nobody awaits:
+/// the digest stays locked until what was written is on disk.
 pub trait BlobWriter: Send + Sized {
     /// The digest being written.
     fn digest(&self) -> &Digest;
@@ -268,6 +269,10 @@ pub trait BlobWriter: Send + Sized {
 
     /// Throws the partial away.
     fn abort(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stops writing for now: everything written is durable when this returns, and the lock
+    /// is released. Returns the offset a later writer resumes at.
+    fn close(self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Reads a whole small blob (a manifest) into memory: `None` when it is missing, an error when
@@ -335,7 +340,9 @@ pub(crate) mod contract {
         assert_eq!(w.offset(), 0);
         w.write(Bytes::copy_from_slice(&data[..5])).await.unwrap();
         assert_eq!(w.offset(), 5);
-        drop(w);
+        // While a writer holds the digest, its partial is not listed as one to collect.
+        assert!(store.partials().await.unwrap().is_empty());
+        assert_eq!(w.close().await.unwrap(), 5);
         assert_eq!(store.stat(&d).await.unwrap(), None);
         let partials = store.partials().await.unwrap();
         assert_eq!(
@@ -398,6 +405,13 @@ pub(crate) mod contract {
         let err = w.commit().await.unwrap_err();
         assert!(matches!(err, StoreError::WrongSize { .. }), "{err}");
         assert_eq!(store.stat(&other).await.unwrap(), None);
+        // A dropped writer keeps its bytes for the next one, which waits for them.
+        let mut w = store.writer(&other, None).await.unwrap();
+        w.write(Bytes::from_static(b"some")).await.unwrap();
+        drop(w);
+        let w = store.writer(&other, None).await.unwrap();
+        assert_eq!(w.offset(), 4);
+        w.abort().await.unwrap();
         // Aborted: nothing left.
         let mut w = store.writer(&other, None).await.unwrap();
         w.write(Bytes::from_static(b"some")).await.unwrap();

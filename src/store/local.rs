@@ -242,7 +242,7 @@ impl ContentStore for Store {
                 ingest: Some(ingest),
                 sequential: None,
                 positional: None,
-                lock,
+                lock: Some(lock),
             })
         })
         .await
@@ -266,6 +266,11 @@ impl ContentStore for Store {
             .await?
             .into_iter()
             .filter(|i| i.path.is_dir())
+            .filter(|i| {
+                i.digest
+                    .as_ref()
+                    .is_some_and(|d| !self.is_locked(d).unwrap_or(true))
+            })
             .filter_map(|i| {
                 Some(Partial {
                     bytes: std::fs::metadata(i.path.join("data")).ok()?.len(),
@@ -336,7 +341,23 @@ pub struct LocalWriter {
     sequential: Option<IngestWriter>,
     /// The data file opened for positional writes, once [`BlobWriter::write_at`] was called.
     positional: Option<Arc<File>>,
-    lock: IngestLock,
+    /// The digest's lock; `None` once commit, abort or close has handed it on.
+    lock: Option<IngestLock>,
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // The writer thread may still hold queued bytes: keep the digest locked until they are
+        // on disk, so that the next writer resumes from a file nobody appends to.
+        if let (Some(writer), Some(lock)) = (self.sequential.take(), self.lock.take()) {
+            std::thread::spawn(move || {
+                if let Err(e) = writer.finish() {
+                    tracing::warn!("finishing an abandoned write: {e}");
+                }
+                drop(lock);
+            });
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalWriter {
@@ -465,7 +486,7 @@ impl BlobWriter for LocalWriter {
         let streamed = self.finish_sequential().await?;
         let offset = self.offset;
         let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
-        let (digest, lock) = (self.digest.clone(), self.lock);
+        let (digest, lock) = (self.digest.clone(), self.lock.take());
         off_runtime("commit", move || {
             let hashed = match streamed {
                 Some(h) => h,
@@ -480,7 +501,9 @@ impl BlobWriter for LocalWriter {
                 }
             };
             // Nothing is left to resume: the lock file goes too.
-            lock.release_and_remove();
+            if let Some(lock) = lock {
+                lock.release_and_remove();
+            }
             result
         })
         .await
@@ -489,13 +512,33 @@ impl BlobWriter for LocalWriter {
     async fn abort(mut self) -> Result<(), StoreError> {
         self.finish_sequential().await.ok();
         let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
-        let lock = self.lock;
+        let lock = self.lock.take();
         off_runtime("remove", move || {
             let result = ingest.discard();
-            lock.release_and_remove();
+            if let Some(lock) = lock {
+                lock.release_and_remove();
+            }
             result
         })
         .await
+    }
+
+    async fn close(mut self) -> Result<u64, StoreError> {
+        self.finish_sequential().await?;
+        if let Some(file) = self.positional.take() {
+            let path = self.ingest()?.data_path().to_owned();
+            off_runtime("sync", move || {
+                file.sync_data().map_err(StoreError::io("sync", &path))
+            })
+            .await?;
+        }
+        let offset = self.offset;
+        self.with_ingest(move |ingest| {
+            ingest.state.bytes = offset;
+            ingest.save_state()
+        })
+        .await?;
+        Ok(offset)
     }
 }
 
