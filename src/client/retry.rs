@@ -1,16 +1,29 @@
-//! The one retry policy: which failures are worth another attempt, and how long to wait first.
+//! The one retry policy, and the one driver every retried request goes through.
 //!
-//! Pure code, table-tested. Retried: connection errors, timeouts, resets, a body that broke
-//! off, HTTP 408, 429, 500, 502, 503, 504, and the envelope codes `TOOMANYREQUESTS` and
-//! `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The wait
-//! is capped exponential backoff with full jitter, unless the server sent `Retry-After`, which
-//! is honoured up to `max_wait`.
+//! The policy is pure code, table-tested. Retried: connection errors, timeouts, resets, a body
+//! that broke off, HTTP 408, 429, 500, 502, 503, 504, and the envelope codes `TOOMANYREQUESTS`
+//! and `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The
+//! wait is capped exponential backoff with full jitter, unless the server sent `Retry-After`,
+//! which is honoured up to `max_wait`.
 //!
 //! Two transport failures are not worth the long backoff (issue 15): a registry name that does
 //! not resolve is a typo far more often than a DNS hiccup, so it is final; a refused connection
 //! (nothing listening) gets at most [`RetryPolicy::refused_retries`] quick retries, which covers
 //! a registry that is just starting, and then fails within about a second.
+//!
+//! The driver, [`run`], is what blob GETs (and with them their segments), manifest GETs and
+//! `head` share: it makes the attempts, asks the policy, holds back the host after a 429, waits,
+//! and counts attempts and time, so that the final error reports them the same way everywhere
+//! ([`GaveUp`]). It is generic over the error ([`Retryable`]), so uploads can use it too. (Its
+//! model is uv's `uv-client/src/retry.rs`.)
 
+use std::fmt;
+use std::time::Instant;
+
+use reqwest::Url;
+
+use super::Client;
+use crate::envelope::Category;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
@@ -145,6 +158,129 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An error an attempt can end with, as the driver sees it.
+pub trait Retryable: fmt::Display {
+    /// What the policy needs to know.
+    fn failure(&self) -> Failure<'_>;
+    /// The error's category: a [`Category::RateLimited`] one holds back the host.
+    fn category(&self) -> Category;
+}
+
+/// The last failure of a request that was tried more than once, with how often and for how
+/// long: `… (gave up after 3 attempts over 2.5 s)`.
+#[derive(Debug)]
+pub struct GaveUp<E> {
+    /// The last attempt's error.
+    pub last: E,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Time from the first attempt to the end of the last.
+    pub elapsed: Duration,
+}
+
+impl<E> GaveUp<E> {
+    /// The error to return: after a single attempt the error alone (there is nothing to
+    /// report), after several `wrap` of this report (each error type has a variant for it).
+    pub fn report(self, wrap: impl FnOnce(Box<GaveUp<E>>) -> E) -> E {
+        if self.attempts > 1 {
+            wrap(Box::new(self))
+        } else {
+            self.last
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for GaveUp<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (gave up after {} attempts over {:.1} s)",
+            self.last,
+            self.attempts,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+// No `source`: the message already carries the last error's.
+impl<E: std::error::Error> std::error::Error for GaveUp<E> {}
+
+/// One request to retry: where it goes, and by which policy.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The client whose per-host throttle a 429 sets.
+    pub client: &'a Client,
+    /// When and how long to wait before trying again.
+    pub policy: RetryPolicy,
+    /// Where the attempts go (a 429 holds back this URL's host).
+    pub url: Url,
+    /// What is asked for, for the log (``blob `sha256:…` of `reg/name` ``).
+    pub what: &'a str,
+}
+
+impl Request<'_> {
+    /// The URL attempt number `attempt` goes to. Always the one URL today; this is the step
+    /// where mirrors plug in (a list of URLs, one chosen per attempt).
+    fn url_for(&self, _attempt: u32) -> &Url {
+        &self.url
+    }
+}
+
+/// Makes `attempt` (given its number, from 1) until it succeeds or `request.policy` gives up,
+/// calling `on_retry(attempt, wait, error)` before each wait. After a rate-limit answer the
+/// host is held back for the wait (`Retry-After` when sent), for every request of this client.
+/// On failure, the last error with the attempts made and the time they took.
+pub async fn run<T, E: Retryable>(
+    request: &Request<'_>,
+    mut on_retry: impl FnMut(u32, Duration, &E),
+    mut attempt: impl AsyncFnMut(u32) -> Result<T, E>,
+) -> Result<T, GaveUp<E>> {
+    let started = Instant::now();
+    let mut number = 1;
+    loop {
+        let error = match attempt(number).await {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
+        };
+        let Some(wait) = request.policy.delay(number, error.failure()) else {
+            return Err(GaveUp {
+                last: error,
+                attempts: number,
+                elapsed: started.elapsed(),
+            });
+        };
+        if error.category() == Category::RateLimited {
+            request.client.throttle(request.url_for(number), wait);
+        }
+        tracing::debug!(
+            "{}: attempt {number} failed ({error}); retrying in {:.1} s",
+            request.what,
+            wait.as_secs_f64()
+        );
+        on_retry(number, wait, &error);
+        tokio::time::sleep(wait).await;
+        number += 1;
+    }
+}
+
+impl Retryable for super::RegistryError {
+    fn failure(&self) -> Failure<'_> {
+        super::RegistryError::failure(self)
+    }
+    fn category(&self) -> Category {
+        super::RegistryError::category(self)
+    }
+}
+
+impl Retryable for super::manifest::ManifestFetchError {
+    fn failure(&self) -> Failure<'_> {
+        super::manifest::ManifestFetchError::failure(self)
+    }
+    fn category(&self) -> Category {
+        super::manifest::ManifestFetchError::category(self)
+    }
 }
 
 #[cfg(test)]
