@@ -2,13 +2,8 @@
 //! platforms from an index, fetch configs and layers concurrently through the verified blob
 //! path, and record the reference in `index.json`.
 //!
-//! Manifests come from the manifests endpoint (a registry need not serve them as blobs;
-//! distribution 2.8.2 does not), are verified by `client::manifest`, and are stored as blobs
-//! through the store's verifying commit like everything else. A manifest asked for by digest
-//! that is in the cache already is read from there (at most [`MAX_MANIFEST`] bytes, re-hashed
-//! first: a bad one is removed and fetched again): content addressing makes it the same
-//! document. A tag is always asked again, since tags move. What `index.json` records is
-//! explained in `transfer::record` and `store::index`.
+//! Manifests are fetched, or read from the cache, by `transfer::manifests`; what `index.json`
+//! records is decided in `transfer::record` (and explained in `store::index`).
 //!
 //! Every config and layer is fetched with its descriptor's size as an exact limit, so no body
 //! is longer than the image says. `--all-platforms` visits each manifest of an index tree once,
@@ -24,15 +19,16 @@ use std::collections::{BTreeMap, HashSet};
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 
+use super::manifests::{FetchedManifest, fetch_child, fetch_manifest};
 use super::record::{self, Recorded, Shape};
 use super::{FetchOptions, Progress, SizeLimit, TransferError, blocking, fetch_blob};
 use crate::client::Client;
-use crate::client::manifest::{ManifestFetchError, ManifestResponse, ManifestTarget};
-use crate::client::retry::{self, Failure, GaveUp, Request, Retryable};
+use crate::client::manifest::{ManifestFetchError, ManifestTarget};
+use crate::client::retry::{Failure, GaveUp, Retryable};
 use crate::digest::Digest;
 use crate::envelope::Category;
 use crate::manifest::{
-    self, Descriptor, ImageManifest, MAX_MANIFEST, Manifest, ManifestError, Platform, PlatformSpec,
+    self, Descriptor, ImageManifest, Manifest, ManifestError, Platform, PlatformSpec,
 };
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
@@ -236,14 +232,6 @@ impl PulledImage {
 /// Makes a progress reporter for one blob, given a label.
 pub type ProgressFactory<'a> = dyn Fn(&str) -> Box<dyn Progress + 'a> + Sync + 'a;
 
-/// A manifest fetched (or read from the cache), parsed and stored.
-pub(super) struct FetchedManifest {
-    pub(super) digest: Digest,
-    pub(super) size: u64,
-    pub(super) bytes: Vec<u8>,
-    pub(super) manifest: Manifest,
-}
-
 /// The distinct blobs of a pull, and byte totals over them.
 #[derive(Default)]
 pub(super) struct BlobTotals {
@@ -309,7 +297,7 @@ pub async fn pull<'a>(
         (None, None) => unreachable!("the caller gives every reference a tag or a digest"),
     };
     let mut totals = BlobTotals::default();
-    let top = get(client, store, reference, target, None, options, &mut totals).await?;
+    let top = fetch_manifest(client, store, reference, target, None, options, &mut totals).await?;
     let (top_digest, top_media_type) = (top.digest.clone(), top.manifest.media_type().to_owned());
     // The image manifests to pull, each with its index entry when it came from an index.
     let mut images: Vec<(Option<Descriptor>, FetchedManifest)> = Vec::new();
@@ -344,7 +332,7 @@ pub async fn pull<'a>(
                 if !visited.insert(d.digest.clone()) {
                     continue;
                 }
-                let child = get_child(client, store, reference, &d, options, &mut totals).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 match &child.manifest {
                     Manifest::Index { index, .. } => {
                         listed = listed.saturating_add(index.manifests.len());
@@ -371,7 +359,7 @@ pub async fn pull<'a>(
                 if images.iter().any(|(seen, _)| seen.as_ref() == Some(&d)) {
                     continue;
                 }
-                let child = get_child(client, store, reference, &d, options, &mut totals).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 if !matches!(child.manifest, Manifest::Image { .. }) {
                     return Err(PullError::TooDeep { reference: name });
                 }
@@ -386,7 +374,7 @@ pub async fn pull<'a>(
                 let Some(d) = spec.choose(&index).cloned() else {
                     return Err(no_platform(name, spec, &index));
                 };
-                let child = get_child(client, store, reference, &d, options, &mut totals).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 match child.manifest {
                     Manifest::Index { index: inner, .. } if depth < MAX_DEPTH => {
                         index = inner;
@@ -496,142 +484,6 @@ pub async fn pull<'a>(
         skipped,
         replaced,
     })
-}
-
-/// Gets a manifest (from the cache when asked by a digest it holds), parses it, stores it.
-/// `expected` is the size a descriptor gave, checked when known.
-async fn get(
-    client: &Client,
-    store: &Store,
-    reference: &Reference,
-    target: ManifestTarget<'_>,
-    hint: Option<&str>,
-    options: &PullOptions,
-    totals: &mut BlobTotals,
-) -> Result<FetchedManifest, PullError> {
-    let name = reference.to_string();
-    if let ManifestTarget::Digest(d) = target
-        && store.lookup(d)?.is_some()
-    {
-        let (s, d2, h) = (store.clone(), d.clone(), hint.map(str::to_owned));
-        let cached = blocking(move || {
-            // Bounded and re-hashed: the cache is a file system others can write to. A bad
-            // one is removed, so the one fetched below replaces it.
-            let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
-                return Ok(None);
-            };
-            let parsed = manifest::parse(&bytes, h.as_deref()).ok();
-            Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
-        })
-        .await??;
-        // A cached blob that is no manifest we can read is asked for again, and then parsed
-        // with the registry's Content-Type, which gives a precise error.
-        if let Some((bytes, manifest)) = cached {
-            let size = bytes.len() as u64;
-            totals.add(d, size, false, 0);
-            return Ok(FetchedManifest {
-                digest: d.clone(),
-                size,
-                bytes,
-                manifest,
-            });
-        }
-    }
-    let response = get_manifest(client, reference, target, options).await?;
-    let content_type = response.content_type.as_deref().or(hint);
-    let manifest =
-        manifest::parse(&response.bytes, content_type).map_err(|reason| PullError::Manifest {
-            reference: name.clone(),
-            digest: response.digest.clone(),
-            reason,
-        })?;
-    let size = response.bytes.len() as u64;
-    let (s, digest, bytes) = (
-        store.clone(),
-        response.digest.clone(),
-        response.bytes.clone(),
-    );
-    let (_, cached) = blocking(move || s.put_bytes(&digest, &bytes)).await??;
-    totals.add(&response.digest, size, !cached, size);
-    Ok(FetchedManifest {
-        digest: response.digest,
-        size,
-        bytes: response.bytes,
-        manifest,
-    })
-}
-
-/// Gets a manifest an index lists, checking the size its descriptor gives.
-async fn get_child(
-    client: &Client,
-    store: &Store,
-    reference: &Reference,
-    d: &Descriptor,
-    options: &PullOptions,
-    totals: &mut BlobTotals,
-) -> Result<FetchedManifest, PullError> {
-    let hint = Some(d.media_type.as_str()).filter(|m| !m.is_empty());
-    let got = get(
-        client,
-        store,
-        reference,
-        ManifestTarget::Digest(&d.digest),
-        hint,
-        options,
-        totals,
-    )
-    .await?;
-    if got.size != d.size {
-        return Err(PullError::SizeMismatch {
-            what: "manifest",
-            reference: reference.to_string(),
-            digest: d.digest.clone(),
-            expected: d.size,
-            actual: got.size,
-        });
-    }
-    if let Some(h) = hint
-        && manifest::kind_of(h).is_some()
-        && h != got.manifest.media_type()
-    {
-        return Err(PullError::UnexpectedKind {
-            reference: reference.to_string(),
-            digest: d.digest.clone(),
-            found: format!(
-                "`{}` although its index entry says `{h}`",
-                got.manifest.media_type()
-            ),
-        });
-    }
-    Ok(got)
-}
-
-/// One manifest GET, retried by the same driver and policy as blobs.
-async fn get_manifest(
-    client: &Client,
-    reference: &Reference,
-    target: ManifestTarget<'_>,
-    options: &PullOptions,
-) -> Result<ManifestResponse, PullError> {
-    let what = format!("manifest of `{reference}`");
-    let request = Request {
-        client,
-        policy: options.fetch.retry,
-        url: client.manifest_url(reference, target),
-        what: &what,
-    };
-    retry::run(
-        &request,
-        |attempt, wait, error| {
-            tracing::info!(
-                "{what}: attempt {attempt} failed ({error}); retrying in {:.1} s",
-                wait.as_secs_f64()
-            )
-        },
-        async |_| Ok(client.get_manifest(reference, target).await?),
-    )
-    .await
-    .map_err(|gave_up| gave_up.report(PullError::Exhausted))
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::blocking;
-use super::image::{BlobTotals, FetchedManifest, PullError};
+use super::image::{BlobTotals, PullError};
+use super::manifests::FetchedManifest;
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::manifest::{self, Descriptor, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use crate::store::{SOURCE_OF, Store};
