@@ -358,6 +358,115 @@ mod tests {
         assert!(RetryPolicy::default().backoff(1000) <= RetryPolicy::default().cap);
     }
 
+    /// An attempt's error for the driver tests: a failure of this kind, named by a number.
+    #[derive(Debug)]
+    struct Failed(u32, Kind);
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kind {
+        Transport,
+        Final,
+        /// A 429 with `Retry-After: 0`.
+        Throttled,
+    }
+    impl fmt::Display for Failed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "attempt {} failed", self.0)
+        }
+    }
+    static EMPTY: ErrorBody = ErrorBody::Empty;
+    impl Retryable for Failed {
+        fn failure(&self) -> Failure<'_> {
+            match self.1 {
+                Kind::Transport => Failure::Transport,
+                Kind::Final => Failure::Final,
+                Kind::Throttled => Failure::Status {
+                    status: 429,
+                    body: &EMPTY,
+                    retry_after: Some(Duration::ZERO),
+                },
+            }
+        }
+        fn category(&self) -> Category {
+            match self.1 {
+                Kind::Throttled => Category::RateLimited,
+                _ => Category::Network,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_retries_what_the_policy_allows_and_reports_attempts() {
+        let client = Client::new(super::super::ClientOptions::default()).unwrap();
+        let policy = RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let request = Request {
+            client: &client,
+            policy,
+            url: "http://127.0.0.1:9/v2/a/blobs/x".parse().unwrap(),
+            what: "blob `x`",
+        };
+        // The failures attempts end with (an attempt past the list succeeds) => the result's
+        // attempt count, whether it succeeded, and the retries announced.
+        let rows: &[(&[Kind], u32, bool)] = &[
+            (&[], 1, true),
+            (&[Kind::Transport], 2, true),
+            (&[Kind::Throttled, Kind::Transport], 3, true),
+            (&[Kind::Final], 1, false),
+            (&[Kind::Transport, Kind::Final], 2, false),
+            // `retries: 3` is 4 attempts at most.
+            (&[Kind::Transport; 4], 4, false),
+            (&[Kind::Transport; 9], 4, false),
+        ];
+        for (failures, attempts, ok) in rows {
+            let mut announced = Vec::new();
+            let result = run(
+                &request,
+                |attempt, _wait, e: &Failed| announced.push((attempt, e.0)),
+                async |n| match failures.get(n as usize - 1) {
+                    Some(kind) => Err(Failed(n, *kind)),
+                    None => Ok(n),
+                },
+            )
+            .await;
+            let made = match &result {
+                Ok(n) => *n,
+                Err(gave_up) => {
+                    assert_eq!(gave_up.last.0, gave_up.attempts, "{failures:?}");
+                    gave_up.attempts
+                }
+            };
+            assert_eq!((made, result.is_ok()), (*attempts, *ok), "{failures:?}");
+            // Every failed attempt but the last was announced before its retry.
+            let expected: Vec<(u32, u32)> = (1..*attempts).map(|a| (a, a)).collect();
+            assert_eq!(announced, expected, "{failures:?}");
+        }
+    }
+
+    #[test]
+    fn gave_up_reports_attempts_only_after_several() {
+        let once = GaveUp {
+            last: Failed(1, Kind::Final),
+            attempts: 1,
+            elapsed: Duration::from_millis(10),
+        };
+        let wrap = |g: Box<GaveUp<Failed>>| Failed(g.attempts * 100, g.last.1);
+        assert_eq!(once.report(wrap).0, 1);
+        let thrice = GaveUp {
+            last: Failed(3, Kind::Transport),
+            attempts: 3,
+            elapsed: Duration::from_millis(2560),
+        };
+        assert_eq!(
+            thrice.to_string(),
+            "attempt 3 failed (gave up after 3 attempts over 2.6 s)"
+        );
+        assert_eq!(thrice.report(wrap).0, 300);
+    }
+
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

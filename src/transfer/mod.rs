@@ -271,11 +271,28 @@ async fn acquire_lock(
     }
 }
 
-/// Runs blocking file work off the async runtime.
+/// Runs blocking file work off the async runtime (for blobs, manifests and the refs table
+/// alike); each error type of `transfer` turns a task that died into its `Internal` variant.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, TransferError> {
+) -> Result<T, TaskDied> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| TransferError::Internal(e.to_string()))
+        .map_err(|e| TaskDied(e.to_string()))
+}
+
+/// A blocking task panicked or was cancelled.
+#[derive(Debug)]
+struct TaskDied(String);
+
+impl From<TaskDied> for TransferError {
+    fn from(died: TaskDied) -> Self {
+        TransferError::Internal(died.0)
+    }
+}
+
+impl From<TaskDied> for image::PullError {
+    fn from(died: TaskDied) -> Self {
+        image::PullError::Internal(died.0)
+    }
 }
