@@ -102,7 +102,8 @@ impl FetchSettings {
     }
 }
 
-struct Done {
+/// A fetched (or cached) blob, and how long it took.
+struct TimedOutcome {
     outcome: FetchOutcome,
     millis: u128,
 }
@@ -146,7 +147,7 @@ pub async fn run(
                 ..options
             };
             let outcome = fetch_blob(client, store, reference, digest, options, &*progress).await?;
-            Ok::<_, anyhow::Error>(Done {
+            Ok::<_, anyhow::Error>(TimedOutcome {
                 outcome,
                 millis: started.elapsed().as_millis(),
             })
@@ -206,7 +207,7 @@ async fn place(
 fn report(
     common: &Common,
     given: &str,
-    done: &Done,
+    done: &TimedOutcome,
     target: &OutputTarget,
     printer: &Printer,
 ) -> anyhow::Result<()> {

@@ -164,11 +164,11 @@ pub async fn fetch_blob(
     // process may have replaced it meanwhile).
     if store.lookup(digest)?.is_some() {
         if !options.verify_cached {
-            return Ok(hit(store, digest)?);
+            return Ok(cache_hit(store, digest)?);
         }
         let (s, d) = (store.clone(), digest.clone());
         if blocking(move || s.hash_blob(&d)).await?? == *digest {
-            return Ok(hit(store, digest)?);
+            return Ok(cache_hit(store, digest)?);
         }
         store.remove_blob(digest)?;
     }
@@ -225,7 +225,7 @@ pub async fn fetch_blob(
 
 /// The outcome for a blob found in the cache, marked as used: `cache prune` evicts least
 /// recently used first (one futimens, no data written).
-fn hit(store: &Store, digest: &Digest) -> Result<FetchOutcome, StoreError> {
+fn cache_hit(store: &Store, digest: &Digest) -> Result<FetchOutcome, StoreError> {
     store.touch_blob(digest)?;
     Ok(FetchOutcome {
         digest: digest.clone(),
@@ -253,7 +253,7 @@ async fn cached(
             return Ok(None);
         }
     }
-    Ok(Some(hit(store, digest)?))
+    Ok(Some(cache_hit(store, digest)?))
 }
 
 async fn acquire_lock(
