@@ -508,5 +508,21 @@ mod tests {
             "x".into(),
         )));
         assert_eq!(e.category(), Category::Other);
+        // A manifest request that was retried reports its attempts as a blob fetch does, and
+        // keeps the last error's category.
+        let last = PullError::ManifestFetch(ManifestFetchError::Registry(RegistryError::Setup(
+            "x".into(),
+        )));
+        let text = last.to_string();
+        let e = PullError::Exhausted(Box::new(GaveUp {
+            last,
+            attempts: 3,
+            elapsed: std::time::Duration::from_millis(1500),
+        }));
+        assert_eq!(e.category(), Category::Other);
+        assert_eq!(
+            e.to_string(),
+            format!("{text} (gave up after 3 attempts over 1.5 s)")
+        );
     }
 }
