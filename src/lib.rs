@@ -7,7 +7,7 @@
 //!   parsing and formatting (no I/O); [`text`] escapes what came from outside before it is shown.
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
-//! - [`pull`]: a whole image (manifests, config, layers) into the store, recorded in `index.json`.
+//! - [`transfer::image`]: a whole image (manifests, config, layers) into the store, recorded in `index.json`.
 //! - [`server`]: the store served back as a read-only registry (`layerget serve`).
 //! - [`cli`], [`output`], [`commands`]: the command line, what it prints, and each subcommand.
 //!
@@ -21,7 +21,6 @@ pub mod digest;
 pub mod envelope;
 pub mod manifest;
 pub mod output;
-pub mod pull;
 pub mod reference;
 pub mod server;
 pub mod store;

@@ -1,16 +1,29 @@
-//! The one retry policy: which failures are worth another attempt, and how long to wait first.
+//! The one retry policy, and the one driver every retried request goes through.
 //!
-//! Pure code, table-tested. Retried: connection errors, timeouts, resets, a body that broke
-//! off, HTTP 408, 429, 500, 502, 503, 504, and the envelope codes `TOOMANYREQUESTS` and
-//! `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The wait
-//! is capped exponential backoff with full jitter, unless the server sent `Retry-After`, which
-//! is honoured up to `max_wait`.
+//! The policy is pure code, table-tested. Retried: connection errors, timeouts, resets, a body
+//! that broke off, HTTP 408, 429, 500, 502, 503, 504, and the envelope codes `TOOMANYREQUESTS`
+//! and `UNAVAILABLE`. Everything else (404, 401, a digest mismatch, a full disk) is final. The
+//! wait is capped exponential backoff with full jitter, unless the server sent `Retry-After`,
+//! which is honoured up to `max_wait`.
 //!
 //! Two transport failures are not worth the long backoff (issue 15): a registry name that does
 //! not resolve is a typo far more often than a DNS hiccup, so it is final; a refused connection
 //! (nothing listening) gets at most [`RetryPolicy::refused_retries`] quick retries, which covers
 //! a registry that is just starting, and then fails within about a second.
+//!
+//! The driver, [`run`], is what blob GETs (and with them their segments), manifest GETs and
+//! `head` share: it makes the attempts, asks the policy, holds back the host after a 429, waits,
+//! and counts attempts and time, so that the final error reports them the same way everywhere
+//! ([`GaveUp`]). It is generic over the error ([`Retryable`]), so uploads can use it too. (Its
+//! model is uv's `uv-client/src/retry.rs`.)
 
+use std::fmt;
+use std::time::Instant;
+
+use reqwest::Url;
+
+use super::Client;
+use crate::envelope::Category;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
@@ -147,6 +160,129 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// An error an attempt can end with, as the driver sees it.
+pub trait Retryable: fmt::Display {
+    /// What the policy needs to know.
+    fn failure(&self) -> Failure<'_>;
+    /// The error's category: a [`Category::RateLimited`] one holds back the host.
+    fn category(&self) -> Category;
+}
+
+/// The last failure of a request that was tried more than once, with how often and for how
+/// long: `… (gave up after 3 attempts over 2.5 s)`.
+#[derive(Debug)]
+pub struct GaveUp<E> {
+    /// The last attempt's error.
+    pub last: E,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Time from the first attempt to the end of the last.
+    pub elapsed: Duration,
+}
+
+impl<E> GaveUp<E> {
+    /// The error to return: after a single attempt the error alone (there is nothing to
+    /// report), after several `wrap` of this report (each error type has a variant for it).
+    pub fn report(self, wrap: impl FnOnce(Box<GaveUp<E>>) -> E) -> E {
+        if self.attempts > 1 {
+            wrap(Box::new(self))
+        } else {
+            self.last
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for GaveUp<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (gave up after {} attempts over {:.1} s)",
+            self.last,
+            self.attempts,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+// No `source`: the message already carries the last error's.
+impl<E: std::error::Error> std::error::Error for GaveUp<E> {}
+
+/// One request to retry: where it goes, and by which policy.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The client whose per-host throttle a 429 sets.
+    pub client: &'a Client,
+    /// When and how long to wait before trying again.
+    pub policy: RetryPolicy,
+    /// Where the attempts go (a 429 holds back this URL's host).
+    pub url: Url,
+    /// What is asked for, for the log (``blob `sha256:…` of `reg/name` ``).
+    pub what: &'a str,
+}
+
+impl Request<'_> {
+    /// The URL attempt number `attempt` goes to. Always the one URL today; this is the step
+    /// where mirrors plug in (a list of URLs, one chosen per attempt).
+    fn url_for(&self, _attempt: u32) -> &Url {
+        &self.url
+    }
+}
+
+/// Makes `attempt` (given its number, from 1) until it succeeds or `request.policy` gives up,
+/// calling `on_retry(attempt, wait, error)` before each wait. After a rate-limit answer the
+/// host is held back for the wait (`Retry-After` when sent), for every request of this client.
+/// On failure, the last error with the attempts made and the time they took.
+pub async fn run<T, E: Retryable>(
+    request: &Request<'_>,
+    mut on_retry: impl FnMut(u32, Duration, &E),
+    mut attempt: impl AsyncFnMut(u32) -> Result<T, E>,
+) -> Result<T, GaveUp<E>> {
+    let started = Instant::now();
+    let mut number = 1;
+    loop {
+        let error = match attempt(number).await {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
+        };
+        let Some(wait) = request.policy.delay(number, error.failure()) else {
+            return Err(GaveUp {
+                last: error,
+                attempts: number,
+                elapsed: started.elapsed(),
+            });
+        };
+        if error.category() == Category::RateLimited {
+            request.client.throttle(request.url_for(number), wait);
+        }
+        tracing::debug!(
+            "{}: attempt {number} failed ({error}); retrying in {:.1} s",
+            request.what,
+            wait.as_secs_f64()
+        );
+        on_retry(number, wait, &error);
+        tokio::time::sleep(wait).await;
+        number += 1;
+    }
+}
+
+impl Retryable for super::RegistryError {
+    fn failure(&self) -> Failure<'_> {
+        super::RegistryError::failure(self)
+    }
+    fn category(&self) -> Category {
+        super::RegistryError::category(self)
+    }
+}
+
+impl Retryable for super::manifest::ManifestFetchError {
+    fn failure(&self) -> Failure<'_> {
+        super::manifest::ManifestFetchError::failure(self)
+    }
+    fn category(&self) -> Category {
+        super::manifest::ManifestFetchError::category(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +356,115 @@ mod tests {
         assert_eq!(none.delay(1, Failure::Refused), None);
         // Huge attempt numbers neither overflow nor exceed the cap.
         assert!(RetryPolicy::default().backoff(1000) <= RetryPolicy::default().cap);
+    }
+
+    /// An attempt's error for the driver tests: a failure of this kind, named by a number.
+    #[derive(Debug)]
+    struct Failed(u32, Kind);
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kind {
+        Transport,
+        Final,
+        /// A 429 with `Retry-After: 0`.
+        Throttled,
+    }
+    impl fmt::Display for Failed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "attempt {} failed", self.0)
+        }
+    }
+    static EMPTY: ErrorBody = ErrorBody::Empty;
+    impl Retryable for Failed {
+        fn failure(&self) -> Failure<'_> {
+            match self.1 {
+                Kind::Transport => Failure::Transport,
+                Kind::Final => Failure::Final,
+                Kind::Throttled => Failure::Status {
+                    status: 429,
+                    body: &EMPTY,
+                    retry_after: Some(Duration::ZERO),
+                },
+            }
+        }
+        fn category(&self) -> Category {
+            match self.1 {
+                Kind::Throttled => Category::RateLimited,
+                _ => Category::Network,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_retries_what_the_policy_allows_and_reports_attempts() {
+        let client = Client::new(super::super::ClientOptions::default()).unwrap();
+        let policy = RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let request = Request {
+            client: &client,
+            policy,
+            url: "http://127.0.0.1:9/v2/a/blobs/x".parse().unwrap(),
+            what: "blob `x`",
+        };
+        // The failures attempts end with (an attempt past the list succeeds) => the result's
+        // attempt count, whether it succeeded, and the retries announced.
+        let rows: &[(&[Kind], u32, bool)] = &[
+            (&[], 1, true),
+            (&[Kind::Transport], 2, true),
+            (&[Kind::Throttled, Kind::Transport], 3, true),
+            (&[Kind::Final], 1, false),
+            (&[Kind::Transport, Kind::Final], 2, false),
+            // `retries: 3` is 4 attempts at most.
+            (&[Kind::Transport; 4], 4, false),
+            (&[Kind::Transport; 9], 4, false),
+        ];
+        for (failures, attempts, ok) in rows {
+            let mut announced = Vec::new();
+            let result = run(
+                &request,
+                |attempt, _wait, e: &Failed| announced.push((attempt, e.0)),
+                async |n| match failures.get(n as usize - 1) {
+                    Some(kind) => Err(Failed(n, *kind)),
+                    None => Ok(n),
+                },
+            )
+            .await;
+            let made = match &result {
+                Ok(n) => *n,
+                Err(gave_up) => {
+                    assert_eq!(gave_up.last.0, gave_up.attempts, "{failures:?}");
+                    gave_up.attempts
+                }
+            };
+            assert_eq!((made, result.is_ok()), (*attempts, *ok), "{failures:?}");
+            // Every failed attempt but the last was announced before its retry.
+            let expected: Vec<(u32, u32)> = (1..*attempts).map(|a| (a, a)).collect();
+            assert_eq!(announced, expected, "{failures:?}");
+        }
+    }
+
+    #[test]
+    fn gave_up_reports_attempts_only_after_several() {
+        let once = GaveUp {
+            last: Failed(1, Kind::Final),
+            attempts: 1,
+            elapsed: Duration::from_millis(10),
+        };
+        let wrap = |g: Box<GaveUp<Failed>>| Failed(g.attempts * 100, g.last.1);
+        assert_eq!(once.report(wrap).0, 1);
+        let thrice = GaveUp {
+            last: Failed(3, Kind::Transport),
+            attempts: 3,
+            elapsed: Duration::from_millis(2560),
+        };
+        assert_eq!(
+            thrice.to_string(),
+            "attempt 3 failed (gave up after 3 attempts over 2.6 s)"
+        );
+        assert_eq!(thrice.report(wrap).0, 300);
     }
 
     #[test]

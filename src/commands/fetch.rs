@@ -16,7 +16,9 @@ use crate::client::Client;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
 use crate::store::{CacheLockMode, Store};
-use crate::transfer::{DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, SizeLimit, fetch_blob};
+use crate::transfer::{
+    DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, SizeLimit, fetch_blob, segments_for,
+};
 
 /// Where verified copies go besides the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +102,8 @@ impl FetchSettings {
     }
 }
 
-struct Done {
+/// A fetched (or cached) blob, and how long it took.
+struct TimedOutcome {
     outcome: FetchOutcome,
     millis: u128,
 }
@@ -139,27 +142,12 @@ pub async fn run(
                 .ok_or_else(|| UsageError(format!("`{reference}` names no digest")))?;
             let progress = printer.progress(&digest.short());
             let started = Instant::now();
-            // Measured (scripts/bench-fetch, 1 GiB): on loopback, 4 segments ran 22-26 %
-            // slower than one stream (they compete for the same cores); behind a 50 MB/s
-            // per-connection limit they ran 3.3-3.5x faster. So: 4, but 1 for loopback.
-            let segments = settings
-                .segments
-                .unwrap_or(if reference.registry().is_loopback() {
-                    1
-                } else {
-                    DEFAULT_SEGMENTS
-                });
             let options = FetchOptions {
-                segments,
+                segments: segments_for(reference, settings.segments),
                 ..options
             };
             let outcome = fetch_blob(client, store, reference, digest, options, &*progress).await?;
-            if outcome.cached {
-                // A cache hit is a use: `cache prune` evicts least recently used first. One
-                // futimens, no data written.
-                store.touch_blob(digest)?;
-            }
-            Ok::<_, anyhow::Error>(Done {
+            Ok::<_, anyhow::Error>(TimedOutcome {
                 outcome,
                 millis: started.elapsed().as_millis(),
             })
@@ -219,7 +207,7 @@ async fn place(
 fn report(
     common: &Common,
     given: &str,
-    done: &Done,
+    done: &TimedOutcome,
     target: &OutputTarget,
     printer: &Printer,
 ) -> anyhow::Result<()> {

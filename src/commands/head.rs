@@ -4,7 +4,8 @@
 //! 299` texts, and with `--check-range` whether Range is honoured (a 1-byte ranged GET).
 
 use super::{Common, Outcome, category_of, json_error};
-use crate::client::{Client, RangeSupport, host_port};
+use crate::client::retry::{self, Request};
+use crate::client::{Client, RangeSupport, RegistryError, host_port};
 use crate::output::Printer;
 use crate::reference::Reference;
 
@@ -24,24 +25,27 @@ pub async fn run(
         .ok_or_else(|| super::UsageError(format!("`{given}` names no digest")))?;
     let client = Client::new(common.client.clone())?;
     let registry_url = client.blob_url(&reference, digest);
-    let mut attempt = 1;
-    let result = loop {
-        match client.head_blob(&reference, digest).await {
-            Ok(head) => break Ok(head),
-            Err(e) => match common.retry.delay(attempt, e.failure()) {
-                Some(wait) => {
-                    printer.info(&format!(
-                        "attempt {attempt} failed ({}); retrying in {:.1} s",
-                        e.short(),
-                        wait.as_secs_f64()
-                    ));
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => break Err(e),
-            },
-        }
+    let what = format!("blob `{digest}` of `{}`", reference.location());
+    let request = Request {
+        client: &client,
+        policy: common.retry,
+        url: registry_url.clone(),
+        what: &what,
     };
+    // The last error alone, as before the driver: `head` reports what the registry said.
+    let result = retry::run(
+        &request,
+        |attempt, wait, e: &RegistryError| {
+            printer.info(&format!(
+                "attempt {attempt} failed ({}); retrying in {:.1} s",
+                e.short(),
+                wait.as_secs_f64()
+            ))
+        },
+        async |_| client.head_blob(&reference, digest).await,
+    )
+    .await
+    .map_err(|gave_up| gave_up.last);
     let head = match result {
         Ok(head) => head,
         Err(e) => {

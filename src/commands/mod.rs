@@ -270,7 +270,7 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
 /// The category of an error: the first error in the chain that has one decides.
 pub fn category_of(err: &anyhow::Error) -> Category {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::pull::PullError>() {
+        if let Some(e) = cause.downcast_ref::<crate::transfer::image::PullError>() {
             return e.category();
         }
         if let Some(e) = cause.downcast_ref::<crate::client::manifest::ManifestFetchError>() {

@@ -13,10 +13,10 @@ use crate::cli::PullArgs;
 use crate::client::Client;
 use crate::manifest::PlatformSpec;
 use crate::output::{Printer, human_bytes};
-use crate::pull::{PlatformChoice, PullError, PullOptions, PulledImage, pull};
 use crate::reference::Reference;
 use crate::store::{CacheLockMode, Store};
-use crate::transfer::FetchOptions;
+use crate::transfer::image::{PlatformChoice, PullError, PullOptions, PulledImage, pull};
+use crate::transfer::{FetchOptions, segments_for};
 
 /// Validated `pull` settings.
 #[derive(Debug, Clone)]
@@ -111,11 +111,8 @@ pub async fn run(
     let mut results = futures_util::stream::iter(settings.refs.iter())
         .map(|(_, reference)| async move {
             let started = Instant::now();
-            // Loopback registries get single-stream transfers (see fetch.rs for the numbers).
             let mut options = options.clone();
-            if reference.registry().is_loopback() {
-                options.fetch.segments = 1;
-            }
+            options.fetch.segments = segments_for(reference, None);
             let image = pull(client, store, reference, &options, limiter, progress).await?;
             Ok::<_, PullError>((image, started.elapsed().as_millis()))
         })

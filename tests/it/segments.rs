@@ -243,25 +243,53 @@ fn a_429_on_a_segment_waits_for_retry_after() {
         },
         &[],
     );
+    // The first 4 requests are the first attempt (one full GET, three segments); the rest are
+    // retries, and there must be some, each sent after Retry-After.
     let first = requests[0].at;
-    let retried_late = requests
-        .iter()
-        .skip(4)
-        .all(|r| r.at - first >= Duration::from_millis(900));
-    assert!(
-        retried_late,
-        "a request went out before Retry-After elapsed"
-    );
+    let retries = retried(&requests);
+    assert!(!retries.is_empty(), "the 429 was not retried: {requests:?}");
+    for r in retries {
+        assert!(
+            r.at - first >= Duration::from_millis(900),
+            "a request went out before Retry-After elapsed: {r:?}"
+        );
+    }
+}
+
+/// The requests after the first attempt's 4 (one full GET, three segments).
+fn retried(requests: &[RecordedRequest]) -> &[RecordedRequest] {
+    requests.get(4..).unwrap_or_default()
+}
+
+/// Where a request's `Range: bytes=N-…` starts.
+fn range_start(r: &RecordedRequest) -> Option<u64> {
+    let spec = r.header("range")?.strip_prefix("bytes=")?;
+    spec.split_once('-')?.0.parse().ok()
 }
 
 #[test]
 fn a_stalled_segment_times_out_and_resumes() {
-    segment_fault_is_survived(
+    let requests = segment_fault_is_survived(
         Fault::Stall {
             after: 1 << 19,
             secs: 30,
         },
         &["--stall-timeout", "1"],
+    );
+    // It timed out (so it was retried), and a retry resumed a segment past what it had written
+    // (the stalled one had half a MiB): a range that starts inside a segment, not at its start.
+    let retries = retried(&requests);
+    assert!(
+        !retries.is_empty(),
+        "the stall was not retried: {requests:?}"
+    );
+    let segment = SIZE / 4;
+    assert!(
+        retries
+            .iter()
+            .filter_map(range_start)
+            .any(|start| start % segment != 0),
+        "no retry resumed inside a segment: {retries:?}"
     );
 }
 

@@ -2,13 +2,8 @@
 //! platforms from an index, fetch configs and layers concurrently through the verified blob
 //! path, and record the reference in `index.json`.
 //!
-//! Manifests come from the manifests endpoint (a registry need not serve them as blobs;
-//! distribution 2.8.2 does not), are verified by `client::manifest`, and are stored as blobs
-//! through the store's verifying commit like everything else. A manifest asked for by digest
-//! that is in the cache already is read from there (at most [`MAX_MANIFEST`] bytes, re-hashed
-//! first: a bad one is removed and fetched again): content addressing makes it the same
-//! document. A tag is always asked again, since tags move. What `index.json` records is
-//! explained in `store::index`.
+//! Manifests are fetched, or read from the cache, by `transfer::manifests`; what `index.json`
+//! records is decided in `transfer::record` (and explained in `store::index`).
 //!
 //! Every config and layer is fetched with its descriptor's size as an exact limit, so no body
 //! is longer than the image says. `--all-platforms` visits each manifest of an index tree once,
@@ -19,22 +14,24 @@
 //! shared for the duration, and `cache gc` cannot remove blobs between their fetch and their
 //! recording.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 
+use super::manifests::{FetchedManifest, fetch_child, fetch_manifest};
+use super::record::{self, Recorded, Shape};
+use super::{FetchOptions, Progress, SizeLimit, TransferError, blocking, fetch_blob};
 use crate::client::Client;
 use crate::client::manifest::{ManifestFetchError, ManifestTarget};
-use crate::digest::{Algorithm, Digest, digest_bytes};
+use crate::client::retry::{Failure, GaveUp, Retryable};
+use crate::digest::Digest;
 use crate::envelope::Category;
 use crate::manifest::{
-    self, Descriptor, ImageManifest, MAX_MANIFEST, Manifest, ManifestError, OCI_INDEX,
-    OCI_MANIFEST, Platform, PlatformSpec, REF_NAME,
+    self, Descriptor, ImageManifest, Manifest, ManifestError, Platform, PlatformSpec,
 };
 use crate::reference::Reference;
-use crate::store::{SOURCE_OF, Store, StoreError};
-use crate::transfer::{FetchOptions, Progress, SizeLimit, TransferError, fetch_blob};
+use crate::store::{Store, StoreError};
 
 /// Deepest nesting of indexes followed (an index of indexes is legal, if rare).
 const MAX_DEPTH: usize = 4;
@@ -67,9 +64,9 @@ pub struct PullOptions {
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    /// The manifest request failed or the bytes did not match.
+    /// A manifest request failed, or its bytes did not match the digest.
     #[error(transparent)]
-    Fetch(#[from] ManifestFetchError),
+    ManifestFetch(#[from] ManifestFetchError),
     /// A manifest layerget cannot use.
     #[error("manifest {digest} of `{reference}`: {reason}")]
     Manifest {
@@ -135,23 +132,28 @@ pub enum PullError {
         /// The content's size.
         actual: u64,
     },
-    /// Fetching a config or layer failed.
+    /// Fetching a config or layer (a blob) failed.
     #[error(transparent)]
-    Transfer(#[from] TransferError),
+    BlobFetch(#[from] TransferError),
     /// The cache failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A blocking task died.
+    /// A blocking task died, or an invariant did not hold.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Every attempt at a manifest failed; this is the last failure, with the attempts and
+    /// their time.
+    #[error(transparent)]
+    Exhausted(Box<GaveUp<PullError>>),
 }
 
 impl PullError {
     /// The error's category (and so exit code).
     pub fn category(&self) -> Category {
         match self {
-            PullError::Fetch(e) => e.category(),
-            PullError::Transfer(e) => e.category(),
+            PullError::ManifestFetch(e) => e.category(),
+            PullError::BlobFetch(e) => e.category(),
+            PullError::Exhausted(gave_up) => gave_up.last.category(),
             PullError::Store(e) => e.category(),
             PullError::NoPlatform { .. } => Category::NotFound,
             PullError::SizeMismatch { .. } => Category::Integrity,
@@ -161,6 +163,19 @@ impl PullError {
             | PullError::TooManyEntries { .. }
             | PullError::Internal(_) => Category::Other,
         }
+    }
+}
+
+impl Retryable for PullError {
+    fn failure(&self) -> Failure<'_> {
+        match self {
+            PullError::ManifestFetch(e) => e.failure(),
+            PullError::BlobFetch(e) => e.failure(),
+            _ => Failure::Final,
+        }
+    }
+    fn category(&self) -> Category {
+        PullError::category(self)
     }
 }
 
@@ -217,159 +232,9 @@ impl PulledImage {
 /// Makes a progress reporter for one blob, given a label.
 pub type ProgressFactory<'a> = dyn Fn(&str) -> Box<dyn Progress + 'a> + Sync + 'a;
 
-/// A manifest fetched (or read from the cache), parsed and stored.
-struct Got {
-    digest: Digest,
-    size: u64,
-    bytes: Vec<u8>,
-    manifest: Manifest,
-}
-
-/// What a reference resolved to, which decides what `index.json` records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// An image manifest.
-    Image,
-    /// An index, of which one platform was pulled.
-    Platform,
-    /// An index, all of it pulled.
-    All,
-    /// An index, of which several platforms were pulled: recorded as an index of those.
-    Subset,
-}
-
-fn descriptor(
-    media_type: &str,
-    digest: &Digest,
-    size: u64,
-    annotation: &str,
-    name: &str,
-) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_owned(),
-        digest: digest.clone(),
-        size,
-        platform: None,
-        annotations: [(annotation.to_owned(), name.to_owned())].into(),
-        extra: serde_json::Map::new(),
-    }
-}
-
-/// Stores the OCI version of a Docker document; returns its digest and size.
-async fn store_as_oci(
-    store: &Store,
-    bytes: &[u8],
-    children: &HashMap<Digest, (Digest, u64)>,
-    tally: &mut Tally,
-) -> Result<(Digest, u64), PullError> {
-    let oci = manifest::docker_to_oci(bytes, children)
-        .map_err(|e| PullError::Internal(format!("converting a Docker manifest to OCI: {e}")))?;
-    let digest = digest_bytes(Algorithm::Sha256, &oci);
-    let size = oci.len() as u64;
-    let (s, d) = (store.clone(), digest.clone());
-    blocking(move || s.put_bytes(&d, &oci)).await??;
-    tally.add(&digest, size, false, 0);
-    Ok((digest, size))
-}
-
-/// The `index.json` entries for a pull (see `store::index` for why they look so). The first
-/// carries the name.
-async fn entries(
-    store: &Store,
-    name: &str,
-    shape: Shape,
-    top: Option<&Got>,
-    images: &[(Option<Descriptor>, Got)],
-    tally: &mut Tally,
-) -> Result<Vec<Descriptor>, PullError> {
-    let none = HashMap::new();
-    let mut entries = Vec::new();
-    match (shape, top) {
-        (Shape::Image, _) => {
-            let Some((_, got)) = images.first() else {
-                return Err(PullError::Internal(
-                    "an image pull without its manifest".into(),
-                ));
-            };
-            let mt = got.manifest.media_type();
-            if manifest::is_docker(mt) {
-                let (d, size) = store_as_oci(store, &got.bytes, &none, tally).await?;
-                entries.push(descriptor(OCI_MANIFEST, &d, size, REF_NAME, name));
-                entries.push(descriptor(mt, &got.digest, got.size, SOURCE_OF, name));
-            } else {
-                entries.push(descriptor(mt, &got.digest, got.size, REF_NAME, name));
-            }
-        }
-        (Shape::Platform, Some(top)) => {
-            let Some((Some(d), got)) = images.first() else {
-                return Err(PullError::Internal(
-                    "a platform image without its index entry".into(),
-                ));
-            };
-            // The named entry is the platform's manifest, so that `skopeo copy oci:…` and
-            // `serve` give a runnable image whatever the host; the index is kept beside it.
-            let mut named = d.clone();
-            named
-                .annotations
-                .insert(REF_NAME.to_owned(), name.to_owned());
-            named.media_type = got.manifest.media_type().to_owned();
-            if manifest::is_docker(&named.media_type) {
-                let (digest, size) = store_as_oci(store, &got.bytes, &none, tally).await?;
-                (named.media_type, named.digest, named.size) = (OCI_MANIFEST.into(), digest, size);
-            }
-            entries.push(named);
-            let mt = top.manifest.media_type();
-            entries.push(descriptor(mt, &top.digest, top.size, SOURCE_OF, name));
-        }
-        (Shape::Subset, Some(top)) => {
-            // An index of just the pulled platforms carries the name (so the cache holds all
-            // it names, `cache ls` calls it complete, and `skopeo copy oci:…` picks from it);
-            // the registry's index is kept beside it, which `serve` hands out for the tag.
-            let mut converted = HashMap::new();
-            let mut keep = HashSet::new();
-            for (d, got) in images {
-                keep.extend(d.as_ref().map(|d| d.digest.clone()));
-                if manifest::is_docker(got.manifest.media_type()) {
-                    let new = store_as_oci(store, &got.bytes, &none, tally).await?;
-                    converted.insert(got.digest.clone(), new);
-                }
-            }
-            let subset = manifest::subset_index(&top.bytes, &keep).map_err(|e| {
-                PullError::Internal(format!("keeping the chosen platforms of an index: {e}"))
-            })?;
-            let (d, size) = store_as_oci(store, &subset, &converted, tally).await?;
-            entries.push(descriptor(OCI_INDEX, &d, size, REF_NAME, name));
-            let mt = top.manifest.media_type();
-            entries.push(descriptor(mt, &top.digest, top.size, SOURCE_OF, name));
-        }
-        (Shape::All, Some(top)) => {
-            let mut converted = HashMap::new();
-            for (_, got) in images {
-                if manifest::is_docker(got.manifest.media_type()) {
-                    let new = store_as_oci(store, &got.bytes, &none, tally).await?;
-                    converted.insert(got.digest.clone(), new);
-                }
-            }
-            let mt = top.manifest.media_type();
-            if manifest::is_docker(mt) || !converted.is_empty() {
-                let (d, size) = store_as_oci(store, &top.bytes, &converted, tally).await?;
-                entries.push(descriptor(OCI_INDEX, &d, size, REF_NAME, name));
-                entries.push(descriptor(mt, &top.digest, top.size, SOURCE_OF, name));
-            } else {
-                entries.push(descriptor(mt, &top.digest, top.size, REF_NAME, name));
-            }
-        }
-        (_, None) => {
-            return Err(PullError::Internal(
-                "an index pull without its index".into(),
-            ));
-        }
-    }
-    Ok(entries)
-}
-
+/// The distinct blobs of a pull, and byte totals over them.
 #[derive(Default)]
-struct Tally {
+pub(super) struct BlobTotals {
     blobs: HashSet<Digest>,
     size: u64,
     fetched: usize,
@@ -380,8 +245,9 @@ struct Tally {
     resumed: u64,
 }
 
-impl Tally {
-    fn add(&mut self, digest: &Digest, size: u64, fetched: bool, bytes: u64) {
+impl BlobTotals {
+    /// Counts a blob: `fetched` when it came over the network, `bytes` of it received.
+    pub(super) fn add(&mut self, digest: &Digest, size: u64, fetched: bool, bytes: u64) {
         if !self.blobs.insert(digest.clone()) {
             // Counted once: a blob shared by two platforms is stored once.
             self.fetched += usize::from(fetched);
@@ -397,14 +263,6 @@ impl Tally {
             self.cached += size;
         }
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PullError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PullError::Internal(e.to_string()))
 }
 
 /// The error for an index that lists no manifest for `spec`, naming the platforms it has.
@@ -438,11 +296,11 @@ pub async fn pull<'a>(
         (None, Some(t)) => ManifestTarget::Tag(t),
         (None, None) => unreachable!("the caller gives every reference a tag or a digest"),
     };
-    let mut tally = Tally::default();
-    let top = get(client, store, reference, target, None, options, &mut tally).await?;
+    let mut totals = BlobTotals::default();
+    let top = fetch_manifest(client, store, reference, target, None, options, &mut totals).await?;
     let (top_digest, top_media_type) = (top.digest.clone(), top.manifest.media_type().to_owned());
     // The image manifests to pull, each with its index entry when it came from an index.
-    let mut images: Vec<(Option<Descriptor>, Got)> = Vec::new();
+    let mut images: Vec<(Option<Descriptor>, FetchedManifest)> = Vec::new();
     let shape = match (&top.manifest, &options.platforms) {
         (Manifest::Image { .. }, _) => Shape::Image,
         (Manifest::Index { index, .. }, PlatformChoice::All) => {
@@ -474,7 +332,7 @@ pub async fn pull<'a>(
                 if !visited.insert(d.digest.clone()) {
                     continue;
                 }
-                let child = get_child(client, store, reference, &d, options, &mut tally).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 match &child.manifest {
                     Manifest::Index { index, .. } => {
                         listed = listed.saturating_add(index.manifests.len());
@@ -501,7 +359,7 @@ pub async fn pull<'a>(
                 if images.iter().any(|(seen, _)| seen.as_ref() == Some(&d)) {
                     continue;
                 }
-                let child = get_child(client, store, reference, &d, options, &mut tally).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 if !matches!(child.manifest, Manifest::Image { .. }) {
                     return Err(PullError::TooDeep { reference: name });
                 }
@@ -516,7 +374,7 @@ pub async fn pull<'a>(
                 let Some(d) = spec.choose(&index).cloned() else {
                     return Err(no_platform(name, spec, &index));
                 };
-                let child = get_child(client, store, reference, &d, options, &mut tally).await?;
+                let child = fetch_child(client, store, reference, &d, options, &mut totals).await?;
                 match child.manifest {
                     Manifest::Index { index: inner, .. } if depth < MAX_DEPTH => {
                         index = inner;
@@ -593,7 +451,7 @@ pub async fn pull<'a>(
                 actual: outcome.size,
             });
         }
-        tally.add(
+        totals.add(
             &d.digest,
             outcome.size,
             !outcome.cached,
@@ -605,176 +463,27 @@ pub async fn pull<'a>(
     // Last use, for `cache prune`: every blob of the image was used now.
     let (s, used) = (
         store.clone(),
-        tally.blobs.iter().cloned().collect::<Vec<_>>(),
+        totals.blobs.iter().cloned().collect::<Vec<_>>(),
     );
     blocking(move || used.iter().try_for_each(|d| s.touch_blob(d))).await??;
 
-    let entries = entries(store, &name, shape, top.as_ref(), &images, &mut tally).await?;
-    let Some(recorded) = entries.first().map(|d| d.digest.clone()) else {
-        return Err(PullError::Internal("nothing to record".into()));
-    };
-    let new: HashSet<Digest> = entries.iter().map(|d| d.digest.clone()).collect();
-    let (s, n) = (store.clone(), name.clone());
-    let mut replaced: Vec<Digest> =
-        blocking(move || s.update_index(|index| (index.set_ref(&n, entries), true)))
-            .await??
-            .into_iter()
-            .map(|d| d.digest)
-            .filter(|d| !new.contains(d))
-            .collect();
-    replaced.dedup();
+    let Recorded { recorded, replaced } =
+        record::record(store, &name, shape, top.as_ref(), &images, &mut totals).await?;
     Ok(PulledImage {
         name,
         digest: top_digest,
         media_type: top_media_type,
         recorded,
         images: pulled,
-        blobs: tally.blobs.len(),
-        size: tally.size,
-        fetched: tally.fetched,
-        bytes_transferred: tally.bytes,
-        bytes_cached: tally.cached,
-        bytes_resumed: tally.resumed,
+        blobs: totals.blobs.len(),
+        size: totals.size,
+        fetched: totals.fetched,
+        bytes_transferred: totals.bytes,
+        bytes_cached: totals.cached,
+        bytes_resumed: totals.resumed,
         skipped,
         replaced,
     })
-}
-
-/// Gets a manifest (from the cache when asked by a digest it holds), parses it, stores it.
-/// `expected` is the size a descriptor gave, checked when known.
-async fn get(
-    client: &Client,
-    store: &Store,
-    reference: &Reference,
-    target: ManifestTarget<'_>,
-    hint: Option<&str>,
-    options: &PullOptions,
-    tally: &mut Tally,
-) -> Result<Got, PullError> {
-    let name = reference.to_string();
-    if let ManifestTarget::Digest(d) = target
-        && store.lookup(d)?.is_some()
-    {
-        let (s, d2, h) = (store.clone(), d.clone(), hint.map(str::to_owned));
-        let cached = blocking(move || {
-            // Bounded and re-hashed: the cache is a file system others can write to. A bad
-            // one is removed, so the one fetched below replaces it.
-            let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
-                return Ok(None);
-            };
-            let parsed = manifest::parse(&bytes, h.as_deref()).ok();
-            Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
-        })
-        .await??;
-        // A cached blob that is no manifest we can read is asked for again, and then parsed
-        // with the registry's Content-Type, which gives a precise error.
-        if let Some((bytes, manifest)) = cached {
-            let size = bytes.len() as u64;
-            tally.add(d, size, false, 0);
-            return Ok(Got {
-                digest: d.clone(),
-                size,
-                bytes,
-                manifest,
-            });
-        }
-    }
-    let response = with_retries(client, reference, target, options).await?;
-    let content_type = response.content_type.as_deref().or(hint);
-    let manifest =
-        manifest::parse(&response.bytes, content_type).map_err(|reason| PullError::Manifest {
-            reference: name.clone(),
-            digest: response.digest.clone(),
-            reason,
-        })?;
-    let size = response.bytes.len() as u64;
-    let (s, digest, bytes) = (
-        store.clone(),
-        response.digest.clone(),
-        response.bytes.clone(),
-    );
-    let (_, cached) = blocking(move || s.put_bytes(&digest, &bytes)).await??;
-    tally.add(&response.digest, size, !cached, size);
-    Ok(Got {
-        digest: response.digest,
-        size,
-        bytes: response.bytes,
-        manifest,
-    })
-}
-
-/// Gets a manifest an index lists, checking the size its descriptor gives.
-async fn get_child(
-    client: &Client,
-    store: &Store,
-    reference: &Reference,
-    d: &Descriptor,
-    options: &PullOptions,
-    tally: &mut Tally,
-) -> Result<Got, PullError> {
-    let hint = Some(d.media_type.as_str()).filter(|m| !m.is_empty());
-    let got = get(
-        client,
-        store,
-        reference,
-        ManifestTarget::Digest(&d.digest),
-        hint,
-        options,
-        tally,
-    )
-    .await?;
-    if got.size != d.size {
-        return Err(PullError::SizeMismatch {
-            what: "manifest",
-            reference: reference.to_string(),
-            digest: d.digest.clone(),
-            expected: d.size,
-            actual: got.size,
-        });
-    }
-    if let Some(h) = hint
-        && manifest::kind_of(h).is_some()
-        && h != got.manifest.media_type()
-    {
-        return Err(PullError::UnexpectedKind {
-            reference: reference.to_string(),
-            digest: d.digest.clone(),
-            found: format!(
-                "`{}` although its index entry says `{h}`",
-                got.manifest.media_type()
-            ),
-        });
-    }
-    Ok(got)
-}
-
-/// One manifest GET, retried by the same policy as blobs.
-async fn with_retries(
-    client: &Client,
-    reference: &Reference,
-    target: ManifestTarget<'_>,
-    options: &PullOptions,
-) -> Result<crate::client::manifest::ManifestResponse, PullError> {
-    let policy = options.fetch.retry;
-    let mut attempt = 1;
-    loop {
-        let error = match client.get_manifest(reference, target).await {
-            Ok(r) => return Ok(r),
-            Err(e) => e,
-        };
-        let Some(wait) = policy.delay(attempt, error.failure()) else {
-            return Err(error.into());
-        };
-        if error.category() == Category::RateLimited {
-            client.throttle(&client.manifest_url(reference, target), wait);
-        }
-        tracing::info!(
-            "manifest of `{reference}`: attempt {attempt} failed ({error}); retrying in {:.1} s",
-            wait.as_secs_f64()
-        );
-        tokio::time::sleep(wait).await;
-        attempt += 1;
-    }
 }
 
 #[cfg(test)]
@@ -795,9 +504,25 @@ mod tests {
             text.contains("has no image for linux/s390x (it has linux/amd64, linux/arm64)"),
             "{text}"
         );
-        let e = PullError::Fetch(ManifestFetchError::Registry(RegistryError::Setup(
+        let e = PullError::ManifestFetch(ManifestFetchError::Registry(RegistryError::Setup(
             "x".into(),
         )));
         assert_eq!(e.category(), Category::Other);
+        // A manifest request that was retried reports its attempts as a blob fetch does, and
+        // keeps the last error's category.
+        let last = PullError::ManifestFetch(ManifestFetchError::Registry(RegistryError::Setup(
+            "x".into(),
+        )));
+        let text = last.to_string();
+        let e = PullError::Exhausted(Box::new(GaveUp {
+            last,
+            attempts: 3,
+            elapsed: std::time::Duration::from_millis(1500),
+        }));
+        assert_eq!(e.category(), Category::Other);
+        assert_eq!(
+            e.to_string(),
+            format!("{text} (gave up after 3 attempts over 1.5 s)")
+        );
     }
 }

@@ -1,0 +1,161 @@
+//! The manifests of a pull. They come from the manifests endpoint (a registry need not serve
+//! them as blobs; distribution 2.8.2 does not), through the retry driver, are verified by
+//! `client::manifest`, and are stored as blobs through the store's verifying commit like
+//! everything else. A manifest asked for by digest that is in the cache already is read from
+//! there (at most [`MAX_MANIFEST`] bytes, re-hashed first: a bad one is removed and fetched
+//! again): content addressing makes it the same document. A tag is always asked again, since
+//! tags move.
+
+use super::blocking;
+use super::image::{BlobTotals, PullError, PullOptions};
+use crate::client::Client;
+use crate::client::manifest::{ManifestResponse, ManifestTarget};
+use crate::client::retry::{self, Request};
+use crate::digest::Digest;
+use crate::manifest::{self, Descriptor, MAX_MANIFEST, Manifest};
+use crate::reference::Reference;
+use crate::store::{Store, StoreError};
+
+/// A manifest fetched (or read from the cache), parsed and stored.
+pub(super) struct FetchedManifest {
+    pub(super) digest: Digest,
+    pub(super) size: u64,
+    pub(super) bytes: Vec<u8>,
+    pub(super) manifest: Manifest,
+}
+
+/// Gets a manifest (from the cache when asked by a digest it holds), parses it, stores it.
+/// `expected` is the size a descriptor gave, checked when known.
+pub(super) async fn fetch_manifest(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    target: ManifestTarget<'_>,
+    hint: Option<&str>,
+    options: &PullOptions,
+    totals: &mut BlobTotals,
+) -> Result<FetchedManifest, PullError> {
+    let name = reference.to_string();
+    if let ManifestTarget::Digest(d) = target
+        && store.lookup(d)?.is_some()
+    {
+        let (s, d2, h) = (store.clone(), d.clone(), hint.map(str::to_owned));
+        let cached = blocking(move || {
+            // Bounded and re-hashed: the cache is a file system others can write to. A bad
+            // one is removed, so the one fetched below replaces it.
+            let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
+                return Ok(None);
+            };
+            let parsed = manifest::parse(&bytes, h.as_deref()).ok();
+            Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
+        })
+        .await??;
+        // A cached blob that is no manifest we can read is asked for again, and then parsed
+        // with the registry's Content-Type, which gives a precise error.
+        if let Some((bytes, manifest)) = cached {
+            let size = bytes.len() as u64;
+            totals.add(d, size, false, 0);
+            return Ok(FetchedManifest {
+                digest: d.clone(),
+                size,
+                bytes,
+                manifest,
+            });
+        }
+    }
+    let response = request_manifest(client, reference, target, options).await?;
+    let content_type = response.content_type.as_deref().or(hint);
+    let manifest =
+        manifest::parse(&response.bytes, content_type).map_err(|reason| PullError::Manifest {
+            reference: name.clone(),
+            digest: response.digest.clone(),
+            reason,
+        })?;
+    let size = response.bytes.len() as u64;
+    let (s, digest, bytes) = (
+        store.clone(),
+        response.digest.clone(),
+        response.bytes.clone(),
+    );
+    let (_, cached) = blocking(move || s.put_bytes(&digest, &bytes)).await??;
+    totals.add(&response.digest, size, !cached, size);
+    Ok(FetchedManifest {
+        digest: response.digest,
+        size,
+        bytes: response.bytes,
+        manifest,
+    })
+}
+
+/// Gets a manifest an index lists, checking the size its descriptor gives.
+pub(super) async fn fetch_child(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    d: &Descriptor,
+    options: &PullOptions,
+    totals: &mut BlobTotals,
+) -> Result<FetchedManifest, PullError> {
+    let hint = Some(d.media_type.as_str()).filter(|m| !m.is_empty());
+    let got = fetch_manifest(
+        client,
+        store,
+        reference,
+        ManifestTarget::Digest(&d.digest),
+        hint,
+        options,
+        totals,
+    )
+    .await?;
+    if got.size != d.size {
+        return Err(PullError::SizeMismatch {
+            what: "manifest",
+            reference: reference.to_string(),
+            digest: d.digest.clone(),
+            expected: d.size,
+            actual: got.size,
+        });
+    }
+    if let Some(h) = hint
+        && manifest::kind_of(h).is_some()
+        && h != got.manifest.media_type()
+    {
+        return Err(PullError::UnexpectedKind {
+            reference: reference.to_string(),
+            digest: d.digest.clone(),
+            found: format!(
+                "`{}` although its index entry says `{h}`",
+                got.manifest.media_type()
+            ),
+        });
+    }
+    Ok(got)
+}
+
+/// One manifest GET, retried by the same driver and policy as blobs.
+async fn request_manifest(
+    client: &Client,
+    reference: &Reference,
+    target: ManifestTarget<'_>,
+    options: &PullOptions,
+) -> Result<ManifestResponse, PullError> {
+    let what = format!("manifest of `{reference}`");
+    let request = Request {
+        client,
+        policy: options.fetch.retry,
+        url: client.manifest_url(reference, target),
+        what: &what,
+    };
+    retry::run(
+        &request,
+        |attempt, wait, error| {
+            tracing::info!(
+                "{what}: attempt {attempt} failed ({error}); retrying in {:.1} s",
+                wait.as_secs_f64()
+            )
+        },
+        async |_| Ok(client.get_manifest(reference, target).await?),
+    )
+    .await
+    .map_err(|gave_up| gave_up.report(PullError::Exhausted))
+}
