@@ -1,8 +1,6 @@
 //! The server's answers, against an in-memory source: statuses, headers and bodies per
 //! endpoint, without sockets.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use axum::http::{HeaderMap, Method};
 
 use std::sync::Arc;
@@ -20,69 +18,16 @@ use super::routing::{App, answer, handle};
 use super::{IMMUTABLE, error_response};
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, classify};
-use crate::store::{
-    Blob, ContentStore, Deleted, LayoutIndex, MemoryStore, Partial, Refs, StoreError, StoredBlob,
-};
+use crate::store::MemoryStore;
 
 const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-/// A [`MemoryStore`] that counts how often blobs are opened.
-struct Counting {
-    inner: MemoryStore,
-    opens: AtomicUsize,
-}
-
-impl ContentStore for Counting {
-    type Writer = <MemoryStore as ContentStore>::Writer;
-
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        self.inner.stat(digest).await
-    }
-
-    async fn open(&self, digest: &Digest) -> Result<Option<Blob>, StoreError> {
-        self.opens.fetch_add(1, Ordering::Relaxed);
-        self.inner.open(digest).await
-    }
-
-    async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<Self::Writer, StoreError> {
-        self.inner.writer(digest, size).await
-    }
-
-    async fn blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
-        self.inner.blobs().await
-    }
-
-    async fn partials(&self) -> Result<Vec<Partial>, StoreError> {
-        self.inner.partials().await
-    }
-
-    async fn delete(&self, digest: &Digest) -> Result<Deleted, StoreError> {
-        self.inner.delete(digest).await
-    }
-
-    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
-        self.inner.quarantine(digest).await
-    }
-
-    async fn refs(&self) -> Result<Arc<Refs>, StoreError> {
-        self.inner.refs().await
-    }
-
-    async fn update_refs<T, F>(&self, change: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static,
-    {
-        self.inner.update_refs(change).await
-    }
-}
 
 /// HOSTILE content: a config blob whose JSON names `text/html` as its media type.
 const HTML_CONFIG: &[u8] =
     br#"{"mediaType":"text/html","architecture":"<script>alert(document.domain)</script>"}"#;
 
 struct Fixture {
-    app: Arc<App<Counting>>,
+    app: Arc<App<MemoryStore>>,
     blob: Vec<u8>,
     digest: Digest,
     manifest: Vec<u8>,
@@ -120,19 +65,16 @@ fn fixture() -> Fixture {
     let index = serde_json::json!({"schemaVersion": 2, "manifests": tags}).to_string();
     Fixture {
         app: App::new(
-            Counting {
-                inner: MemoryStore::with(
-                    [
-                        blob.clone(),
-                        big,
-                        manifest.clone(),
-                        untyped,
-                        HTML_CONFIG.to_vec(),
-                    ],
-                    index.as_bytes(),
-                ),
-                opens: AtomicUsize::new(0),
-            },
+            MemoryStore::with(
+                [
+                    blob.clone(),
+                    big,
+                    manifest.clone(),
+                    untyped,
+                    HTML_CONFIG.to_vec(),
+                ],
+                index.as_bytes(),
+            ),
             None,
         ),
         blob,
@@ -644,7 +586,7 @@ fn classify_accepts_only_the_four_manifest_types() {
 async fn a_manifest_is_classified_once() {
     let f = fixture();
     let path = format!("/v2/x/manifests/{}", f.manifest_digest);
-    let opens = || f.app.source.opens.load(Ordering::Relaxed);
+    let opens = || f.app.source.opens();
     let (s, headers, _) = call(&f, Method::HEAD, &path, &[]).await;
     assert_eq!(s, 200);
     assert_eq!(h(&headers, "content-type"), Some(MANIFEST_TYPE));

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{LayoutIndex, Refs, StoreError};
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest};
 
 /// Bytes read at a time when a blob is streamed.
 pub const STREAM_CHUNK: usize = 256 << 10;
@@ -169,6 +169,67 @@ pub struct Partial {
     pub bytes: u64,
 }
 
+/// Names an upload session: a blob pushed in one or more pieces whose digest is told only when
+/// it is committed. 1 to 64 characters of `[0-9A-Za-z_-]`, so that it is safe as a file name
+/// and in a URL; [`UploadId::random`] makes a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadId(String);
+
+impl UploadId {
+    /// A fresh, unguessable id: 128 random bits as 32 hex digits.
+    pub fn random() -> Result<UploadId, StoreError> {
+        let mut bytes = [0u8; 16];
+        rustls::crypto::ring::default_provider()
+            .secure_random
+            .fill(&mut bytes)
+            .map_err(|_| StoreError::Io {
+                action: "draw random bytes for",
+                path: "an upload id".into(),
+                source: io::Error::other("no random bytes"),
+            })?;
+        Ok(UploadId(hex::encode(bytes)))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for UploadId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<UploadId, String> {
+        let valid = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(UploadId(s.to_owned()))
+        } else {
+            Err("an upload id is 1 to 64 of [0-9A-Za-z_-]".into())
+        }
+    }
+}
+
+impl std::fmt::Display for UploadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One upload session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// Its id.
+    pub id: UploadId,
+    /// The digest algorithm it is hashed with.
+    pub algorithm: Algorithm,
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// When it last received bytes (or was started).
+    pub updated: std::time::SystemTime,
+}
+
 /// What [`ContentStore::delete`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -214,6 +275,19 @@ pub trait ContentStore: Send + Sync + 'static {
         size: Option<u64>,
     ) -> impl Future<Output = Result<Self::Writer, StoreError>> + Send;
 
+    /// A writer for upload session `id`, whose digest is told at [`BlobWriter::commit`]:
+    /// `start` creates the session (hashed with that algorithm; an existing one is an error),
+    /// `None` resumes it (`None` when there is no such session). Holds the session's lock,
+    /// waiting while another writer holds it.
+    fn upload(
+        &self,
+        id: &UploadId,
+        start: Option<Algorithm>,
+    ) -> impl Future<Output = Result<Option<Self::Writer>, StoreError>> + Send;
+
+    /// Every upload session no writer holds right now, sorted by id.
+    fn uploads(&self) -> impl Future<Output = Result<Vec<UploadInfo>, StoreError>> + Send;
+
     /// Every verified blob, sorted by digest.
     fn blobs(&self) -> impl Future<Output = Result<Vec<StoredBlob>, StoreError>> + Send;
 
@@ -243,8 +317,8 @@ pub trait ContentStore: Send + Sync + 'static {
 /// [`BlobWriter::abort`] throws it away. Dropping a writer is a close whose end nobody awaits:
 /// the digest stays locked until what was written is on disk.
 pub trait BlobWriter: Send + Sized {
-    /// The digest being written.
-    fn digest(&self) -> &Digest;
+    /// The digest being written (`None` for an upload, until it is committed).
+    fn digest(&self) -> Option<&Digest>;
 
     /// Bytes held so far: where the next [`BlobWriter::write`] goes (resumed bytes included).
     fn offset(&self) -> u64;
@@ -260,12 +334,13 @@ pub trait BlobWriter: Send + Sized {
         bytes: Bytes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Publishes the bytes as the blob if they are it: size (when the writer was given one) and
-    /// digest are checked here, and the bytes made durable before the name is visible. On a
-    /// mismatch nothing is published, the partial is discarded and the error says what was
-    /// wrong ([`StoreError::Mismatch`], [`StoreError::WrongSize`]). A blob already present is
+    /// Publishes the bytes as blob `digest` if they are it: size (when the writer was given
+    /// one) and digest are checked here, and the bytes made durable before the name is
+    /// visible. A writer opened for a digest can only become that digest. On a mismatch
+    /// nothing is published, the partial is discarded and the error says what was wrong
+    /// ([`StoreError::Mismatch`], [`StoreError::WrongSize`]). A blob already present is
     /// success.
-    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn commit(self, digest: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Throws the partial away.
     fn abort(self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -355,7 +430,7 @@ pub(crate) mod contract {
         let mut w = store.writer(&d, Some(data.len() as u64)).await.unwrap();
         assert_eq!(w.offset(), 5, "a writer resumes what was left");
         w.write(Bytes::copy_from_slice(&data[5..])).await.unwrap();
-        w.commit().await.unwrap();
+        w.commit(&d).await.unwrap();
         assert_eq!(store.stat(&d).await.unwrap(), Some(data.len() as u64));
         assert_eq!(read_all(&store, &d).await.unwrap(), data);
         let blob = store.open(&d).await.unwrap().unwrap();
@@ -381,14 +456,14 @@ pub(crate) mod contract {
             .await
             .unwrap();
         assert_eq!(w.offset(), 1000);
-        w.commit().await.unwrap();
+        w.commit(&bd).await.unwrap();
         assert_eq!(read_all(&store, &bd).await.unwrap(), big);
 
         // Wrong bytes are never published, and the partial is gone.
         let other = digest_bytes(Algorithm::Sha256, b"something else");
         let mut w = store.writer(&other, None).await.unwrap();
         w.write(Bytes::from_static(b"not it")).await.unwrap();
-        let err = w.commit().await.unwrap_err();
+        let err = w.commit(&other).await.unwrap_err();
         assert!(matches!(err, StoreError::Mismatch { .. }), "{err}");
         assert_eq!(store.stat(&other).await.unwrap(), None);
         assert!(store.partials().await.unwrap().is_empty());
@@ -402,7 +477,7 @@ pub(crate) mod contract {
         w.write(Bytes::from_static(b"something else"))
             .await
             .unwrap();
-        let err = w.commit().await.unwrap_err();
+        let err = w.commit(&other).await.unwrap_err();
         assert!(matches!(err, StoreError::WrongSize { .. }), "{err}");
         assert_eq!(store.stat(&other).await.unwrap(), None);
         // A dropped writer keeps its bytes for the next one, which waits for them.
@@ -428,6 +503,69 @@ pub(crate) mod contract {
         store.quarantine(&bd).await.unwrap();
         assert_eq!(store.stat(&bd).await.unwrap(), None);
         store.quarantine(&bd).await.unwrap();
+
+        // Uploads: the digest is told at the commit; a session survives its writer.
+        let id = UploadId::random().unwrap();
+        assert!(store.upload(&id, None).await.unwrap().is_none());
+        let mut w = store
+            .upload(&id, Some(Algorithm::Sha256))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.digest(), None);
+        w.write(Bytes::copy_from_slice(&data[..3])).await.unwrap();
+        assert_eq!(w.close().await.unwrap(), 3);
+        let listed = store.uploads().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((&listed[0].id, listed[0].bytes), (&id, 3));
+        assert_eq!(listed[0].algorithm, Algorithm::Sha256);
+        assert!(store.upload(&id, Some(Algorithm::Sha256)).await.is_err());
+        let mut w = store.upload(&id, None).await.unwrap().unwrap();
+        assert_eq!(w.offset(), 3);
+        assert!(
+            store.uploads().await.unwrap().is_empty(),
+            "held sessions are not listed"
+        );
+        w.write(Bytes::copy_from_slice(&data[3..])).await.unwrap();
+        w.commit(&d).await.unwrap();
+        assert_eq!(read_all(&store, &d).await.unwrap(), data);
+        assert!(store.upload(&id, None).await.unwrap().is_none());
+        assert!(store.uploads().await.unwrap().is_empty());
+        // Committed as the wrong digest, or under another algorithm: nothing, and no session.
+        for (algorithm, claimed) in [
+            (Algorithm::Sha256, other.clone()),
+            (Algorithm::Sha256, digest_bytes(Algorithm::Sha512, &data)),
+        ] {
+            let id = UploadId::random().unwrap();
+            let mut w = store.upload(&id, Some(algorithm)).await.unwrap().unwrap();
+            w.write(Bytes::copy_from_slice(&data)).await.unwrap();
+            let err = w.commit(&claimed).await.unwrap_err();
+            assert!(matches!(err, StoreError::Mismatch { .. }), "{err}");
+            assert_eq!(store.stat(&claimed).await.unwrap(), None);
+            assert!(store.upload(&id, None).await.unwrap().is_none());
+        }
+        // sha512 uploads, written at offsets; and a writer opened for one digest cannot become
+        // another.
+        let d512 = digest_bytes(Algorithm::Sha512, &data);
+        let id = UploadId::random().unwrap();
+        let mut w = store
+            .upload(&id, Some(Algorithm::Sha512))
+            .await
+            .unwrap()
+            .unwrap();
+        w.write_at(4, Bytes::copy_from_slice(&data[4..]))
+            .await
+            .unwrap();
+        w.write_at(0, Bytes::copy_from_slice(&data[..4]))
+            .await
+            .unwrap();
+        w.commit(&d512).await.unwrap();
+        assert_eq!(read_all(&store, &d512).await.unwrap(), data);
+        let w = store.writer(&other, None).await.unwrap();
+        assert!(w.commit(&d512).await.is_err());
+        assert!("../x".parse::<UploadId>().is_err());
+        assert!("".parse::<UploadId>().is_err());
+        assert!("a".repeat(65).parse::<UploadId>().is_err());
 
         // Refs: atomic updates that concurrent writers do not lose.
         assert!(store.refs().await.unwrap().is_empty());

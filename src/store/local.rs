@@ -25,7 +25,10 @@ use bytes::Bytes;
 use rustix::fs::{Mode, OFlags};
 
 use super::content::{Blob, BlobWriter, ContentStore, Deleted, Partial, StoredBlob};
-use super::{Commit, Ingest, IngestLock, IngestWriter, LayoutIndex, Refs, Store, StoreError};
+use super::{
+    Commit, Ingest, IngestLock, IngestWriter, LayoutIndex, Refs, Store, StoreError, UploadId,
+    UploadInfo,
+};
 use crate::digest::{Algorithm, Digest};
 
 /// Largest `index.json` read (a cache index with thousands of tags is well below this).
@@ -237,13 +240,77 @@ impl ContentStore for Store {
             ingest.state.bytes = offset;
             ingest.save_state()?;
             Ok(LocalWriter {
-                digest,
+                store: store.clone(),
+                key: Key::Digest(digest),
                 offset,
                 ingest: Some(ingest),
                 sequential: None,
                 positional: None,
                 lock: Some(lock),
             })
+        })
+        .await
+    }
+
+    async fn upload(
+        &self,
+        id: &UploadId,
+        start: Option<Algorithm>,
+    ) -> Result<Option<LocalWriter>, StoreError> {
+        let (store, id) = (self.clone(), id.clone());
+        off_runtime("wait for the lock", move || {
+            let lock = store.lock_upload_blocking(&id)?;
+            let Some((ingest, _)) = store.upload_ingest(&lock, &id, start)? else {
+                lock.release_and_remove();
+                return Ok(None);
+            };
+            Ok(Some(LocalWriter {
+                store: store.clone(),
+                offset: ingest.partial_len()?,
+                key: Key::Upload(id),
+                ingest: Some(ingest),
+                sequential: None,
+                positional: None,
+                lock: Some(lock),
+            }))
+        })
+        .await
+    }
+
+    async fn uploads(&self) -> Result<Vec<UploadInfo>, StoreError> {
+        let store = self.clone();
+        off_runtime("list", move || {
+            let mut found = Vec::new();
+            let dir = store.uploads_dir();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+                Err(e) => return Err(StoreError::io("read", &dir)(e)),
+            };
+            for entry in entries.flatten() {
+                let Ok(id) = entry.file_name().to_string_lossy().parse::<UploadId>() else {
+                    continue;
+                };
+                if !entry.path().is_dir() || store.upload_is_locked(&id)? {
+                    continue;
+                }
+                let state = std::fs::read(entry.path().join("upload.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<super::UploadState>(&b).ok());
+                let data = std::fs::metadata(entry.path().join("data")).ok();
+                if let Some(state) = state {
+                    found.push(UploadInfo {
+                        id,
+                        algorithm: state.algorithm,
+                        bytes: data.as_ref().map_or(0, |m| m.len()),
+                        updated: data
+                            .and_then(|m| m.modified().ok())
+                            .unwrap_or(SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(found)
         })
         .await
     }
@@ -331,9 +398,19 @@ impl ContentStore for Store {
     }
 }
 
+/// What a [`LocalWriter`] writes.
+#[derive(Debug, Clone)]
+enum Key {
+    /// A blob of known digest (`ingest/<alg>/<hex>/`).
+    Digest(Digest),
+    /// An upload session (`ingest/uploads/<id>/`).
+    Upload(UploadId),
+}
+
 /// A [`BlobWriter`] into the local layout's ingest area (see the module docs).
 pub struct LocalWriter {
-    digest: Digest,
+    store: Store,
+    key: Key,
     offset: u64,
     /// `None` only while a blocking task has it.
     ingest: Option<Ingest>,
@@ -363,7 +440,7 @@ impl Drop for LocalWriter {
 impl std::fmt::Debug for LocalWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalWriter")
-            .field("digest", &self.digest)
+            .field("key", &self.key)
             .field("offset", &self.offset)
             .finish_non_exhaustive()
     }
@@ -375,17 +452,21 @@ impl LocalWriter {
     }
 
     fn gone(&self) -> StoreError {
+        let what = match &self.key {
+            Key::Digest(d) => format!("ingest of {d}"),
+            Key::Upload(id) => format!("upload {id}"),
+        };
         StoreError::Corrupt {
-            path: format!("ingest of {}", self.digest).into(),
+            path: what.into(),
             reason: "an earlier write failed part way".into(),
         }
     }
 
     /// Refuses a write that would end past the declared size, before anything is written.
     fn check_room(&self, end: u64) -> Result<(), StoreError> {
-        match self.ingest()?.state.size {
-            Some(size) if end > size => Err(StoreError::WrongSize {
-                digest: self.digest.clone(),
+        match (self.ingest()?.state.size, &self.key) {
+            (Some(size), Key::Digest(digest)) if end > size => Err(StoreError::WrongSize {
+                digest: digest.clone(),
                 expected: size,
                 actual: end,
             }),
@@ -423,8 +504,11 @@ impl LocalWriter {
 }
 
 impl BlobWriter for LocalWriter {
-    fn digest(&self) -> &Digest {
-        &self.digest
+    fn digest(&self) -> Option<&Digest> {
+        match &self.key {
+            Key::Digest(d) => Some(d),
+            Key::Upload(_) => None,
+        }
     }
 
     fn offset(&self) -> u64 {
@@ -482,12 +566,29 @@ impl BlobWriter for LocalWriter {
         Ok(())
     }
 
-    async fn commit(mut self) -> Result<(), StoreError> {
+    async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
+        if let Key::Digest(own) = &self.key
+            && own != digest
+        {
+            return Err(StoreError::Corrupt {
+                path: format!("ingest of {own}").into(),
+                reason: format!("it cannot be committed as {digest}"),
+            });
+        }
         let streamed = self.finish_sequential().await?;
         let offset = self.offset;
-        let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
-        let (digest, lock) = (self.digest.clone(), self.lock.take());
+        let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
+        let (digest, lock) = (digest.clone(), self.lock.take());
+        let (store, upload) = (self.store.clone(), matches!(self.key, Key::Upload(_)));
         off_runtime("commit", move || {
+            // An upload becomes `digest` under that digest's lock, as a fetch of it would.
+            let digest_lock = match upload {
+                true => {
+                    ingest.name(&store, &digest);
+                    Some(store.lock_blocking(&digest)?)
+                }
+                false => None,
+            };
             let hashed = match streamed {
                 Some(h) => h,
                 // Positional writes (or none at all): the file is read back once.
@@ -500,8 +601,8 @@ impl BlobWriter for LocalWriter {
                     Err(StoreError::rejected(digest, mismatch))
                 }
             };
-            // Nothing is left to resume: the lock file goes too.
-            if let Some(lock) = lock {
+            // Nothing is left to resume: the lock files go too.
+            for lock in [lock, digest_lock].into_iter().flatten() {
                 lock.release_and_remove();
             }
             result
@@ -533,11 +634,14 @@ impl BlobWriter for LocalWriter {
             .await?;
         }
         let offset = self.offset;
-        self.with_ingest(move |ingest| {
-            ingest.state.bytes = offset;
-            ingest.save_state()
-        })
-        .await?;
+        if matches!(self.key, Key::Digest(_)) {
+            // An upload's progress is its data file's length and time.
+            self.with_ingest(move |ingest| {
+                ingest.state.bytes = offset;
+                ingest.save_state()
+            })
+            .await?;
+        }
         Ok(offset)
     }
 }

@@ -13,12 +13,13 @@ use std::path::PathBuf;
 use super::{Store, StoreError};
 use crate::digest::Digest;
 
-/// A held per-digest lock. Dropping it releases the lock.
+/// A held per-digest (or per-upload) lock. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct IngestLock {
     file: File,
     path: PathBuf,
-    digest: Digest,
+    /// The digest it is for; `None` for an upload session's lock.
+    digest: Option<Digest>,
 }
 
 /// The result of [`Store::try_lock`].
@@ -40,7 +41,34 @@ impl Store {
     }
 
     fn open_lock(&self, digest: &Digest) -> Result<(File, PathBuf), StoreError> {
-        let path = self.lock_path(digest);
+        open_lock_file(self.lock_path(digest))
+    }
+
+    /// Takes the lock of upload session `id` (`ingest/uploads/<id>.lock`), waiting while
+    /// another request or process holds it. Blocks the thread.
+    pub fn lock_upload_blocking(&self, id: &super::UploadId) -> Result<IngestLock, StoreError> {
+        let path = self.uploads_dir().join(format!("{}.lock", id.as_str()));
+        lock_blocking_at(path, None)
+    }
+
+    /// Whether a writer holds upload session `id` right now.
+    pub fn upload_is_locked(&self, id: &super::UploadId) -> Result<bool, StoreError> {
+        let path = self.uploads_dir().join(format!("{}.lock", id.as_str()));
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io("open lock file", &path)(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(false),
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(e)) => Err(StoreError::io("lock", &path)(e)),
+        }
+    }
+}
+
+fn open_lock_file(path: PathBuf) -> Result<(File, PathBuf), StoreError> {
+    {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(StoreError::io("create directory", parent))?;
         }
@@ -53,14 +81,30 @@ impl Store {
             .map_err(StoreError::io("open lock file", &path))?;
         Ok((file, path))
     }
+}
 
+/// Takes the lock file at `path`, waiting as long as another holds it (see `still_linked`).
+fn lock_blocking_at(path: PathBuf, digest: Option<&Digest>) -> Result<IngestLock, StoreError> {
+    loop {
+        let (file, path) = open_lock_file(path.clone())?;
+        file.lock().map_err(StoreError::io("lock", &path))?;
+        if still_linked(&file, &path) {
+            return IngestLock::new(file, path, digest);
+        }
+    }
+}
+
+impl Store {
     /// Takes the lock for `digest` if it is free, without waiting.
     pub fn try_lock(&self, digest: &Digest) -> Result<LockAttempt, StoreError> {
         loop {
             let (mut file, path) = self.open_lock(digest)?;
             match file.try_lock() {
                 Ok(()) if !still_linked(&file, &path) => continue,
-                Ok(()) => return Ok(LockAttempt::Acquired(IngestLock::new(file, path, digest)?)),
+                Ok(()) => {
+                    let lock = IngestLock::new(file, path, Some(digest))?;
+                    return Ok(LockAttempt::Acquired(lock));
+                }
                 Err(TryLockError::WouldBlock) => {
                     let mut text = String::new();
                     let _ = file.read_to_string(&mut text);
@@ -76,13 +120,7 @@ impl Store {
     /// Takes the lock for `digest`, waiting as long as another process holds it. Blocks the
     /// thread: call it from `spawn_blocking`.
     pub fn lock_blocking(&self, digest: &Digest) -> Result<IngestLock, StoreError> {
-        loop {
-            let (file, path) = self.open_lock(digest)?;
-            file.lock().map_err(StoreError::io("lock", &path))?;
-            if still_linked(&file, &path) {
-                return IngestLock::new(file, path, digest);
-            }
-        }
+        lock_blocking_at(self.lock_path(digest), Some(digest))
     }
 }
 
@@ -98,7 +136,11 @@ fn still_linked(file: &File, path: &std::path::Path) -> bool {
 }
 
 impl IngestLock {
-    fn new(mut file: File, path: PathBuf, digest: &Digest) -> Result<IngestLock, StoreError> {
+    fn new(
+        mut file: File,
+        path: PathBuf,
+        digest: Option<&Digest>,
+    ) -> Result<IngestLock, StoreError> {
         // The pid is advice for waiters' messages only; failing to write it is harmless.
         let _ = file
             .set_len(0)
@@ -107,13 +149,13 @@ impl IngestLock {
         Ok(IngestLock {
             file,
             path,
-            digest: digest.clone(),
+            digest: digest.cloned(),
         })
     }
 
-    /// The digest this lock is for.
-    pub fn digest(&self) -> &Digest {
-        &self.digest
+    /// The digest this lock is for (`None`: an upload session's).
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// Releases the lock and removes the lock file (while still holding it, so waiters notice;

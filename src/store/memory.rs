@@ -10,17 +10,36 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use std::time::SystemTime;
+
 use super::content::{Blob, BlobWriter, ContentStore, Deleted, Partial, StoredBlob};
-use super::{LayoutIndex, Mismatch, Refs, StoreError};
+use super::{LayoutIndex, Mismatch, Refs, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest, digest_bytes};
+
+/// What a writer writes: a digest's partial or an upload session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Digest(Digest),
+    Upload(UploadId),
+}
+
+/// A partial blob: its bytes, the size it was declared to have, its upload's algorithm (for
+/// sessions) and when it last changed.
+#[derive(Debug, Clone)]
+struct Part {
+    bytes: Vec<u8>,
+    size: Option<u64>,
+    algorithm: Option<Algorithm>,
+    updated: SystemTime,
+}
 
 #[derive(Debug, Default)]
 struct State {
     blobs: BTreeMap<Digest, Bytes>,
-    partials: BTreeMap<Digest, (Vec<u8>, Option<u64>)>,
+    partials: BTreeMap<Key, Part>,
     quarantined: HashMap<Digest, Bytes>,
-    /// Digests a writer holds.
-    locked: HashSet<Digest>,
+    /// Partials a writer holds.
+    locked: HashSet<Key>,
     refs: Arc<Refs>,
 }
 
@@ -28,6 +47,8 @@ struct State {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    /// How many times [`ContentStore::open`] was called (tests of caching count reads).
+    opens: Arc<std::sync::atomic::AtomicUsize>,
     /// Woken when a digest's lock is released.
     released: Arc<Notify>,
 }
@@ -55,8 +76,33 @@ impl MemoryStore {
         store
     }
 
+    /// How many times a blob was opened, by any clone of this store.
+    pub fn opens(&self) -> usize {
+        self.opens.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the lock of `key`, waiting while a writer holds it; returns its partial (taken
+    /// out: the writer gives it back) and a guard that releases the lock when dropped.
+    async fn hold(&self, key: Key) -> (Option<Part>, Held) {
+        loop {
+            let released = self.released.notified();
+            {
+                let mut state = self.lock();
+                if state.locked.insert(key.clone()) {
+                    let part = state.partials.remove(&key);
+                    let held = Held {
+                        store: self.clone(),
+                        key,
+                    };
+                    return (part, held);
+                }
+            }
+            released.await;
+        }
     }
 }
 
@@ -68,30 +114,62 @@ impl ContentStore for MemoryStore {
     }
 
     async fn open(&self, digest: &Digest) -> Result<Option<Blob>, StoreError> {
+        self.opens
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(self.lock().blobs.get(digest).cloned().map(Blob::memory))
     }
 
     async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<MemoryWriter, StoreError> {
-        loop {
-            let released = self.released.notified();
-            {
-                let mut state = self.lock();
-                if state.locked.insert(digest.clone()) {
-                    let (mut bytes, recorded) = state.partials.remove(digest).unwrap_or_default();
-                    if size.is_some() && recorded.is_some_and(|r| Some(r) != size) {
-                        bytes.clear();
-                    }
-                    return Ok(MemoryWriter {
-                        store: self.clone(),
-                        digest: digest.clone(),
-                        size: size.or(recorded),
-                        bytes,
-                        done: false,
-                    });
-                }
-            }
-            released.await;
+        let key = Key::Digest(digest.clone());
+        let (mut part, held) = self.hold(key.clone()).await;
+        let part = part.get_or_insert_with(|| Part::new(None));
+        if size.is_some() && part.size.is_some_and(|r| Some(r) != size) {
+            part.bytes.clear();
         }
+        part.size = size.or(part.size);
+        Ok(MemoryWriter::new(self, key, part.clone(), held))
+    }
+
+    async fn upload(
+        &self,
+        id: &UploadId,
+        start: Option<Algorithm>,
+    ) -> Result<Option<MemoryWriter>, StoreError> {
+        let key = Key::Upload(id.clone());
+        let (part, held) = self.hold(key.clone()).await;
+        let part = match (part, start) {
+            (Some(part), Some(_)) => {
+                // Left as it was.
+                self.lock().partials.insert(key, part);
+                drop(held);
+                return Err(StoreError::Corrupt {
+                    path: format!("upload {id}").into(),
+                    reason: "an upload session of this id exists already".into(),
+                });
+            }
+            (Some(part), None) => part,
+            (None, Some(algorithm)) => Part::new(Some(algorithm)),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(MemoryWriter::new(self, key, part, held)))
+    }
+
+    async fn uploads(&self) -> Result<Vec<UploadInfo>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .partials
+            .iter()
+            .filter(|(key, _)| !state.locked.contains(*key))
+            .filter_map(|(key, part)| match (key, part.algorithm) {
+                (Key::Upload(id), Some(algorithm)) => Some(UploadInfo {
+                    id: id.clone(),
+                    algorithm,
+                    bytes: part.bytes.len() as u64,
+                    updated: part.updated,
+                }),
+                _ => None,
+            })
+            .collect())
     }
 
     async fn blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
@@ -111,9 +189,12 @@ impl ContentStore for MemoryStore {
             .lock()
             .partials
             .iter()
-            .map(|(digest, (b, _))| Partial {
-                digest: digest.clone(),
-                bytes: b.len() as u64,
+            .filter_map(|(key, part)| match key {
+                Key::Digest(digest) => Some(Partial {
+                    digest: digest.clone(),
+                    bytes: part.bytes.len() as u64,
+                }),
+                Key::Upload(_) => None,
             })
             .collect())
     }
@@ -123,7 +204,7 @@ impl ContentStore for MemoryStore {
         if !state.blobs.contains_key(digest) {
             return Ok(Deleted::Missing);
         }
-        if state.locked.contains(digest) {
+        if state.locked.contains(&Key::Digest(digest.clone())) {
             return Ok(Deleted::Busy);
         }
         state.blobs.remove(digest);
@@ -158,29 +239,73 @@ impl ContentStore for MemoryStore {
     }
 }
 
+impl Part {
+    fn new(algorithm: Option<Algorithm>) -> Part {
+        Part {
+            bytes: Vec::new(),
+            size: None,
+            algorithm,
+            updated: SystemTime::now(),
+        }
+    }
+}
+
+/// A held lock on a partial; dropping it releases the lock and wakes waiters.
+#[derive(Debug)]
+struct Held {
+    store: MemoryStore,
+    key: Key,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.store.lock().locked.remove(&self.key);
+        self.store.released.notify_waiters();
+    }
+}
+
 /// A [`BlobWriter`] into a [`MemoryStore`].
 #[derive(Debug)]
 pub struct MemoryWriter {
-    store: MemoryStore,
-    digest: Digest,
-    size: Option<u64>,
-    bytes: Vec<u8>,
-    /// Committed or aborted: nothing to keep on drop.
-    done: bool,
+    key: Key,
+    /// `None` once committed or aborted: nothing to keep on drop.
+    part: Option<Part>,
+    /// Declared last, so that the partial is back in the store before the lock is released.
+    held: Held,
 }
 
 impl MemoryWriter {
-    fn check_room(&self, end: u64) -> Result<usize, StoreError> {
-        match self.size {
-            Some(size) if end > size => Err(StoreError::WrongSize {
-                digest: self.digest.clone(),
+    fn new(store: &MemoryStore, key: Key, part: Part, held: Held) -> MemoryWriter {
+        debug_assert!(Arc::ptr_eq(&store.state, &held.store.state));
+        MemoryWriter {
+            key,
+            part: Some(part),
+            held,
+        }
+    }
+
+    fn part(&mut self) -> Result<&mut Part, StoreError> {
+        self.part.as_mut().ok_or_else(|| StoreError::Corrupt {
+            path: "a memory writer".into(),
+            reason: "it was committed or aborted".into(),
+        })
+    }
+
+    /// Refuses a write that would end past the declared size, before anything is written.
+    fn check_room(&mut self, end: u64) -> Result<usize, StoreError> {
+        let digest = match &self.key {
+            Key::Digest(d) => Some(d.clone()),
+            Key::Upload(_) => None,
+        };
+        match (self.part()?.size, digest) {
+            (Some(size), Some(digest)) if end > size => Err(StoreError::WrongSize {
+                digest,
                 expected: size,
                 actual: end,
             }),
-            _ => usize::try_from(end).map_err(|_| StoreError::TooLarge {
-                digest: self.digest.clone(),
-                size: end,
-                max: usize::MAX as u64,
+            _ => usize::try_from(end).map_err(|_| StoreError::Corrupt {
+                path: "a memory writer".into(),
+                reason: format!("{end} bytes do not fit in memory"),
             }),
         }
     }
@@ -188,74 +313,91 @@ impl MemoryWriter {
 
 impl Drop for MemoryWriter {
     fn drop(&mut self) {
-        let mut state = self.store.lock();
-        if !self.done {
-            let bytes = std::mem::take(&mut self.bytes);
-            state
+        // Kept for the next writer (`held`, dropped after this, then releases the lock).
+        if let Some(part) = self.part.take() {
+            self.held
+                .store
+                .lock()
                 .partials
-                .insert(self.digest.clone(), (bytes, self.size));
+                .insert(self.key.clone(), part);
         }
-        state.locked.remove(&self.digest);
-        drop(state);
-        self.store.released.notify_waiters();
     }
 }
 
 impl BlobWriter for MemoryWriter {
-    fn digest(&self) -> &Digest {
-        &self.digest
+    fn digest(&self) -> Option<&Digest> {
+        match &self.key {
+            Key::Digest(d) => Some(d),
+            Key::Upload(_) => None,
+        }
     }
 
     fn offset(&self) -> u64 {
-        self.bytes.len() as u64
+        self.part.as_ref().map_or(0, |p| p.bytes.len() as u64)
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.check_room(self.offset() + chunk.len() as u64)?;
-        self.bytes.extend_from_slice(&chunk);
+        let part = self.part()?;
+        part.bytes.extend_from_slice(&chunk);
+        part.updated = SystemTime::now();
         Ok(())
     }
 
     async fn write_at(&mut self, at: u64, bytes: Bytes) -> Result<(), StoreError> {
         let end = self.check_room(at.saturating_add(bytes.len() as u64))?;
-        if self.bytes.len() < end {
-            self.bytes.resize(end, 0);
+        let part = self.part()?;
+        if part.bytes.len() < end {
+            part.bytes.resize(end, 0);
         }
-        // `at..end` lies within `self.bytes` now.
-        if let Some(slot) = self.bytes.get_mut(end - bytes.len()..end) {
+        // `end - len..end` lies within the bytes now.
+        if let Some(slot) = part.bytes.get_mut(end - bytes.len()..end) {
             slot.copy_from_slice(&bytes);
         }
+        part.updated = SystemTime::now();
         Ok(())
     }
 
-    async fn commit(mut self) -> Result<(), StoreError> {
-        self.done = true;
-        let bytes = std::mem::take(&mut self.bytes);
-        let len = bytes.len() as u64;
-        if let Some(expected) = self.size
+    async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
+        if let Key::Digest(own) = &self.key
+            && own != digest
+        {
+            return Err(StoreError::Corrupt {
+                path: format!("ingest of {own}").into(),
+                reason: format!("it cannot be committed as {digest}"),
+            });
+        }
+        let part = self.part.take().ok_or_else(|| StoreError::Corrupt {
+            path: "a memory writer".into(),
+            reason: "it was committed or aborted".into(),
+        })?;
+        let len = part.bytes.len() as u64;
+        if let Some(expected) = part.size
             && expected != len
         {
             let mismatch = Mismatch::Size {
                 expected,
                 actual: len,
             };
-            return Err(StoreError::rejected(self.digest.clone(), mismatch));
+            return Err(StoreError::rejected(digest.clone(), mismatch));
         }
-        let actual = digest_bytes(self.digest.algorithm(), &bytes);
-        if actual != self.digest {
+        let actual = digest_bytes(digest.algorithm(), &part.bytes);
+        let algorithm_differs = part.algorithm.is_some_and(|a| a != digest.algorithm());
+        if actual != *digest || algorithm_differs {
             let mismatch = Mismatch::Digest { actual, bytes: len };
-            return Err(StoreError::rejected(self.digest.clone(), mismatch));
+            return Err(StoreError::rejected(digest.clone(), mismatch));
         }
-        self.store
+        self.held
+            .store
             .lock()
             .blobs
-            .entry(self.digest.clone())
-            .or_insert_with(|| bytes.into());
+            .entry(digest.clone())
+            .or_insert_with(|| part.bytes.into());
         Ok(())
     }
 
     async fn abort(mut self) -> Result<(), StoreError> {
-        self.done = true;
+        self.part = None;
         Ok(())
     }
 

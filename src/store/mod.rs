@@ -34,11 +34,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use cache_lock::{CacheLock, CacheLockMode};
-pub use content::{Blob, BlobWriter, ContentStore, Deleted, Location, Partial, StoredBlob};
+pub use content::{
+    Blob, BlobWriter, ContentStore, Deleted, Location, Partial, StoredBlob, UploadId, UploadInfo,
+};
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{
     Commit, Flusher, Hashed, Ingest, IngestState, IngestWriter, Mismatch, PrefixHasher, Segment,
-    WRITE_QUEUE, is_valid_plan,
+    UploadState, WRITE_QUEUE, is_valid_plan,
 };
 pub use local::LocalWriter;
 pub use lock::{IngestLock, LockAttempt};
