@@ -1,0 +1,319 @@
+//! The local OCI image layout as a [`ContentStore`]: [`Store`] itself.
+//!
+//! Reads go below held directory descriptors, never through paths built from request input:
+//! the store holds a descriptor of the cache root ([`SafeRoot`]), opens `blobs/<alg>` below it
+//! with `O_NOFOLLOW | O_DIRECTORY`, and each blob with `openat(2)` and `O_NOFOLLOW` below that,
+//! then checks with `fstat` that it got a regular file. A digest's hex is `[0-9a-f]`, `ingest/`
+//! is never opened for reading, and a symlink anywhere below the root (a planted
+//! `blobs/sha256/<hex>`, or `blobs/` itself) is refused instead of followed. `index.json` is
+//! read the same way and re-parsed only when it changed (it is replaced by rename, so a new
+//! inode, size or mtime means new content).
+//!
+//! Writes go through the store's ingest area (`ingest.rs`): a [`LocalWriter`] holds the
+//! digest's lock, appends on the ingest's writer thread (hashing as it goes) or writes at
+//! offsets, and commits through [`Ingest::commit`], which verifies and fsyncs.
+
+mod read;
+mod writer;
+
+use std::io;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub(super) use read::SafeRoot;
+use writer::Key;
+pub use writer::LocalWriter;
+
+use super::content::{Blob, ContentStore, Deleted, Partial, StoredBlob};
+use super::{LayoutIndex, Refs, Store, StoreError, UploadId, UploadInfo};
+use crate::digest::{Algorithm, Digest};
+
+/// Runs blocking store work off the async runtime.
+async fn off_runtime<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Io {
+            action: what,
+            path: "a blocking task".into(),
+            source: io::Error::other(e.to_string()),
+        })?
+}
+
+impl Store {
+    fn read_error(&self, what: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
+        let path = self.root().join(what);
+        move |source| StoreError::Io {
+            action: "read",
+            path,
+            source,
+        }
+    }
+}
+
+impl ContentStore for Store {
+    type Writer = LocalWriter;
+
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        // An `openat` on a cached directory descriptor takes microseconds: not worth a thread.
+        Ok(self
+            .safe
+            .open_blob(digest)
+            .map_err(self.read_error("blobs"))?
+            .map(|(_, size)| size))
+    }
+
+    async fn open(&self, digest: &Digest) -> Result<Option<Blob>, StoreError> {
+        Ok(self
+            .safe
+            .open_blob(digest)
+            .map_err(self.read_error("blobs"))?
+            .map(|(file, size)| Blob::file(file, size)))
+    }
+
+    async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<LocalWriter, StoreError> {
+        let (store, digest) = (self.clone(), digest.clone());
+        off_runtime("wait for the lock", move || {
+            let lock = store.lock_blocking(&digest)?;
+            let mut ingest = store.ingest(&lock, &digest)?;
+            // A partial recorded for another size, or with the holes of a segmented download,
+            // is no prefix this writer can continue.
+            let foreign_size = size.is_some() && ingest.state.size.is_some_and(|s| Some(s) != size);
+            if foreign_size || ingest.state.segments.is_some() {
+                ingest.truncate(0)?;
+                ingest.state.segments = None;
+            }
+            if size.is_some() {
+                ingest.state.size = size;
+            }
+            let offset = ingest.partial_len()?;
+            ingest.state.bytes = offset;
+            ingest.save_state()?;
+            Ok(LocalWriter {
+                store: store.clone(),
+                key: Key::Digest(digest),
+                offset,
+                ingest: Some(ingest),
+                sequential: None,
+                positional: None,
+                lock: Some(lock),
+            })
+        })
+        .await
+    }
+
+    async fn upload(
+        &self,
+        id: &UploadId,
+        start: Option<Algorithm>,
+    ) -> Result<Option<LocalWriter>, StoreError> {
+        let (store, id) = (self.clone(), id.clone());
+        off_runtime("wait for the lock", move || {
+            let lock = store.lock_upload_blocking(&id)?;
+            let Some((ingest, _)) = store.upload_ingest(&lock, &id, start)? else {
+                lock.release_and_remove();
+                return Ok(None);
+            };
+            Ok(Some(LocalWriter {
+                store: store.clone(),
+                offset: ingest.partial_len()?,
+                key: Key::Upload(id),
+                ingest: Some(ingest),
+                sequential: None,
+                positional: None,
+                lock: Some(lock),
+            }))
+        })
+        .await
+    }
+
+    async fn uploads(&self) -> Result<Vec<UploadInfo>, StoreError> {
+        let store = self.clone();
+        off_runtime("list", move || {
+            let mut found = Vec::new();
+            let dir = store.uploads_dir();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+                Err(e) => return Err(StoreError::io("read", &dir)(e)),
+            };
+            for entry in entries.flatten() {
+                let Ok(id) = entry.file_name().to_string_lossy().parse::<UploadId>() else {
+                    continue;
+                };
+                if !entry.path().is_dir() || store.upload_is_locked(&id)? {
+                    continue;
+                }
+                let state = std::fs::read(entry.path().join("upload.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<super::UploadState>(&b).ok());
+                let data = std::fs::metadata(entry.path().join("data")).ok();
+                if let Some(state) = state {
+                    found.push(UploadInfo {
+                        id,
+                        algorithm: state.algorithm,
+                        bytes: data.as_ref().map_or(0, |m| m.len()),
+                        updated: data
+                            .and_then(|m| m.modified().ok())
+                            .unwrap_or(SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
+        let store = self.clone();
+        let (blobs, _strange) = off_runtime("list", move || store.blobs()).await?;
+        Ok(blobs
+            .into_iter()
+            .map(|b| StoredBlob {
+                digest: b.digest,
+                size: b.size,
+            })
+            .collect())
+    }
+
+    async fn partials(&self) -> Result<Vec<Partial>, StoreError> {
+        let store = self.clone();
+        let mut partials: Vec<Partial> = off_runtime("list", move || store.ingests())
+            .await?
+            .into_iter()
+            .filter(|i| i.path.is_dir())
+            .filter(|i| {
+                i.digest
+                    .as_ref()
+                    .is_some_and(|d| !self.is_locked(d).unwrap_or(true))
+            })
+            .filter_map(|i| {
+                Some(Partial {
+                    bytes: std::fs::metadata(i.path.join("data")).ok()?.len(),
+                    digest: i.digest?,
+                })
+            })
+            .collect();
+        partials.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(partials)
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<Deleted, StoreError> {
+        if self.lookup(digest)?.is_none() {
+            return Ok(Deleted::Missing);
+        }
+        let (store, digest) = (self.clone(), digest.clone());
+        let removed = off_runtime("remove", move || store.remove_blob_unless_locked(&digest));
+        Ok(if removed.await? {
+            Deleted::Removed
+        } else {
+            Deleted::Busy
+        })
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
+        if self.lookup(digest)?.is_none() {
+            return Ok(());
+        }
+        let (store, digest) = (self.clone(), digest.clone());
+        off_runtime("move to quarantine", move || {
+            let lock = store.lock_blocking(&digest)?;
+            let moved = store.quarantine_blob(&digest).map(drop);
+            lock.release_and_remove();
+            moved
+        })
+        .await
+    }
+
+    async fn refs(&self) -> Result<Arc<Refs>, StoreError> {
+        let safe = self.safe.clone();
+        match safe.refs() {
+            Ok(refs) => Ok(refs),
+            Err(e) if e.kind() == io::ErrorKind::Other => Err(StoreError::Corrupt {
+                path: self.root().join("index.json"),
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(self.read_error("index.json")(e)),
+        }
+    }
+
+    async fn update_refs<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static,
+    {
+        let store = self.clone();
+        off_runtime("update", move || store.update_index(change)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::REF_NAME;
+
+    const D1: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[tokio::test]
+    async fn keeps_the_content_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        super::super::content::contract::check(Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn reads_refuse_symlinks_and_ingest() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let source = Store::open(&root).unwrap();
+        let data = b"served".to_vec();
+        let d = crate::digest::digest_bytes(Algorithm::Sha256, &data);
+        let sha = root.join("blobs/sha256");
+        std::fs::create_dir_all(&sha).unwrap();
+        std::fs::write(sha.join(d.hex()), &data).unwrap();
+        // A secret outside the cache, linked in under a digest's name.
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"secret").unwrap();
+        let sd = crate::digest::digest_bytes(Algorithm::Sha256, b"secret");
+        std::os::unix::fs::symlink(&secret, sha.join(sd.hex())).unwrap();
+        // Content only in ingest/ is not served.
+        let id = crate::digest::digest_bytes(Algorithm::Sha256, b"partial");
+        let ingest = root.join("ingest/sha256").join(id.hex());
+        std::fs::create_dir_all(&ingest).unwrap();
+        std::fs::write(ingest.join("data"), b"partial").unwrap();
+
+        assert_eq!(source.stat(&d).await.unwrap(), Some(6));
+        let blob = source.open(&d).await.unwrap().unwrap();
+        assert_eq!(&blob.read_range(1..4).unwrap()[..], b"erv");
+        assert_eq!(source.stat(&sd).await.unwrap(), None);
+        assert_eq!(source.stat(&id).await.unwrap(), None);
+
+        // blobs/sha512 as a symlink to a directory outside is refused too.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let s512 = crate::digest::digest_bytes(Algorithm::Sha512, b"x");
+        std::fs::write(outside.join(s512.hex()), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("blobs/sha512")).unwrap();
+        assert_eq!(source.stat(&s512).await.unwrap(), None);
+
+        // A blob added while serving is found (the directory descriptor sees it).
+        let later = crate::digest::digest_bytes(Algorithm::Sha256, b"later");
+        std::fs::write(sha.join(later.hex()), b"later").unwrap();
+        assert_eq!(source.stat(&later).await.unwrap(), Some(5));
+    }
+
+    #[tokio::test]
+    async fn refs_are_reread_when_index_json_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Store::open(dir.path()).unwrap();
+        assert!(source.refs().await.unwrap().tags("a", None).is_none());
+        let json = serde_json::json!({"schemaVersion": 2, "manifests": [
+            {"digest": D1, "size": 1, "annotations": {REF_NAME: "reg.example/a:v1"}}]});
+        let tmp = dir.path().join("index.json.tmp");
+        std::fs::write(&tmp, json.to_string()).unwrap();
+        std::fs::rename(&tmp, dir.path().join("index.json")).unwrap();
+        assert!(source.refs().await.unwrap().tag("a", "v1", None).is_some());
+    }
+}

@@ -1,0 +1,261 @@
+//! Writing into the local store: [`LocalWriter`], over the ingest area (`ingest.rs`), for a
+//! digest's partial or an upload session.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::off_runtime;
+use crate::digest::Digest;
+use crate::store::content::BlobWriter;
+use crate::store::{Commit, Ingest, IngestLock, IngestWriter, Store, StoreError, UploadId};
+
+/// What a [`LocalWriter`] writes.
+#[derive(Debug, Clone)]
+pub(super) enum Key {
+    /// A blob of known digest (`ingest/<alg>/<hex>/`).
+    Digest(Digest),
+    /// An upload session (`ingest/uploads/<id>/`).
+    Upload(UploadId),
+}
+
+/// A [`BlobWriter`] into the local layout's ingest area (see the module docs).
+pub struct LocalWriter {
+    pub(super) store: Store,
+    pub(super) key: Key,
+    pub(super) offset: u64,
+    /// `None` only while a blocking task has it.
+    pub(super) ingest: Option<Ingest>,
+    /// The appending writer, once [`BlobWriter::write`] was called.
+    pub(super) sequential: Option<IngestWriter>,
+    /// The data file opened for positional writes, once [`BlobWriter::write_at`] was called.
+    pub(super) positional: Option<Arc<File>>,
+    /// The digest's lock; `None` once commit, abort or close has handed it on.
+    pub(super) lock: Option<IngestLock>,
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // The writer thread may still hold queued bytes: keep the digest locked until they are
+        // on disk, so that the next writer resumes from a file nobody appends to.
+        if let (Some(writer), Some(lock)) = (self.sequential.take(), self.lock.take()) {
+            std::thread::spawn(move || {
+                if let Err(e) = writer.finish() {
+                    tracing::warn!("finishing an abandoned write: {e}");
+                }
+                drop(lock);
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for LocalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalWriter")
+            .field("key", &self.key)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalWriter {
+    fn ingest(&self) -> Result<&Ingest, StoreError> {
+        self.ingest.as_ref().ok_or_else(|| self.gone())
+    }
+
+    fn gone(&self) -> StoreError {
+        let what = match &self.key {
+            Key::Digest(d) => format!("ingest of {d}"),
+            Key::Upload(id) => format!("upload {id}"),
+        };
+        StoreError::Corrupt {
+            path: what.into(),
+            reason: "an earlier write failed part way".into(),
+        }
+    }
+
+    /// Refuses a write that would end past the declared size, before anything is written.
+    fn check_room(&self, end: u64) -> Result<(), StoreError> {
+        match (self.ingest()?.state.size, &self.key) {
+            (Some(size), Key::Digest(digest)) if end > size => Err(StoreError::WrongSize {
+                digest: digest.clone(),
+                expected: size,
+                actual: end,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for the appending writer to finish (everything it was given on disk).
+    async fn finish_sequential(&mut self) -> Result<Option<crate::store::Hashed>, StoreError> {
+        let Some(writer) = self.sequential.take() else {
+            return Ok(None);
+        };
+        let path = self.ingest()?.data_path().to_owned();
+        let hashed = off_runtime("write", move || {
+            writer.finish().map_err(StoreError::io("write", &path))
+        })
+        .await?;
+        Ok(Some(hashed))
+    }
+
+    /// Runs `work` on the ingest off the runtime, and takes the ingest back.
+    async fn with_ingest<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut Ingest) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
+        let (ingest, result) = off_runtime("write", move || {
+            let result = work(&mut ingest);
+            Ok((ingest, result))
+        })
+        .await?;
+        self.ingest = Some(ingest);
+        result
+    }
+}
+
+impl BlobWriter for LocalWriter {
+    fn digest(&self) -> Option<&Digest> {
+        match &self.key {
+            Key::Digest(d) => Some(d),
+            Key::Upload(_) => None,
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.check_room(self.offset.saturating_add(chunk.len() as u64))?;
+        if self.sequential.is_none() {
+            // Continue the hash from what the file holds (a resumed partial, positional
+            // writes): read back once, then hash as the bytes pass.
+            self.positional = None;
+            let offset = self.offset;
+            let writer = self
+                .with_ingest(move |ingest| {
+                    let hashed = ingest.rehash(offset)?;
+                    ingest.append(hashed)
+                })
+                .await?;
+            self.sequential = Some(writer);
+        }
+        let len = chunk.len() as u64;
+        let accepted = match self.sequential.as_mut() {
+            Some(writer) => writer.write(chunk).await,
+            None => false,
+        };
+        if !accepted {
+            // The writer thread stopped: its finish says why.
+            self.finish_sequential().await?;
+            return Err(self.gone());
+        }
+        self.offset += len;
+        Ok(())
+    }
+
+    async fn write_at(&mut self, at: u64, bytes: Bytes) -> Result<(), StoreError> {
+        self.finish_sequential().await?;
+        let file = match &self.positional {
+            Some(f) => f.clone(),
+            None => {
+                let f = Arc::new(self.ingest()?.positional()?);
+                self.positional = Some(f.clone());
+                f
+            }
+        };
+        let path = self.ingest()?.data_path().to_owned();
+        let end = at.saturating_add(bytes.len() as u64);
+        self.check_room(end)?;
+        off_runtime("write", move || {
+            file.write_all_at(&bytes, at)
+                .map_err(StoreError::io("write", &path))
+        })
+        .await?;
+        self.offset = self.offset.max(end);
+        Ok(())
+    }
+
+    async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
+        if let Key::Digest(own) = &self.key
+            && own != digest
+        {
+            return Err(StoreError::Corrupt {
+                path: format!("ingest of {own}").into(),
+                reason: format!("it cannot be committed as {digest}"),
+            });
+        }
+        let streamed = self.finish_sequential().await?;
+        let offset = self.offset;
+        let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
+        let (digest, lock) = (digest.clone(), self.lock.take());
+        let (store, upload) = (self.store.clone(), matches!(self.key, Key::Upload(_)));
+        off_runtime("commit", move || {
+            // An upload becomes `digest` under that digest's lock, as a fetch of it would.
+            let digest_lock = match upload {
+                true => {
+                    ingest.name(&store, &digest);
+                    Some(store.lock_blocking(&digest)?)
+                }
+                false => None,
+            };
+            let hashed = match streamed {
+                Some(h) => h,
+                // Positional writes (or none at all): the file is read back once.
+                None => ingest.rehash(offset.max(ingest.partial_len()?))?,
+            };
+            let result = match ingest.commit(hashed)? {
+                Commit::Published(_) => Ok(()),
+                Commit::Rejected(ingest, mismatch) => {
+                    ingest.discard()?;
+                    Err(StoreError::rejected(digest, mismatch))
+                }
+            };
+            // Nothing is left to resume: the lock files go too.
+            for lock in [lock, digest_lock].into_iter().flatten() {
+                lock.release_and_remove();
+            }
+            result
+        })
+        .await
+    }
+
+    async fn abort(mut self) -> Result<(), StoreError> {
+        self.finish_sequential().await.ok();
+        let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
+        let lock = self.lock.take();
+        off_runtime("remove", move || {
+            let result = ingest.discard();
+            if let Some(lock) = lock {
+                lock.release_and_remove();
+            }
+            result
+        })
+        .await
+    }
+
+    async fn close(mut self) -> Result<u64, StoreError> {
+        self.finish_sequential().await?;
+        if let Some(file) = self.positional.take() {
+            let path = self.ingest()?.data_path().to_owned();
+            off_runtime("sync", move || {
+                file.sync_data().map_err(StoreError::io("sync", &path))
+            })
+            .await?;
+        }
+        let offset = self.offset;
+        if matches!(self.key, Key::Digest(_)) {
+            // An upload's progress is its data file's length and time.
+            self.with_ingest(move |ingest| {
+                ingest.state.bytes = offset;
+                ingest.save_state()
+            })
+            .await?;
+        }
+        Ok(offset)
+    }
+}
