@@ -326,3 +326,59 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RegistrySettings;
+    use crate::digest::Digest;
+
+    /// Every endpoint of one registry gets that registry's one scheme (`scheme_for`): the
+    /// loopback rule, the config file's `plain-http`, and `--ca-file`/`--insecure` over both.
+    #[test]
+    fn one_scheme_per_registry_for_every_endpoint() {
+        let d: Digest = format!(
+            "sha256:{}",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+        .parse()
+        .unwrap();
+        let plain = RegistrySettings {
+            plain_http: true,
+            ..RegistrySettings::default()
+        };
+        let options = ClientOptions {
+            registries: [("plain.example".to_owned(), plain)].into(),
+            ..ClientOptions::default()
+        };
+        let tls = ClientOptions {
+            insecure: true,
+            ..options.clone()
+        };
+        let cases = [
+            (&options, "127.0.0.1:5000/a", "http"),
+            (&options, "ghcr.io/a", "https"),
+            (&options, "plain.example/a", "http"),
+            (&tls, "127.0.0.1:5000/a", "https"),
+            (&tls, "plain.example/a", "https"),
+        ];
+        for (options, reference, scheme) in cases {
+            let client = Client::new(options.clone()).unwrap();
+            let r: Reference = reference.parse().unwrap();
+            assert_eq!(client.scheme_for(r.registry()), scheme, "{reference}");
+            let endpoints = [
+                Endpoint::Blob(&d),
+                Endpoint::Manifest("latest"),
+                Endpoint::Tags,
+                Endpoint::Uploads,
+                Endpoint::Referrers(&d),
+            ];
+            for endpoint in endpoints {
+                let url = client.url(&r, endpoint);
+                assert_eq!(url.scheme(), scheme, "{reference} {endpoint:?}");
+                assert_eq!(url.host_str(), Some(r.registry().host()), "{reference}");
+            }
+            assert_eq!(client.blob_url(&r, &d), client.url(&r, Endpoint::Blob(&d)));
+        }
+    }
+}
