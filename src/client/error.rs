@@ -9,7 +9,8 @@ use reqwest::{StatusCode, Url};
 use super::auth::AuthContext;
 use super::headers::{host_port, redact};
 use super::retry;
-use crate::envelope::{Category, ErrorBody, MAX_BODY};
+use crate::envelope::{ErrorBody, MAX_BODY};
+use crate::exit::Category;
 
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use super::{
     Client, RegistryError, auth_context, header_str, read_error_body, redact, retry, retry_after,
 };
 use crate::digest::{Algorithm, Digest, digest_bytes};
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::manifest::{ACCEPT, MAX_MANIFEST};
 use crate::reference::{Endpoint, Reference};
 

@@ -21,7 +21,7 @@ use crate::client::credentials::{Credentials, Explicit, Found, Secret, normalize
 use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
 use crate::digest::DigestError;
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::output::Printer;
 use crate::reference::{Reference, ReferenceError, Registry};
 use crate::store::StoreError;
