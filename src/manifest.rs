@@ -392,6 +392,13 @@ pub struct PlatformSpec {
 #[error("invalid platform `{0}` (expected os/arch[/variant], e.g. linux/amd64 or linux/arm/v7)")]
 pub struct PlatformError(String);
 
+impl PlatformError {
+    /// The error's category (and so exit code): a bad flag value.
+    pub fn category(&self) -> crate::exit::Category {
+        crate::exit::Category::Usage
+    }
+}
+
 impl FromStr for PlatformSpec {
     type Err = PlatformError;
 

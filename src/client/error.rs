@@ -8,6 +8,7 @@ use reqwest::{StatusCode, Url};
 
 use super::auth::AuthContext;
 use super::headers::{host_port, redact};
+use super::http::HttpSetupError;
 use super::retry;
 use crate::envelope::{ErrorBody, MAX_BODY};
 use crate::exit::Category;
@@ -62,9 +63,14 @@ pub enum RegistryError {
         /// The realm URL (redacted).
         realm: String,
     },
-    /// The HTTP client could not be set up.
+    /// The HTTP client could not be set up (an internal error: a header or URL that cannot
+    /// be formed).
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
+    /// The connection pools cannot be built with the settings asked for (a CA file that
+    /// cannot be read or holds no certificates); the cause is the source.
+    #[error("cannot set up the HTTP client")]
+    HttpSetup(#[from] HttpSetupError),
 }
 
 impl RegistryError {
@@ -76,7 +82,7 @@ impl RegistryError {
             }
             RegistryError::Transport { .. } | RegistryError::Protocol { .. } => Category::Network,
             RegistryError::ClearTextRealm { .. } => Category::Auth,
-            RegistryError::Setup(_) => Category::Other,
+            RegistryError::Setup(_) | RegistryError::HttpSetup(_) => Category::Other,
         }
     }
 
@@ -100,7 +106,8 @@ impl RegistryError {
             },
             RegistryError::Protocol { .. }
             | RegistryError::ClearTextRealm { .. }
-            | RegistryError::Setup(_) => retry::Failure::Final,
+            | RegistryError::Setup(_)
+            | RegistryError::HttpSetup(_) => retry::Failure::Final,
         }
     }
 }

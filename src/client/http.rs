@@ -5,8 +5,42 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Url, redirect};
 
 use super::headers::{SharedWarnings, Trail, host_port, note_warnings, redact};
-use super::{ClientOptions, MAX_REDIRECTS, RegistryError, USER_AGENT, error_text, transport_error};
+use std::path::PathBuf;
+
+use super::{ClientOptions, MAX_REDIRECTS, RegistryError, USER_AGENT, transport_error};
 use crate::reference::Origin;
+
+/// Why the connection pools for a registry cannot be built: the CA file of `--ca-file` or a
+/// config file's `ca-file`, or the HTTP client itself. The cause stays the source, so the
+/// printed chain ends with the OS's or the PEM parser's words.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    /// The CA file cannot be read.
+    #[error("cannot read the CA file `{}`", .path.display())]
+    ReadCaFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The CA file is not PEM that rustls can use.
+    #[error("`{}` holds no usable PEM certificates", .path.display())]
+    UnusableCaFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: reqwest::Error,
+    },
+    /// The CA file parses but holds no certificate.
+    #[error("`{}` holds no PEM certificates", .path.display())]
+    EmptyCaFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// reqwest refused the settings.
+    #[error(transparent)]
+    Build(reqwest::Error),
+}
 
 /// The connection pools for one registry's requests: `own` with the registry's TLS settings,
 /// for its own origin only; `other` for every other origin it sends us to (token realm,
@@ -124,21 +158,21 @@ fn build_http(
 ) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder();
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            RegistryError::Setup(format!("cannot read the CA file `{}`: {e}", path.display()))
+        let pem = std::fs::read(path).map_err(|source| HttpSetupError::ReadCaFile {
+            path: path.to_owned(),
+            source,
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Setup(format!(
-                "`{}` holds no usable PEM certificates: {}",
-                path.display(),
-                error_text(&e)
-            ))
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            HttpSetupError::UnusableCaFile {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         if certs.is_empty() {
-            return Err(RegistryError::Setup(format!(
-                "`{}` holds no PEM certificates",
-                path.display()
-            )));
+            return Err(HttpSetupError::EmptyCaFile {
+                path: path.to_owned(),
+            }
+            .into());
         }
         builder = builder.tls_certs_merge(certs);
     }
@@ -164,7 +198,7 @@ fn build_http(
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.stall_timeout)
         .build()
-        .map_err(|e| RegistryError::Setup(error_text(&e)))
+        .map_err(|e| HttpSetupError::Build(e).into())
 }
 
 /// A test-only resolver, compiled into debug builds alone (release builds never read the

@@ -46,6 +46,7 @@ pub use self::error::{RegistryError, TransportKind, error_text, transport_error}
 pub(crate) use self::error::{auth_context, read_error_body};
 pub use self::headers::{ContentRange, RateLimit, host_port, parse_warnings, redact};
 pub(crate) use self::headers::{header_str, retry_after};
+pub use self::http::HttpSetupError;
 pub(crate) use self::http::{Pools, follow};
 
 /// Most redirects followed for one request (the same cap as curl's and reqwest's default).
@@ -380,5 +381,48 @@ mod tests {
             }
             assert_eq!(client.blob_url(&r, &d), client.url(&r, Endpoint::Blob(&d)));
         }
+    }
+
+    /// A CA file that cannot be used keeps its cause as the source: the printed chain reads
+    /// as the one-line message did, and the OS error is still there to be asked.
+    #[test]
+    fn ca_file_errors_keep_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let client = |ca: &std::path::Path| {
+            Client::new(ClientOptions {
+                ca_file: Some(ca.to_owned()),
+                ..ClientOptions::default()
+            })
+            .unwrap_err()
+        };
+        let err = client(&missing);
+        assert_eq!(err.category(), crate::exit::Category::Other);
+        assert_eq!(err.failure(), retry::Failure::Final);
+        let chain = crate::output::error_chain(&anyhow::Error::new(client(&missing)));
+        assert_eq!(
+            chain,
+            format!(
+                "cannot set up the HTTP client: cannot read the CA file `{}`: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let io = std::error::Error::source(&err)
+            .and_then(std::error::Error::source)
+            .and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        let chain = crate::output::error_chain(&anyhow::Error::new(client(&empty)));
+        assert_eq!(
+            chain,
+            format!(
+                "cannot set up the HTTP client: `{}` holds no PEM certificates",
+                empty.display()
+            )
+        );
     }
 }

@@ -20,8 +20,10 @@ use crate::cli::{Cli, Command};
 use crate::client::credentials::{Credentials, Explicit, Found, Secret, normalize};
 use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
+use crate::config::ConfigError;
 use crate::digest::DigestError;
 use crate::exit::Category;
+use crate::manifest::PlatformError;
 use crate::output::Printer;
 use crate::reference::{Reference, ReferenceError, Registry};
 use crate::store::StoreError;
@@ -212,9 +214,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             (None, _) => None,
         },
     };
-    let registries = crate::config::Config::load()
-        .map_err(|e| UsageError(e.to_string()))?
-        .registry;
+    let registries = crate::config::Config::load()?.registry;
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
             cache_dir: match cache_dir.clone() {
@@ -286,6 +286,12 @@ pub fn category_of(err: &anyhow::Error) -> Category {
             return e.category();
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<ConfigError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<PlatformError>() {
             return e.category();
         }
         if cause.is::<ReferenceError>() || cause.is::<DigestError>() || cause.is::<UsageError>() {
