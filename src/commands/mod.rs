@@ -267,41 +267,46 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
         .context("choosing the cache directory")
 }
 
-/// The category of an error: the first error in the chain that has one decides.
+/// The category of an error: the first error in the chain that has one decides. Typed errors
+/// say which they are in (their `category()`), so a cause is never flattened into a string
+/// just to pick an exit code; a bare I/O error is local storage.
 pub fn category_of(err: &anyhow::Error) -> Category {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::pull::PullError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::client::manifest::ManifestFetchError>() {
-            return e.category();
-        }
-        if cause.is::<NotFoundError>() {
-            return Category::NotFound;
-        }
-        if let Some(e) = cause.downcast_ref::<TransferError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<RegistryError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<ConfigError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<PlatformError>() {
-            return e.category();
-        }
-        if cause.is::<ReferenceError>() || cause.is::<DigestError>() || cause.is::<UsageError>() {
-            return Category::Usage;
-        }
-        if cause.is::<std::io::Error>() {
-            return Category::Storage;
-        }
+    err.chain()
+        .find_map(category_of_cause)
+        .unwrap_or(Category::Other)
+}
+
+/// The category one link of an error chain claims, if it claims one.
+fn category_of_cause(cause: &(dyn std::error::Error + 'static)) -> Option<Category> {
+    // Each arm: a type whose `category()` decides.
+    macro_rules! by_type {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$ty>() {
+                return Some(e.category());
+            })*
+        };
     }
-    Category::Other
+    by_type!(
+        crate::pull::PullError,
+        crate::client::manifest::ManifestFetchError,
+        TransferError,
+        RegistryError,
+        StoreError,
+        ConfigError,
+        PlatformError,
+        ReferenceError,
+        DigestError,
+    );
+    if cause.is::<NotFoundError>() {
+        return Some(Category::NotFound);
+    }
+    if cause.is::<UsageError>() {
+        return Some(Category::Usage);
+    }
+    if cause.is::<std::io::Error>() {
+        return Some(Category::Storage);
+    }
+    None
 }
 
 /// Shows the `Warning: 299` texts registries sent that were not shown yet (each once per run;
@@ -349,4 +354,61 @@ pub fn json_error(reference: &str, err: &anyhow::Error) -> serde_json::Value {
             "message": crate::output::error_chain(err),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::HttpSetupError;
+    use crate::manifest::PlatformSpec;
+
+    /// The first link that claims a category decides, so a typed error that keeps an I/O
+    /// error as its source is still its own category, not local storage.
+    #[test]
+    fn categories_of_error_chains() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let cases: Vec<(anyhow::Error, Category)> = vec![
+            (anyhow::anyhow!("something else"), Category::Other),
+            (UsageError("bad flag".into()).into(), Category::Usage),
+            (
+                NotFoundError("no such tag".into()).into(),
+                Category::NotFound,
+            ),
+            (
+                anyhow::Error::new(io()).context("writing"),
+                Category::Storage,
+            ),
+            (
+                anyhow::Error::new(crate::config::ConfigError::Read {
+                    path: "c.toml".into(),
+                    source: io(),
+                })
+                .context("loading the config"),
+                Category::Usage,
+            ),
+            (
+                RegistryError::from(HttpSetupError::ReadCaFile {
+                    path: "ca.pem".into(),
+                    source: io(),
+                })
+                .into(),
+                Category::Other,
+            ),
+            (
+                "linux".parse::<PlatformSpec>().unwrap_err().into(),
+                Category::Usage,
+            ),
+            ("".parse::<Reference>().unwrap_err().into(), Category::Usage),
+            (
+                "sha256:1"
+                    .parse::<crate::digest::Digest>()
+                    .unwrap_err()
+                    .into(),
+                Category::Usage,
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(category_of(&err), want, "{err:#}");
+        }
+    }
 }

@@ -337,6 +337,11 @@ impl FromStr for Reference {
 }
 
 impl ReferenceError {
+    /// The error's category (and so exit code): a REF or name given by the user is malformed.
+    pub fn category(&self) -> crate::exit::Category {
+        crate::exit::Category::Usage
+    }
+
     /// The error without the example [`Reference::from_str`] adds.
     pub fn bare(&self) -> &ReferenceError {
         match self {
