@@ -37,6 +37,22 @@ pub use pull::{PullSettings, parse_image_reference};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `--registry-auth` (or `LAYERGET_REGISTRY_AUTH`) names no registry (exit 2). The parse
+/// error is kept, and shown inline because the hint must come after it (so it is not also
+/// the source, which would print it twice).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--registry-auth: {0}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
+)]
+pub struct RegistryAuthError(pub ReferenceError);
+
+impl RegistryAuthError {
+    /// The error's category (and so exit code): a bad flag value.
+    pub fn category(&self) -> Category {
+        Category::Usage
+    }
+}
+
 /// Something asked for is not in the cache (exit 3).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -126,11 +142,7 @@ fn credentials_registry(
         .collect();
     if let Some(host) = &g.registry_auth {
         // Accept what `docker login` accepts too: `https://host/`, `index.docker.io`.
-        let registry = Registry::parse(&normalize(host)).map_err(|e| {
-            UsageError(format!(
-                "--registry-auth: {e}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
-            ))
-        })?;
+        let registry = Registry::parse(&normalize(host)).map_err(RegistryAuthError)?;
         let unused = !registries.is_empty()
             && !registries
                 .iter()
@@ -296,6 +308,7 @@ fn category_of_cause(cause: &(dyn std::error::Error + 'static)) -> Option<Catego
         PlatformError,
         ReferenceError,
         DigestError,
+        RegistryAuthError,
     );
     if cause.is::<NotFoundError>() {
         return Some(Category::NotFound);
@@ -399,6 +412,10 @@ mod tests {
                 Category::Usage,
             ),
             ("".parse::<Reference>().unwrap_err().into(), Category::Usage),
+            (
+                RegistryAuthError(Registry::parse("bad host!").unwrap_err()).into(),
+                Category::Usage,
+            ),
             (
                 "sha256:1"
                     .parse::<crate::digest::Digest>()
