@@ -43,10 +43,12 @@ impl RateLimit {
     }
 }
 
-/// Where one request went: attached to the response by [`follow`].
+/// Where one request went: attached to the response by `follow` (in `http.rs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trail {
+    /// `host[:port]` of every hop, the registry first.
     pub(crate) hops: Vec<String>,
+    /// Rate-limit headers, from the first hop that sent each.
     pub(crate) rate_limit: RateLimit,
 }
 
@@ -54,7 +56,9 @@ pub(crate) struct Trail {
 /// use for deprecations) seen by any request of a run, each kept once, sanitised.
 #[derive(Debug, Default)]
 pub(crate) struct Warnings {
+    /// Every text seen so far (each is shown once per run).
     pub(crate) seen: HashSet<String>,
+    /// Texts not handed out yet (`Client::take_warnings`).
     pub(crate) pending: Vec<String>,
 }
 
