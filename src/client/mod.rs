@@ -1,5 +1,5 @@
-//! HTTP access to a registry's blob endpoints: HEAD and ranged GET, redirects, and turning
-//! failed responses into [`RegistryError`]s that read as sentences.
+//! HTTP access to a registry's endpoints (blobs: HEAD and ranged GET; manifests), redirects,
+//! authentication, and turning failed responses into [`RegistryError`]s that read as sentences.
 //!
 //! One scheme decision ([`Client::scheme_for`]) and one URL builder ([`Client::url`]) serve
 //! every endpoint. Redirects are followed here, hop by hop, rather than by reqwest, because

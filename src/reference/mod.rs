@@ -7,8 +7,9 @@
 //! OCI Distribution Specification ("Pulling blobs": `<name>` is
 //! `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`).
 //!
-//! [`api_url`] is the single place that turns a repository and an endpoint into a
-//! `/v2/<name>/…` URL; the server's routing uses the same grammar through [`validate_name`].
+//! [`api_url`] is the single place that turns a repository and an [`Endpoint`] into a
+//! `/v2/<name>/…` URL, and [`parse_api_path`] routes the same paths for the server (both in
+//! `reference/endpoint.rs`, with [`validate_name`] as their name grammar).
 //!
 //! ```
 //! use layerget::reference::{Endpoint, Reference, api_url};
