@@ -6,10 +6,9 @@ use std::fmt;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Url};
 
-use super::headers::{ContentRange, RateLimit, Trail, header_str, header_u64, redact, retry_after};
-use super::{Client, RegistryError, auth_context, read_error_body};
+use super::headers::{ContentRange, RateLimit, Trail, header_str, header_u64, redact};
+use super::{Client, RegistryError, status_error};
 use crate::digest::Digest;
-use crate::envelope::ErrorBody;
 use crate::reference::{Endpoint, Reference};
 
 /// The answer to a HEAD request for a blob.
@@ -91,14 +90,8 @@ impl Client {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(RegistryError::Status {
-                subject: format!("blob {digest}"),
-                location: reference.location(),
-                status: status.as_u16(),
-                body: ErrorBody::Empty,
-                retry_after: retry_after(response.headers()),
-                auth: auth_context(&response),
-            });
+            let subject = format!("blob {digest}");
+            return Err(status_error(subject, reference.location(), response, false).await);
         }
         let headers = response.headers();
         let trail = response.extensions().get::<Trail>().cloned();
@@ -160,17 +153,8 @@ impl Client {
         let response = self.send(reference, Method::GET, &url, headers).await?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
-            let retry_after = retry_after(response.headers());
-            let auth = auth_context(&response);
-            let body = read_error_body(response).await;
-            return Err(RegistryError::Status {
-                subject: format!("blob {digest}"),
-                location: reference.location(),
-                status,
-                body,
-                retry_after,
-                auth,
-            });
+            let subject = format!("blob {digest}");
+            return Err(status_error(subject, reference.location(), response, true).await);
         }
         let final_url = response.url().clone();
         let headers = response.headers();

@@ -280,7 +280,7 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Reads at most [`MAX_BODY`] bytes of an error body and decodes it.
-pub(crate) async fn read_error_body(mut response: reqwest::Response) -> ErrorBody {
+async fn read_error_body(mut response: reqwest::Response) -> ErrorBody {
     let mut body = Vec::new();
     while body.len() < MAX_BODY {
         match response.chunk().await {
@@ -294,8 +294,35 @@ pub(crate) async fn read_error_body(mut response: reqwest::Response) -> ErrorBod
     ErrorBody::decode(&body)
 }
 
+/// A failure status of `location` (`registry/repository`) as a [`RegistryError::Status`]
+/// about `subject`: its body read (at most [`MAX_BODY`]) and decoded, `Retry-After` and what
+/// the request was authenticated with kept. `with_body` is false for HEAD, which has none.
+pub(crate) async fn status_error(
+    subject: String,
+    location: String,
+    response: reqwest::Response,
+    with_body: bool,
+) -> RegistryError {
+    let status = response.status().as_u16();
+    let retry_after = super::headers::retry_after(response.headers());
+    let auth = auth_context(&response);
+    let body = if with_body {
+        read_error_body(response).await
+    } else {
+        ErrorBody::Empty
+    };
+    RegistryError::Status {
+        subject,
+        location,
+        status,
+        body,
+        retry_after,
+        auth,
+    }
+}
+
 /// What a 401/403 response was authenticated with, as the send loop attached it.
-pub(crate) fn auth_context(response: &reqwest::Response) -> Option<Box<AuthContext>> {
+fn auth_context(response: &reqwest::Response) -> Option<Box<AuthContext>> {
     response
         .extensions()
         .get::<AuthContext>()

@@ -42,10 +42,10 @@ use self::headers::SharedWarnings;
 use crate::reference::{Endpoint, Origin, Reference, Registry, api_url};
 
 pub use self::blob::{BlobHead, BlobResponse, RangeSupport};
+pub(crate) use self::error::status_error;
 pub use self::error::{RegistryError, TransportKind, error_text, transport_error};
-pub(crate) use self::error::{auth_context, read_error_body};
+pub(crate) use self::headers::header_str;
 pub use self::headers::{ContentRange, RateLimit, host_port, parse_warnings, redact};
-pub(crate) use self::headers::{header_str, retry_after};
 pub use self::http::HttpSetupError;
 pub(crate) use self::http::{Pools, follow};
 
