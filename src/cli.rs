@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Exit codes, shown in `--help` and the README; `envelope::Category` is their source.
+/// Exit codes, shown in `--help` and the README; `exit::Category` is their source.
 pub const EXIT_CODES: &str = "\
 Exit codes (the same for every command; with several REFs the first failure's code wins):
   0  ok

@@ -13,9 +13,13 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::exit::Category;
+use crate::reference::{ReferenceError, Registry};
 
 /// Connection settings for one registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -40,40 +44,75 @@ pub struct Config {
     pub registry: BTreeMap<String, RegistrySettings>,
 }
 
-/// Why the config file cannot be used.
+/// Why the config file cannot be used. Each variant names the file and keeps the cause as
+/// its source (the printed chain shows both); all are usage errors (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// It cannot be read.
-    #[error("cannot read the config file `{}`: {source}", .path.display())]
+    #[error("cannot read the config file `{}`", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
     },
-    /// It is not valid.
-    #[error("invalid config file `{}`: {message}", .path.display())]
-    Invalid {
+    /// It is not TOML of the expected shape.
+    #[error("invalid config file `{}`", .path.display())]
+    Syntax {
         /// The file.
         path: PathBuf,
-        /// What is wrong (from the TOML parser, with line and column).
-        message: String,
+        /// The TOML parser's error (with line and column).
+        source: TomlError,
     },
+    /// A `[registry."…"]` table names no valid registry.
+    #[error("invalid config file `{}`", .path.display())]
+    Registry {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the name.
+        source: ReferenceError,
+    },
+}
+
+impl ConfigError {
+    /// The error's category (and so exit code): the user's file is wrong.
+    pub fn category(&self) -> Category {
+        Category::Usage
+    }
+}
+
+/// A TOML parse error, shown on one line (the parser's own text spans several, with a
+/// snippet of the file).
+#[derive(Debug)]
+pub struct TomlError(pub toml::de::Error);
+
+impl fmt::Display for TomlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_string().trim().replace('\n', " "))
+    }
+}
+
+impl std::error::Error for TomlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The one-line text above already is the parser's message; its own source (if any)
+        // is the next link.
+        std::error::Error::source(&self.0)
+    }
 }
 
 impl Config {
     /// Parses the file's text; `path` is for messages and for resolving relative `ca-file`
     /// paths (relative to the file's directory).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e.to_string().trim().replace('\n', " "),
+            source: TomlError(e),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for (name, settings) in &mut config.registry {
-            crate::reference::Registry::parse(name).map_err(|e| ConfigError::Invalid {
+            Registry::parse(name).map_err(|source| ConfigError::Registry {
                 path: path.to_owned(),
-                message: e.to_string(),
+                source,
             })?;
             if let Some(ca) = &settings.ca_file
                 && ca.is_relative()
@@ -155,10 +194,12 @@ mod tests {
             ("[registry.\"bad host!\"]", "invalid registry host"),
             ("[registry", "invalid config file"),
         ] {
-            let err = Config::parse(text, Path::new("c.toml"))
-                .unwrap_err()
-                .to_string();
+            let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+            assert_eq!(err.category(), Category::Usage);
+            // What the user reads: the whole chain, as `main` prints it.
+            let err = crate::output::error_chain(&anyhow::Error::new(err));
             assert!(err.contains(want), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "{text:?}: {err}");
         }
     }
 }

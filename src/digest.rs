@@ -94,6 +94,13 @@ pub enum DigestError {
     InvalidHex(String),
 }
 
+impl DigestError {
+    /// The error's category (and so exit code): a digest given by the user is malformed.
+    pub fn category(&self) -> crate::exit::Category {
+        crate::exit::Category::Usage
+    }
+}
+
 /// A validated digest: an algorithm and its lowercase hex encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {

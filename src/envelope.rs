@@ -17,57 +17,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// How much of a non-envelope body is shown.
 const EXCERPT_CHARS: usize = 200;
 
-/// What kind of failure something is. Each kind has its own exit code, the same for every command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// Anything not covered below (exit 1).
-    Other,
-    /// Bad arguments, reference or digest (exit 2).
-    Usage,
-    /// 404, `BLOB_UNKNOWN`, `NAME_UNKNOWN`, `MANIFEST_UNKNOWN` (exit 3).
-    NotFound,
-    /// 401/403, `UNAUTHORIZED`, `DENIED` (exit 4).
-    Auth,
-    /// Digest or size mismatch (exit 5).
-    Integrity,
-    /// Connection errors and 5xx (exit 6).
-    Network,
-    /// 429 and `TOOMANYREQUESTS` (exit 7).
-    RateLimited,
-    /// Disk full, permissions and other local file system failures (exit 8).
-    Storage,
-}
+pub use crate::exit::Category;
 
+/// What HTTP statuses and envelope codes mean, as exit categories.
 impl Category {
-    /// The process exit code for this category.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Category::Other => 1,
-            Category::Usage => 2,
-            Category::NotFound => 3,
-            Category::Auth => 4,
-            Category::Integrity => 5,
-            Category::Network => 6,
-            Category::RateLimited => 7,
-            Category::Storage => 8,
-        }
-    }
-
-    /// The snake_case name used in `--json` output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Other => "other",
-            Category::Usage => "usage",
-            Category::NotFound => "not_found",
-            Category::Auth => "auth",
-            Category::Integrity => "integrity",
-            Category::Network => "network",
-            Category::RateLimited => "rate_limited",
-            Category::Storage => "storage",
-        }
-    }
-
     /// The category an HTTP status alone implies.
     pub fn from_status(status: u16) -> Category {
         match status {

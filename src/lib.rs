@@ -3,7 +3,7 @@
 //!
 //! The binary is a thin shell over this library. Modules, from the bottom up:
 //!
-//! - [`digest`], [`reference`](mod@reference), [`envelope`], [`manifest`], [`text`]: pure
+//! - [`digest`], [`reference`](mod@reference), [`envelope`], [`exit`], [`manifest`], [`text`]: pure
 //!   parsing and formatting (no I/O); [`text`] escapes what came from outside before it is shown.
 //! - [`client`]: HTTP to registries; [`store`]: the cache on disk.
 //! - [`transfer`]: one blob from a registry into the store, verified while it streams.
@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod envelope;
+pub mod exit;
 pub mod manifest;
 pub mod output;
 pub mod reference;

@@ -66,11 +66,15 @@ pub fn essence(content_type: &str) -> String {
 }
 
 /// Why a document is not a manifest layerget can use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    /// Not JSON, or JSON of the wrong shape.
+    /// JSON of the wrong shape, in layerget's words.
     #[error("it is not a valid manifest: {0}")]
     Invalid(String),
+    /// Not JSON, or JSON serde cannot read as a manifest (the parser's error, kept: shown
+    /// inline, as wrappers such as `PullError::Manifest` print this error's text only).
+    #[error("it is not a valid manifest: {0}")]
+    Json(serde_json::Error),
     /// `Content-Type` and the JSON's `mediaType` disagree.
     #[error("it is served as `{content_type}` but its mediaType is `{media_type}`")]
     MediaTypeMismatch {
@@ -241,8 +245,7 @@ pub fn docker_to_oci(
     // The document came from a registry: every member may have any shape, so nothing below
     // indexes a `Value` (which panics on non-objects); members of the wrong shape are left as
     // they are and the registry's own document is what `parse` already accepted.
-    let mut doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
     let Some(top) = doc.as_object_mut() else {
         return Err(ManifestError::Invalid("it is not a JSON object".into()));
     };
@@ -279,7 +282,7 @@ pub fn docker_to_oci(
             rename(entry);
         }
     }
-    serde_json::to_vec(&doc).map_err(|e| ManifestError::Invalid(e.to_string()))
+    serde_json::to_vec(&doc).map_err(ManifestError::Json)
 }
 
 /// An index or manifest list with only the entries whose digest is in `keep` (the rest of the
@@ -290,8 +293,7 @@ pub fn subset_index(
     keep: &std::collections::HashSet<Digest>,
 ) -> Result<Vec<u8>, ManifestError> {
     use serde_json::Value;
-    let mut doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
     let Some(manifests) = doc.get_mut("manifests").and_then(Value::as_array_mut) else {
         return Err(ManifestError::Invalid("it has no `manifests` list".into()));
     };
@@ -302,7 +304,7 @@ pub fn subset_index(
             .and_then(|d| d.parse::<Digest>().ok())
             .is_some_and(|d| keep.contains(&d))
     });
-    serde_json::to_vec(&doc).map_err(|e| ManifestError::Invalid(e.to_string()))
+    serde_json::to_vec(&doc).map_err(ManifestError::Json)
 }
 
 /// Types that tell nothing about which manifest a body is.
@@ -325,7 +327,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
         manifests: Option<serde_json::Value>,
         config: Option<serde_json::Value>,
     }
-    let invalid = |e: serde_json::Error| ManifestError::Invalid(e.to_string());
+    let invalid = ManifestError::Json;
     let head: Head = serde_json::from_slice(bytes).map_err(invalid)?;
     let declared = content_type.map(essence).unwrap_or_default();
     let body_type = head.media_type.clone().filter(|m| !m.is_empty());
@@ -391,6 +393,13 @@ pub struct PlatformSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid platform `{0}` (expected os/arch[/variant], e.g. linux/amd64 or linux/arm/v7)")]
 pub struct PlatformError(String);
+
+impl PlatformError {
+    /// The error's category (and so exit code): a bad flag value.
+    pub fn category(&self) -> crate::exit::Category {
+        crate::exit::Category::Usage
+    }
+}
 
 impl FromStr for PlatformSpec {
     type Err = PlatformError;

@@ -6,11 +6,11 @@
 //! values are tokens or quoted strings with `\` escapes. Registries put spaces inside quoted
 //! scopes (`scope="repository:a:pull repository:b:pull"`).
 
-/// One challenge: a scheme and its parameters (names lowercased).
+/// One challenge: an authentication scheme and its parameters (names lowercased).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
-    /// The scheme, lowercased (`bearer`, `basic`).
-    pub scheme: String,
+    /// The authentication scheme, lowercased (`bearer`, `basic`); not a URL scheme.
+    pub auth_scheme: String,
     /// Parameters in order, names lowercased.
     pub params: Vec<(String, String)>,
 }
@@ -24,9 +24,9 @@ impl Challenge {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether this is the given scheme.
-    pub fn is(&self, scheme: &str) -> bool {
-        self.scheme.eq_ignore_ascii_case(scheme)
+    /// Whether this is the given authentication scheme.
+    pub fn is(&self, auth_scheme: &str) -> bool {
+        self.auth_scheme.eq_ignore_ascii_case(auth_scheme)
     }
 }
 
@@ -152,7 +152,7 @@ fn parse_one(value: &str, out: &mut Vec<Challenge>) {
             }
         };
         let mut challenge = Challenge {
-            scheme: scheme.to_ascii_lowercase(),
+            auth_scheme: scheme.to_ascii_lowercase(),
             params: Vec::new(),
         };
         c.skip_ws();
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(
             c,
             vec![Challenge {
-                scheme: "basic".into(),
+                auth_scheme: "basic".into(),
                 params: vec![]
             }]
         );

@@ -477,110 +477,277 @@ mod tests {
         }
     }
 
-    fn sources(dir: &Path, config: &str) -> Sources {
-        let path = dir.join("config.json");
-        std::fs::write(&path, config).unwrap();
-        Sources {
+    /// The user and password `YWxpY2U6d29uZGVy` (`alice:wonder`) encodes.
+    const ALICE: &str = "YWxpY2U6d29uZGVy";
+
+    fn basic(username: &str, password: &str, source: &str) -> Option<Found> {
+        Some(Found {
+            credentials: Credentials::Basic {
+                username: username.into(),
+                password: Secret::new(password),
+            },
+            source: source.into(),
+        })
+    }
+
+    fn token(username: Option<&str>, token: &str, source: &str) -> Option<Found> {
+        Some(Found {
+            credentials: Credentials::IdentityToken {
+                username: username.map(str::to_owned),
+                token: Secret::new(token),
+            },
+            source: source.into(),
+        })
+    }
+
+    /// One lookup: what the sources hold, which registry is asked for, and what comes back.
+    struct Row {
+        what: &'static str,
+        /// Docker's `config.json` (`None`: the path is set but no file is there).
+        docker: Option<String>,
+        /// Podman's `auth.json` (`None`: likewise).
+        podman: Option<String>,
+        /// `--registry-auth` for alice's explicit credentials, when given.
+        explicit: Option<&'static str>,
+        registry: &'static str,
+        found: Option<Found>,
+        /// The one warning expected (a text it contains); `None`: no warning at all.
+        warning: Option<&'static str>,
+    }
+
+    /// Every credential source in its order of precedence (explicit, then Docker's config:
+    /// credHelpers, auths, credsStore, then podman's auth.json, then anonymous), and what a
+    /// broken source does: a warning, and the lookup goes on.
+    #[tokio::test]
+    async fn credential_sources() {
+        let hub_auths = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{ALICE}"}},
+                "reg.example:5000":{{"identitytoken":"tok"}},"empty.example":{{}},
+                "fields.example":{{"username":"carol","password":"pw"}}}}}}"#
+        );
+        let bob = r#"{"auths":{"other.example":{"auth":"Ym9iOmJ1aWxkZXI="}}}"#.to_owned();
+        let podman = format!(r#"{{"auths":{{"podman.example":{{"auth":"{ALICE}"}}}}}}"#);
+        let explicit_alice = basic("alice", "wonder", "--username and --password-stdin");
+        let row = |what, docker: Option<&str>, registry, found, warning| Row {
+            what,
+            docker: docker.map(str::to_owned),
+            podman: None,
             explicit: None,
-            docker_config: Some(path),
-            podman_auth: None,
+            registry,
+            found,
+            warning,
+        };
+        let rows = vec![
+            // Docker's `auths`: base64 `auth`, an identity token, plain fields, nothing usable.
+            row(
+                "auths: base64 auth, by Docker Hub's legacy key",
+                Some(&hub_auths),
+                "docker.io",
+                basic("alice", "wonder", "docker config"),
+                None,
+            ),
+            row(
+                "auths: identitytoken",
+                Some(&hub_auths),
+                "reg.example:5000",
+                token(None, "tok", "docker config"),
+                None,
+            ),
+            row(
+                "auths: username and password fields",
+                Some(&hub_auths),
+                "fields.example",
+                basic("carol", "pw", "docker config"),
+                None,
+            ),
+            row(
+                "auths: an empty entry",
+                Some(&hub_auths),
+                "empty.example",
+                None,
+                None,
+            ),
+            row(
+                "auths: no entry",
+                Some(&hub_auths),
+                "other.example",
+                None,
+                None,
+            ),
+            // Explicit credentials: for their registry only (Docker Hub's names are one).
+            Row {
+                explicit: Some("index.docker.io"),
+                ..row(
+                    "explicit, for docker.io",
+                    Some(&bob),
+                    "docker.io",
+                    explicit_alice.clone(),
+                    None,
+                )
+            },
+            Row {
+                explicit: Some("index.docker.io"),
+                ..row(
+                    "explicit, for Docker Hub's API host",
+                    Some(&bob),
+                    "registry-1.docker.io",
+                    explicit_alice.clone(),
+                    None,
+                )
+            },
+            Row {
+                explicit: Some("index.docker.io"),
+                ..row(
+                    "explicit elsewhere: the stored credentials",
+                    Some(&bob),
+                    "other.example",
+                    basic("bob", "builder", "docker config"),
+                    None,
+                )
+            },
+            Row {
+                explicit: Some("index.docker.io"),
+                ..row(
+                    "explicit elsewhere, nothing stored",
+                    Some(&bob),
+                    "ghcr.io",
+                    None,
+                    None,
+                )
+            },
+            // Helpers (credHelpers and credsStore) that cannot run: a warning, then anonymous.
+            row(
+                "credsStore: a helper that is not installed",
+                Some(r#"{"credsStore":"layerget-test-no-such-helper"}"#),
+                "ghcr.io",
+                None,
+                Some("docker-credential-layerget-test-no-such-helper"),
+            ),
+            row(
+                "credHelpers: a helper that is not installed",
+                Some(r#"{"credHelpers":{"ghcr.io":"layerget-test-no-such-helper"}}"#),
+                "ghcr.io",
+                None,
+                Some("docker-credential-layerget-test-no-such-helper"),
+            ),
+            row(
+                "credsStore: a path, not a name",
+                Some(r#"{"credsStore":"../../tmp/x"}"#),
+                "ghcr.io",
+                None,
+                Some("not a plain name"),
+            ),
+            row(
+                "docker config: not JSON",
+                Some("{not json"),
+                "ghcr.io",
+                None,
+                Some("not valid JSON"),
+            ),
+            // Podman's auth.json: after Docker's config, also when that is broken or absent.
+            Row {
+                podman: Some(podman.clone()),
+                ..row(
+                    "podman auth.json",
+                    Some(&bob),
+                    "podman.example",
+                    basic("alice", "wonder", "podman auth file"),
+                    None,
+                )
+            },
+            Row {
+                podman: Some(podman.clone()),
+                ..row(
+                    "podman auth.json, no docker config file",
+                    None,
+                    "podman.example",
+                    basic("alice", "wonder", "podman auth file"),
+                    None,
+                )
+            },
+            Row {
+                podman: Some(podman.clone()),
+                ..row(
+                    "podman auth.json after a broken docker config",
+                    Some("{not json"),
+                    "podman.example",
+                    basic("alice", "wonder", "podman auth file"),
+                    Some("not valid JSON"),
+                )
+            },
+            Row {
+                podman: Some(r#"{"auths":{"other.example":{"auth":"YTpi"}}}"#.to_owned()),
+                ..row(
+                    "docker config before podman",
+                    Some(&bob),
+                    "other.example",
+                    basic("bob", "builder", "docker config"),
+                    None,
+                )
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, row) in rows.into_iter().enumerate() {
+            let file = |name: &str, text: &Option<String>| {
+                let path = dir.path().join(format!("{i}-{name}"));
+                if let Some(text) = text {
+                    std::fs::write(&path, text).unwrap();
+                }
+                Some(path)
+            };
+            let sources = Sources {
+                explicit: row.explicit.map(|host| Explicit {
+                    registry: Registry::parse(host).unwrap(),
+                    found: explicit_alice.clone().unwrap(),
+                }),
+                docker_config: file("config.json", &row.docker),
+                podman_auth: file("auth.json", &row.podman),
+            };
+            let (found, warnings) = sources.lookup(row.registry).await;
+            assert_eq!(found, row.found, "{}", row.what);
+            match row.warning {
+                None => assert!(warnings.is_empty(), "{}: {warnings:?}", row.what),
+                Some(text) => {
+                    assert_eq!(warnings.len(), 1, "{}: {warnings:?}", row.what);
+                    assert!(warnings[0].contains(text), "{}: {warnings:?}", row.what);
+                }
+            }
         }
     }
 
-    #[tokio::test]
-    async fn docker_config_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = sources(
-            dir.path(),
-            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YWxpY2U6d29uZGVy"},
-                "reg.example:5000":{"identitytoken":"tok"},"empty.example":{}}}"#,
-        );
-        let (found, w) = s.lookup("docker.io").await;
-        assert!(w.is_empty());
-        assert_eq!(
-            found.unwrap().credentials,
-            Credentials::Basic {
-                username: "alice".into(),
-                password: Secret::new("wonder")
-            }
-        );
-        let (found, _) = s.lookup("reg.example:5000").await;
-        assert!(matches!(
-            found.unwrap().credentials,
-            Credentials::IdentityToken { .. }
-        ));
-        assert_eq!(s.lookup("empty.example").await.0, None);
-        assert_eq!(s.lookup("other.example").await.0, None);
-    }
-
+    /// What a config file's bytes say about a registry, without running any helper.
     #[test]
     fn plans_name_helpers_without_running_them() {
-        let config = br#"{"credHelpers":{"ghcr.io":"gh"},"credsStore":"desktop",
-            "auths":{"reg.example":{"auth":"YWxpY2U6d29uZGVy"}}}"#;
-        assert_eq!(
-            plan_from_bytes(config, "ghcr.io"),
-            Ok(Plan::Helper("gh".into()))
+        let config = format!(
+            r#"{{"credHelpers":{{"ghcr.io":"gh"}},"credsStore":"desktop",
+            "auths":{{"reg.example":{{"auth":"{ALICE}"}},"ghcr.io":{{"auth":"{ALICE}"}}}}}}"#
         );
-        assert!(matches!(
-            plan_from_bytes(config, "reg.example"),
-            Ok(Plan::Found(_))
-        ));
-        assert_eq!(
-            plan_from_bytes(config, "other.example"),
-            Ok(Plan::Helper("desktop".into()))
-        );
-        assert_eq!(plan_from_bytes(b"{}", "x.example"), Ok(Plan::Nothing));
-        assert!(plan_from_bytes(br#"{"auths":[]}"#, "x.example").is_err());
-    }
-
-    #[tokio::test]
-    async fn explicit_credentials_are_for_their_registry_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = sources(
-            dir.path(),
-            r#"{"auths":{"other.example":{"auth":"Ym9iOmJ1aWxkZXI="}}}"#,
-        );
-        let alice = Found {
-            credentials: Credentials::Basic {
-                username: "alice".into(),
-                password: Secret::new("wonder"),
-            },
-            source: "--username and --password-stdin".into(),
-        };
-        s.explicit = Some(Explicit {
-            registry: Registry::parse("index.docker.io").unwrap(),
-            found: alice.clone(),
-        });
-        assert_eq!(s.lookup("docker.io").await.0, Some(alice.clone()));
-        assert_eq!(s.lookup("registry-1.docker.io").await.0, Some(alice));
-        // Another registry gets its own stored credentials, or none.
-        let bob = s.lookup("other.example").await.0.unwrap();
-        assert_eq!(bob.credentials.username(), "bob");
-        assert_eq!(s.lookup("ghcr.io").await.0, None);
-    }
-
-    #[tokio::test]
-    async fn missing_helpers_warn_and_fall_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = sources(
-            dir.path(),
-            r#"{"credsStore":"layerget-test-no-such-helper"}"#,
-        );
-        let (found, warnings) = s.lookup("ghcr.io").await;
-        assert_eq!(found, None);
-        assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0].contains("docker-credential-layerget-test-no-such-helper"),
-            "{warnings:?}"
-        );
-        let s = sources(dir.path(), r#"{"credsStore":"../../tmp/x"}"#);
-        let (found, warnings) = s.lookup("ghcr.io").await;
-        assert_eq!(found, None);
-        assert!(warnings[0].contains("not a plain name"), "{warnings:?}");
-        let s = sources(dir.path(), "{not json");
-        let (found, warnings) = s.lookup("ghcr.io").await;
-        assert_eq!(found, None);
-        assert!(warnings[0].contains("not valid JSON"));
+        let cases: [(&[u8], &str, Result<Plan, ()>); 5] = [
+            // credHelpers beats auths for the same registry.
+            (config.as_bytes(), "ghcr.io", Ok(Plan::Helper("gh".into()))),
+            (
+                config.as_bytes(),
+                "reg.example",
+                Ok(Plan::Found(basic("alice", "wonder", "config").unwrap())),
+            ),
+            // credsStore is for every registry without an entry of its own.
+            (
+                config.as_bytes(),
+                "other.example",
+                Ok(Plan::Helper("desktop".into())),
+            ),
+            (b"{}", "x.example", Ok(Plan::Nothing)),
+            (br#"{"auths":[]}"#, "x.example", Err(())),
+        ];
+        for (bytes, registry, want) in cases {
+            let got = plan_from_bytes(bytes, registry).map_err(|_| ());
+            assert_eq!(
+                got,
+                want,
+                "{registry} in {}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 
     #[test]

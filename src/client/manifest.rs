@@ -9,11 +9,9 @@
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 
-use super::{
-    Client, RegistryError, auth_context, header_str, read_error_body, redact, retry, retry_after,
-};
+use super::{Client, RegistryError, header_str, redact, retry, status_error};
 use crate::digest::{Algorithm, Digest, digest_bytes};
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::manifest::{ACCEPT, MAX_MANIFEST};
 use crate::reference::{Endpoint, Reference};
 
@@ -111,18 +109,9 @@ impl Client {
         let status = response.status().as_u16();
         let subject = format!("manifest {}", target.as_path());
         if status != 200 {
-            let retry_after = retry_after(response.headers());
-            let auth = auth_context(&response);
-            let body = read_error_body(response).await;
-            return Err(RegistryError::Status {
-                subject,
-                location: reference.location(),
-                status,
-                body,
-                retry_after,
-                auth,
-            }
-            .into());
+            return Err(status_error(subject, reference.location(), response, true)
+                .await
+                .into());
         }
         let final_url = response.url().clone();
         let shown = redact(&final_url);

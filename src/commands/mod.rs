@@ -20,8 +20,10 @@ use crate::cli::{Cli, Command};
 use crate::client::credentials::{Credentials, Explicit, Found, Secret, normalize};
 use crate::client::retry::RetryPolicy;
 use crate::client::{ClientOptions, RegistryError};
+use crate::config::ConfigError;
 use crate::digest::DigestError;
-use crate::envelope::Category;
+use crate::exit::Category;
+use crate::manifest::PlatformError;
 use crate::output::Printer;
 use crate::reference::{Reference, ReferenceError, Registry};
 use crate::store::StoreError;
@@ -34,6 +36,22 @@ pub use pull::{PullSettings, parse_image_reference};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// `--registry-auth` (or `LAYERGET_REGISTRY_AUTH`) names no registry (exit 2). The parse
+/// error is kept, and shown inline because the hint must come after it (so it is not also
+/// the source, which would print it twice).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--registry-auth: {0}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
+)]
+pub struct RegistryAuthError(pub ReferenceError);
+
+impl RegistryAuthError {
+    /// The error's category (and so exit code): a bad flag value.
+    pub fn category(&self) -> Category {
+        Category::Usage
+    }
+}
 
 /// Something asked for is not in the cache (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -124,11 +142,7 @@ fn credentials_registry(
         .collect();
     if let Some(host) = &g.registry_auth {
         // Accept what `docker login` accepts too: `https://host/`, `index.docker.io`.
-        let registry = Registry::parse(&normalize(host)).map_err(|e| {
-            UsageError(format!(
-                "--registry-auth: {e}\nhint: name the registry as in a REF, e.g. `ghcr.io` or `127.0.0.1:5000`"
-            ))
-        })?;
+        let registry = Registry::parse(&normalize(host)).map_err(RegistryAuthError)?;
         let unused = !registries.is_empty()
             && !registries
                 .iter()
@@ -212,9 +226,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             (None, _) => None,
         },
     };
-    let registries = crate::config::Config::load()
-        .map_err(|e| UsageError(e.to_string()))?
-        .registry;
+    let registries = crate::config::Config::load()?.registry;
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
             cache_dir: match cache_dir.clone() {
@@ -267,35 +279,47 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
         .context("choosing the cache directory")
 }
 
-/// The category of an error: the first error in the chain that has one decides.
+/// The category of an error: the first error in the chain that has one decides. Typed errors
+/// say which they are in (their `category()`), so a cause is never flattened into a string
+/// just to pick an exit code; a bare I/O error is local storage.
 pub fn category_of(err: &anyhow::Error) -> Category {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::transfer::image::PullError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::client::manifest::ManifestFetchError>() {
-            return e.category();
-        }
-        if cause.is::<NotFoundError>() {
-            return Category::NotFound;
-        }
-        if let Some(e) = cause.downcast_ref::<TransferError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<RegistryError>() {
-            return e.category();
-        }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return e.category();
-        }
-        if cause.is::<ReferenceError>() || cause.is::<DigestError>() || cause.is::<UsageError>() {
-            return Category::Usage;
-        }
-        if cause.is::<std::io::Error>() {
-            return Category::Storage;
-        }
+    err.chain()
+        .find_map(category_of_cause)
+        .unwrap_or(Category::Other)
+}
+
+/// The category one link of an error chain claims, if it claims one.
+fn category_of_cause(cause: &(dyn std::error::Error + 'static)) -> Option<Category> {
+    // Each arm: a type whose `category()` decides.
+    macro_rules! by_type {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$ty>() {
+                return Some(e.category());
+            })*
+        };
     }
-    Category::Other
+    by_type!(
+        crate::transfer::image::PullError,
+        crate::client::manifest::ManifestFetchError,
+        TransferError,
+        RegistryError,
+        StoreError,
+        ConfigError,
+        PlatformError,
+        ReferenceError,
+        DigestError,
+        RegistryAuthError,
+    );
+    if cause.is::<NotFoundError>() {
+        return Some(Category::NotFound);
+    }
+    if cause.is::<UsageError>() {
+        return Some(Category::Usage);
+    }
+    if cause.is::<std::io::Error>() {
+        return Some(Category::Storage);
+    }
+    None
 }
 
 /// Shows the `Warning: 299` texts registries sent that were not shown yet (each once per run;
@@ -343,4 +367,65 @@ pub fn json_error(reference: &str, err: &anyhow::Error) -> serde_json::Value {
             "message": crate::output::error_chain(err),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::HttpSetupError;
+    use crate::manifest::PlatformSpec;
+
+    /// The first link that claims a category decides, so a typed error that keeps an I/O
+    /// error as its source is still its own category, not local storage.
+    #[test]
+    fn categories_of_error_chains() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let cases: Vec<(anyhow::Error, Category)> = vec![
+            (anyhow::anyhow!("something else"), Category::Other),
+            (UsageError("bad flag".into()).into(), Category::Usage),
+            (
+                NotFoundError("no such tag".into()).into(),
+                Category::NotFound,
+            ),
+            (
+                anyhow::Error::new(io()).context("writing"),
+                Category::Storage,
+            ),
+            (
+                anyhow::Error::new(crate::config::ConfigError::Read {
+                    path: "c.toml".into(),
+                    source: io(),
+                })
+                .context("loading the config"),
+                Category::Usage,
+            ),
+            (
+                RegistryError::from(HttpSetupError::ReadCaFile {
+                    path: "ca.pem".into(),
+                    source: io(),
+                })
+                .into(),
+                Category::Other,
+            ),
+            (
+                "linux".parse::<PlatformSpec>().unwrap_err().into(),
+                Category::Usage,
+            ),
+            ("".parse::<Reference>().unwrap_err().into(), Category::Usage),
+            (
+                RegistryAuthError(Registry::parse("bad host!").unwrap_err()).into(),
+                Category::Usage,
+            ),
+            (
+                "sha256:1"
+                    .parse::<crate::digest::Digest>()
+                    .unwrap_err()
+                    .into(),
+                Category::Usage,
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(category_of(&err), want, "{err:#}");
+        }
+    }
 }

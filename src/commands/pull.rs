@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use super::{Common, Outcome, UsageError, report_item_error};
+use super::{Common, Outcome, report_item_error};
 use crate::cli::PullArgs;
 use crate::client::Client;
 use crate::manifest::PlatformSpec;
@@ -44,10 +44,7 @@ impl PullSettings {
         } else {
             let mut specs: Vec<PlatformSpec> = Vec::new();
             for p in args.platform.iter().filter(|p| !p.trim().is_empty()) {
-                let spec = p
-                    .trim()
-                    .parse::<PlatformSpec>()
-                    .map_err(|e| UsageError(e.to_string()))?;
+                let spec = p.trim().parse::<PlatformSpec>()?;
                 if !specs.contains(&spec) {
                     specs.push(spec);
                 }
