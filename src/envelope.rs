@@ -17,7 +17,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// How much of a non-envelope body is shown.
 const EXCERPT_CHARS: usize = 200;
 
-pub use crate::exit::Category;
+use crate::exit::Category;
 
 /// What HTTP statuses and envelope codes mean, as exit categories.
 impl Category {

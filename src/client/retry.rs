@@ -23,7 +23,7 @@ use std::time::Instant;
 use reqwest::Url;
 
 use super::Client;
-use crate::envelope::Category;
+use crate::exit::Category;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 

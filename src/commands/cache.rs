@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{Common, NotFoundError, Outcome, UsageError};
 use crate::cli::{CacheCommand, CacheGcArgs, CachePruneArgs};
 use crate::digest::Digest;
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::output::{Printer, count, human_bytes};
 use crate::store::{CacheLockMode, Check, Removal, Store};
 

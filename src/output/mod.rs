@@ -95,7 +95,7 @@ impl Printer {
         &self,
         reference: &str,
         err: &anyhow::Error,
-        category: &crate::envelope::Category,
+        category: &crate::exit::Category,
     ) {
         if self.display == Display::Events {
             self.event(

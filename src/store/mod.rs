@@ -52,7 +52,7 @@ pub use memory::{MemoryStore, MemoryWriter};
 pub use refs::{Refs, TagEntry, ns_registry};
 
 use crate::digest::{Digest, Verifier};
-use crate::envelope::Category;
+use crate::exit::Category;
 
 /// The layout version this store writes and reads (`oci-layout`'s `imageLayoutVersion`).
 pub const LAYOUT_VERSION: &str = "1.0.0";

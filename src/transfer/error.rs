@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::client::RegistryError;
 use crate::client::retry::{Failure, GaveUp, Retryable};
 use crate::digest::Digest;
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::store::StoreError;
 
 /// Why a fetch failed.

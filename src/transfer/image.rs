@@ -26,7 +26,7 @@ use crate::client::Client;
 use crate::client::manifest::{ManifestFetchError, ManifestTarget};
 use crate::client::retry::{Failure, GaveUp, Retryable};
 use crate::digest::Digest;
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::manifest::{
     self, Descriptor, ImageManifest, Manifest, ManifestError, Platform, PlatformSpec,
 };

@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::client::retry::{self, Request, RetryPolicy};
 use crate::digest::Digest;
-use crate::envelope::Category;
+use crate::exit::Category;
 use crate::reference::Reference;
 use crate::store::{IngestLock, LockAttempt, Store, StoreError};
 
