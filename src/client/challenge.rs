@@ -40,10 +40,16 @@ pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
     out
 }
 
+/// RFC 9110 §5.6.2 `tchar`: what a token (a scheme, a parameter name, an unquoted value) may
+/// hold. All ASCII, so a token's length in bytes is its length in chars.
 fn is_tchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
+/// A position in one header value. `pos` is always a char boundary and at most `s.len()`: it
+/// only moves past ASCII (whitespace, commas, `=`, quotes, tchars), to the byte after an ASCII
+/// `"` or `,` that was found, or to the end. So the slicing below cannot panic, whatever the
+/// server sent.
 struct Cursor<'a> {
     s: &'a str,
     pos: usize,
@@ -53,6 +59,7 @@ impl Cursor<'_> {
     fn rest(&self) -> &str {
         &self.s[self.pos..]
     }
+    /// Optional whitespace (OWS, BWS): spaces and tabs.
     fn skip_ws(&mut self) {
         while let Some(c) = self.rest().chars().next() {
             if c == ' ' || c == '\t' {
@@ -62,6 +69,8 @@ impl Cursor<'_> {
             }
         }
     }
+    /// Whitespace and list commas, empty elements included: RFC 9110 §5.6.1.2 says a recipient
+    /// MUST parse and ignore a reasonable number of them (`a, , b`).
     fn skip_ws_and_commas(&mut self) {
         while let Some(c) = self.rest().chars().next() {
             if c == ' ' || c == '\t' || c == ',' {
@@ -74,6 +83,7 @@ impl Cursor<'_> {
     fn peek(&self) -> Option<char> {
         self.rest().chars().next()
     }
+    /// A token (`1*tchar`), or `None` with the cursor unmoved.
     fn token(&mut self) -> Option<String> {
         let len: usize = self
             .rest()
@@ -100,6 +110,8 @@ impl Cursor<'_> {
                     self.pos += i + 1;
                     return out;
                 }
+                // quoted-pair: the next char stands for itself; a `\` at the very end is
+                // dropped.
                 '\\' => {
                     if let Some((_, escaped)) = chars.next() {
                         out.push(escaped);
@@ -108,15 +120,18 @@ impl Cursor<'_> {
                 c => out.push(c),
             }
         }
+        // No closing quote: the rest of the value was the string.
         self.pos = self.s.len();
         out
     }
-    /// A token68 (`[A-Za-z0-9-._~+/]+=*`), used by some schemes instead of parameters.
+    /// A token68 (`[A-Za-z0-9-._~+/]+=*`), used by some schemes instead of parameters;
+    /// `None`, with the cursor unmoved, when what follows is not one.
     fn token68(&mut self) -> Option<String> {
         let body: usize = self
             .rest()
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(*c))
+            // All ASCII: counting chars counts bytes.
             .count();
         if body == 0 {
             return None;
@@ -126,7 +141,8 @@ impl Cursor<'_> {
             .take_while(|c| *c == '=')
             .count();
         let end = body + pad;
-        // Only a token68 when nothing but a comma or the end follows.
+        // Only a token68 when nothing but a comma or the end follows. That is what tells
+        // `Negotiate abc==` from `Basic realm=x`: a parameter's `=` is followed by its value.
         let after = self.rest()[end..].trim_start_matches([' ', '\t']);
         if !(after.is_empty() || after.starts_with(',')) {
             return None;
@@ -137,6 +153,8 @@ impl Cursor<'_> {
     }
 }
 
+/// Parses the challenges of one header value into `out`. Always ends: each pass of the outer
+/// loop consumes a scheme token, skips past a comma, or returns.
 fn parse_one(value: &str, out: &mut Vec<Challenge>) {
     let mut c = Cursor { s: value, pos: 0 };
     loop {
@@ -157,6 +175,7 @@ fn parse_one(value: &str, out: &mut Vec<Challenge>) {
         };
         c.skip_ws();
         let save = c.pos;
+        // A token68 is kept as the one parameter, with an empty name.
         if let Some(t68) = c.token68() {
             challenge.params.push((String::new(), t68));
             out.push(challenge);
@@ -178,11 +197,14 @@ fn parse_one(value: &str, out: &mut Vec<Challenge>) {
             c.skip_ws();
             let value = match c.peek() {
                 Some('"') => c.quoted(),
+                // `name=` without a usable value keeps the name, with an empty value.
                 _ => c.token().unwrap_or_default(),
             };
             challenge.params.push((name.to_ascii_lowercase(), value));
         }
         out.push(challenge);
+        // Otherwise the cursor is at the next challenge's scheme, or at junk the outer loop
+        // skips.
         if c.pos >= c.s.len() {
             return;
         }
@@ -198,8 +220,11 @@ mod tests {
         parse([v])
     }
 
+    /// Docker Hub's challenge; mixed case, spaces and a second scheme in one value; escapes;
+    /// commas inside quotes; a token68 scheme; several headers; junk around a good challenge.
     #[test]
     fn table() {
+        // Docker Hub's, for a public repository.
         let c = one(
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
         );
@@ -209,6 +234,7 @@ mod tests {
         assert_eq!(c[0].param("SERVICE"), Some("registry.docker.io"));
         assert_eq!(c[0].param("scope"), Some("repository:library/alpine:pull"));
 
+        // Names in any case, spaces around commas, a scope with spaces, then a Basic challenge.
         let c = one(
             r#"BEARER Realm="r", Service=svc , scope="repository:a:pull repository:b:pull", Basic realm="basic realm""#,
         );
@@ -224,11 +250,13 @@ mod tests {
         let c = one(r#"Basic realm="with \"quotes\" and \\ slash""#);
         assert_eq!(c[0].param("realm"), Some(r#"with "quotes" and \ slash"#));
 
+        // The error a registry adds when a token lacks the scope, and a comma inside quotes.
         let c =
             one(r#"Bearer realm="x",error="insufficient_scope",scope="repository:a:pull,push""#);
         assert_eq!(c[0].param("error"), Some("insufficient_scope"));
         assert_eq!(c[0].param("scope"), Some("repository:a:pull,push"));
 
+        // A token68 scheme, then a scheme with parameters.
         let c = one("Negotiate abc123==, Basic realm=x");
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].params, vec![(String::new(), "abc123==".to_owned())]);
@@ -262,11 +290,14 @@ mod tests {
     }
 
     proptest! {
+        /// Arbitrary input (up to 200 non-control chars), however garbled, parses without a panic.
         #[test]
         fn never_panics(s in "\\PC{0,200}") {
             let _ = parse([s.as_str()]);
         }
 
+        /// Any printable ASCII value, escaped as a server must, comes back exactly, and the
+        /// parameter after it is still found.
         #[test]
         fn quoted_values_round_trip(v in "[ -~]{0,40}") {
             let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");

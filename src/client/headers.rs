@@ -29,7 +29,8 @@ impl RateLimit {
         self.limit.is_none() && self.remaining.is_none() && self.retry_after.is_none()
     }
 
-    /// Fills what is still missing from `headers`.
+    /// Fills what is still missing from `headers`: along a redirect chain each field keeps the
+    /// first hop's value that had one (the registry comes first).
     pub(crate) fn fill_from(&mut self, headers: &HeaderMap) {
         for (slot, name) in [
             (&mut self.limit, "ratelimit-limit"),
@@ -65,6 +66,9 @@ pub(crate) struct Warnings {
 /// The shared warning set of one [`Client`] (and all its pools).
 pub(crate) type SharedWarnings = Arc<Mutex<Warnings>>;
 
+/// Records the `Warning: 299` texts of one response. Only 299 is kept: registries use it for
+/// deprecations, while the other codes mostly describe caches and proxies on the way. Values are read lossily
+/// (a header may hold non-UTF-8 bytes) and sanitised before they are kept.
 pub(crate) fn note_warnings(warnings: &SharedWarnings, headers: &HeaderMap) {
     let texts: Vec<String> = headers
         .get_all(header::WARNING)
@@ -73,12 +77,14 @@ pub(crate) fn note_warnings(warnings: &SharedWarnings, headers: &HeaderMap) {
         .filter(|(code, _)| code == "299")
         .map(|(_, text)| crate::text::sanitize(&text, crate::text::Lines::Escape).into_owned())
         .collect();
+    // Most responses carry no Warning: then the shared lock is not taken at all.
     if texts.is_empty() {
         return;
     }
     let mut w = warnings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Once per run: every blob of a pull may carry the same warning.
     for text in texts {
         if w.seen.insert(text.clone()) {
             w.pending.push(text);
@@ -86,11 +92,15 @@ pub(crate) fn note_warnings(warnings: &SharedWarnings, headers: &HeaderMap) {
     }
 }
 
+/// `Retry-After` as a wait from now (delay-seconds or an HTTP-date); `None` when absent or
+/// unreadable.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header_str(headers, header::RETRY_AFTER)
         .and_then(|v| retry::parse_retry_after(&v, SystemTime::now()))
 }
 
+/// A header's value when it is visible ASCII (what `HeaderValue::to_str` accepts), for values
+/// that are parsed rather than shown; `None` when absent or holding other bytes.
 pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
@@ -115,6 +125,7 @@ pub(crate) fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) 
 pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut chars = value.chars().peekable();
+    // warn-code and warn-agent: up to whitespace, a comma or a quote.
     let token = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
         let mut t = String::new();
         while let Some(&c) = chars.peek() {
@@ -129,6 +140,7 @@ pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
     let spaces = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
         while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
     };
+    // A quoted-string, unescaped; `None` when unterminated (a cut text is not shown).
     let quoted = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
         chars.next_if_eq(&'"')?;
         let mut t = String::new();
@@ -141,6 +153,7 @@ pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
         }
     };
     loop {
+        // The commas between warnings, and empty list elements.
         while chars.next_if(|c| matches!(c, ' ' | '\t' | ',')).is_some() {}
         if chars.peek().is_none() {
             return out;
@@ -153,6 +166,7 @@ pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
             return out;
         };
         spaces(&mut chars);
+        // The optional warn-date, quoted too: skipped; an unterminated one ends the parse.
         if chars.peek() == Some(&'"') && quoted(&mut chars).is_none() {
             return out;
         }
@@ -162,6 +176,8 @@ pub fn parse_warnings(value: &str) -> Vec<(String, String)> {
     }
 }
 
+/// A header as a decimal number (`Content-Length`), surrounding whitespace allowed; `None`
+/// when absent or not a number.
 pub(crate) fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<u64> {
     header_str(headers, name).and_then(|v| v.trim().parse().ok())
 }
@@ -170,19 +186,23 @@ pub(crate) fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -
 /// no fragment.
 pub fn redact(url: &Url) -> String {
     let mut url = url.clone();
+    // These fail only for a URL that cannot have user info (one without a host, say): then
+    // there is nothing to remove.
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let had_query = url.query().is_some();
     url.set_query(None);
     url.set_fragment(None);
     let mut s = url.to_string();
+    // Shows that a query was cut, rather than pretending there was none.
     if had_query {
         s.push_str("?…");
     }
     s
 }
 
-/// `host[:port]` of a URL, for showing where a request ended up.
+/// `host[:port]` of a URL, for showing where a request ended up. A default port is not shown
+/// (`Url` drops it); a URL without a host gives an empty string.
 pub fn host_port(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -204,6 +224,7 @@ pub struct ContentRange {
 impl ContentRange {
     /// Parses the header value; `None` when malformed.
     pub fn parse(value: &str) -> Option<ContentRange> {
+        // Only the `bytes` unit means anything to a blob download.
         let rest = value.trim().strip_prefix("bytes")?.trim_start();
         let (range, total) = rest.split_once('/')?;
         let total = match total.trim() {
@@ -215,12 +236,15 @@ impl ContentRange {
             r => {
                 let (first, last) = r.split_once('-')?;
                 let (first, last) = (parse_digits(first)?, parse_digits(last)?);
+                // RFC 9110 §14.4: invalid when last-pos is less than first-pos, or the
+                // complete-length is less than or equal to last-pos.
                 if last < first || total.is_some_and(|t| last >= t) {
                     return None;
                 }
                 Some((first, last))
             }
         };
+        // `bytes */*` is no form of the grammar: the unsatisfied form needs the length.
         if range.is_none() && total.is_none() {
             return None;
         }
@@ -228,6 +252,8 @@ impl ContentRange {
     }
 }
 
+/// Digits only: `u64::from_str` also takes a leading `+`, which the grammar does not. More
+/// than a `u64` holds is `None` as well.
 fn parse_digits(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -239,6 +265,8 @@ fn parse_digits(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Good forms (closed, unknown length, extra spaces, unsatisfied) and bad ones: reversed or
+    /// out-of-length ranges, `*/*`, no length, another unit, signs.
     #[test]
     fn content_range_table() {
         let ok = |first, last, total| ContentRange {
@@ -270,6 +298,8 @@ mod tests {
         }
     }
 
+    /// One warning; one with an agent, a comma in its text and a date; two in one value; and
+    /// broken values, which give only what came before the break.
     #[test]
     fn warning_headers() {
         let pair = |c: &str, t: &str| (c.to_owned(), t.to_owned());
@@ -294,6 +324,8 @@ mod tests {
         }
     }
 
+    /// Only 299 texts are kept, each once however often it comes, with a C1 control (CSI,
+    /// U+009B) escaped.
     #[test]
     fn warnings_are_kept_once_and_sanitised() {
         let warnings = SharedWarnings::default();
@@ -314,6 +346,8 @@ mod tests {
         assert!(warnings.lock().unwrap().pending.is_empty());
     }
 
+    /// User info, query and fragment go, a plain URL is unchanged, and `host_port` keeps a
+    /// port that is not the default.
     #[test]
     fn redaction() {
         let u =

@@ -5,6 +5,9 @@
 //! subcommand needs (exclusive where something is removed, so no pull is between fetching and
 //! recording), calls it, and reports. With `--json`, `ls` and `verify` print one document per
 //! item, the others one document in all.
+//!
+//! A multi-item subcommand (`verify`, `rm`) goes on past a failed item and exits with the
+//! category of the first failure; data goes to stdout, per-item chatter to stderr.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +36,8 @@ pub async fn run(
         }
         _ => CacheLockMode::Shared,
     };
-    // Looking after a cache never creates one.
+    // Looking after a cache never creates one. The callback runs only when the lock is busy,
+    // so an uncontended command says nothing about it.
     let store = Store::open_existing_for(&common.cache_dir, mode, || {
         printer.info(match mode {
             CacheLockMode::Exclusive => {
@@ -49,11 +53,15 @@ pub async fn run(
         CacheCommand::Ls(_) => ls_refs(common, &store, printer),
         CacheCommand::Du => du(common, &store, printer),
         CacheCommand::Verify(args) => {
+            // Every argument is parsed before any hashing, so a typo is a usage error at once
+            // rather than after minutes of work on the others.
             let digests = args
                 .digests
                 .iter()
                 .map(|s| parse_digest(s))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            // Hashing is bound by CPU and disk: one blob per CPU by default (2 when the count
+            // cannot be read).
             let jobs = args.jobs.map_or_else(
                 || std::thread::available_parallelism().map_or(2, |n| n.get()),
                 usize::from,
@@ -65,6 +73,8 @@ pub async fn run(
         CacheCommand::Rm(args) => rm(common, &store, &args.targets, printer).await,
         CacheCommand::Path(args) => {
             let digest = parse_digest(&args.digest)?;
+            // A path is printed only for a blob that is there: `lookup` also refuses a
+            // `blobs/` entry that is not a file (a directory, say).
             let Some(size) = store.lookup(&digest)? else {
                 return Err(NotFoundError(format!("blob {digest} is not in the cache")).into());
             };
@@ -83,29 +93,39 @@ pub async fn run(
     }
 }
 
-/// `sha256:…` or `NAME@sha256:…`.
+/// `sha256:…` or `NAME@sha256:…`. The name is dropped unchecked: the cache is shared by all
+/// names, so only the digest locates content. (The last `@` splits: a digest holds none.)
 fn parse_digest(s: &str) -> anyhow::Result<Digest> {
     let d = s.rsplit_once('@').map_or(s, |(_, d)| d);
     d.parse::<Digest>()
         .with_context(|| format!("invalid digest `{s}`"))
 }
 
+/// Runs store work (directory walks, hashing, fsyncs) on the blocking pool, off the async
+/// runtime; a panic in it comes back as an error instead of taking the runtime down.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
-/// RFC 3339 in UTC, to the second.
+/// RFC 3339 in UTC, to the second. A time before 1970 (a file system may report one) prints
+/// as the epoch.
 fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86400, secs % 86400);
-    // Howard Hinnant's days-to-civil algorithm.
+    // Howard Hinnant's days-to-civil algorithm. The epoch moves to 0000-03-01, so that a
+    // leap day is the last day of its (March-based) year and needs no special case.
     let z = days as i64 + 719_468;
+    // 400-year eras of 146 097 days each; `doe` is the day within the era (0..=146 096).
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
+    // Year of the era (0..=399), day of its March-based year (0..=365), and month counted
+    // from March (0..=11).
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
+    // Back to January-based months: January and February end the March-based year, so
+    // they belong to the next civil year.
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
@@ -116,6 +136,8 @@ fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// `cache ls --blobs`: one line per blob, `DIGEST SIZE LAST-USE`, in digest order. The last
+/// use (the later of access and modification time) is what `cache prune` evicts by.
 fn ls_blobs(
     common: &Common,
     store: &Store,
@@ -123,6 +145,7 @@ fn ls_blobs(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let (blobs, strange) = store.blobs()?;
+    // Said on stderr, and not at all with --json: an empty cache is simply no lines.
     if blobs.is_empty() && !common.json {
         printer.info(&format!(
             "no blobs in the cache `{}`",
@@ -146,12 +169,17 @@ fn ls_blobs(
             printer.data_line(&format!("{} {size} {}", b.digest, rfc3339(b.last_use)))?;
         }
     }
+    // Unknown algorithms, directories and symlinks under `blobs/` name no digest we could
+    // list: they are pointed out, and left as they are.
     for path in strange {
         printer.warn(&format!("`{}` is not a blob", path.display()));
     }
     Ok(Outcome::Success)
 }
 
+/// `cache ls`: one line per name recorded in `index.json` (an unnamed entry by its digest),
+/// with the digest its entry points at and the bytes present of the blobs it reaches. A reference that reaches
+/// missing blobs (an interrupted pull, a blob removed or quarantined since) says so.
 fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
     let rows = store.reference_summaries()?;
     if rows.is_empty() && !common.json {
@@ -173,6 +201,8 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
                 "missing_blobs": r.missing,
             }))?;
         } else {
+            // Pulling again finishes it: a pull answers what it has from the cache and
+            // fetches only what is missing.
             let state = if r.missing == 0 {
                 String::new()
             } else {
@@ -192,6 +222,9 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
     Ok(Outcome::Success)
 }
 
+/// `cache du`: bytes by area. Sizes are file lengths, so a segmented partial download with
+/// holes counts at its full length. The total is what the cache occupies; `cache prune
+/// --max-size` compares `blobs/` alone.
 fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
     let u = store.usage()?;
     let total = u.total();
@@ -222,6 +255,10 @@ fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outco
     Ok(Outcome::Success)
 }
 
+/// `cache verify`: re-hashes `digests` (every blob when empty), `jobs` at a time. A bad blob
+/// is moved to `quarantine/` rather than deleted, so it can be looked at; the run goes on, and
+/// ends with the first failure's category (integrity for a bad blob, not found for a
+/// missing one).
 async fn verify(
     common: &Common,
     store: &Store,
@@ -230,6 +267,7 @@ async fn verify(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    // With no arguments, every blob the walk finds; what is not a blob is left alone.
     let all = digests.is_empty();
     let digests = if all {
         let (blobs, strange) = store.blobs()?;
@@ -245,18 +283,25 @@ async fn verify(
             let s = store.clone();
             // Hashing is CPU and disk: one blocking thread per blob in flight.
             tokio::task::spawn_blocking(move || {
+                // The size is for the report only: a blob gone between this and the hash is
+                // reported as missing, with size 0.
                 let size = s.lookup(&d)?;
                 let (check, moved) = s.verify_and_quarantine(&d)?;
                 Ok::<_, crate::store::StoreError>((d, size.unwrap_or(0), check, moved))
             })
         })
+        // `buffered`, not `buffer_unordered`: lines come in the order of `digests` (the walk's
+        // sorted one, or the command line's), whichever hash finishes first.
         .buffered(jobs.max(1));
     let (mut good, mut bad, mut bytes) = (0usize, 0usize, 0u64);
     let mut first_failure = None;
     while let Some(result) = results.next().await {
+        // A task that died, or a blob that cannot be read, ends the command: neither says
+        // whether the bytes are good.
         let (digest, size, check, moved) = result??;
         bytes += size;
         match check {
+            // Good blobs print nothing without --json: the summary counts them.
             Check::Good => {
                 good += 1;
                 if common.json {
@@ -268,6 +313,8 @@ async fn verify(
             Check::Mismatch(actual) => {
                 bad += 1;
                 first_failure.get_or_insert(Category::Integrity);
+                // Always `Some` for a mismatch (the store moved it there); the default only
+                // keeps this total.
                 let moved = moved.unwrap_or_default();
                 if common.json {
                     printer.json_line(&json!({
@@ -281,6 +328,9 @@ async fn verify(
                     ))?;
                 }
             }
+            // A digest asked for that is not cached, or a blob that went during the walk:
+            // another `cache verify` or a `fetch --verify-cached` may move or remove one, as
+            // both run beside this under the shared lock.
             Check::Missing => {
                 first_failure.get_or_insert(Category::NotFound);
                 let err =
@@ -292,6 +342,7 @@ async fn verify(
             }
         }
     }
+    // Missing blobs are not counted as verified (they were reported one by one above).
     printer.info(&format!(
         "verified {} ({}) in {:.2} s: {good} good, {bad} bad{}",
         count(good + bad, "blob"),
@@ -306,6 +357,9 @@ async fn verify(
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
 }
 
+/// `cache gc`: plans and carries out the collection in one blocking task, under the exclusive
+/// cache lock [`run`] took. Partial downloads go once untouched for `--ingest-age`; the
+/// quarantine goes whole. The store still leaves alone whatever a fetch's lock holds.
 async fn gc(
     common: &Common,
     store: &Store,
@@ -314,6 +368,8 @@ async fn gc(
 ) -> anyhow::Result<Outcome> {
     let (s, loose, age, dry_run) = (store.clone(), args.loose, args.ingest_age, args.dry_run);
     let (plan, done) = blocking(move || {
+        // A manifest that cannot be read fails the plan, before anything is removed: guessing
+        // what it reaches could remove what a reference needs.
         let plan = s
             .plan_gc(loose, age)
             .context("planning the collection (nothing was removed)")?;
@@ -329,8 +385,10 @@ async fn gc(
         .collect();
     let blob_bytes: u64 = removed.iter().map(|b| b.size).sum();
     let ingest_bytes: u64 = removed_ingest.iter().map(|i| i.size).sum();
+    // The quarantine has no locks to respect: all of the plan's goes (or, dry, would go).
     let quarantine_bytes: u64 = plan.quarantine.iter().map(|q| q.1).sum();
     let loose_bytes: u64 = plan.loose_kept.iter().map(|b| b.size).sum();
+    // With --dry-run the same report, of what would go.
     if common.json {
         printer.json_line(&json!({
             "dry_run": args.dry_run,
@@ -347,6 +405,7 @@ async fn gc(
         } else {
             "removed"
         };
+        // Each blob on stderr, the summary on stdout.
         for b in removed {
             printer.info(&format!("{verb} {} ({})", b.digest, human_bytes(b.size)));
         }
@@ -360,6 +419,8 @@ async fn gc(
             human_bytes(quarantine_bytes),
             count(plan.loose_kept.len(), "loose blob"),
             human_bytes(loose_bytes),
+            // Blobs fetched by digest alone (`layerget fetch`) are kept by default: no
+            // manifest in the cache names them, so nothing says they are garbage.
             if plan.loose_kept.is_empty() || args.loose {
                 ""
             } else {
@@ -373,6 +434,9 @@ async fn gc(
     Ok(Outcome::Success)
 }
 
+/// `cache prune`: evicts least recently used references (with the blobs only they use) and
+/// unreachable blobs until `blobs/` fits `--max-size`. Partial downloads and the quarantine
+/// are neither counted nor touched (`cache gc` is for them).
 async fn prune(
     common: &Common,
     store: &Store,
@@ -380,6 +444,8 @@ async fn prune(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let (s, max_size, dry_run) = (store.clone(), args.max_size, args.dry_run);
+    // The store drops references before their blobs: an interrupted prune leaves fewer
+    // references, never one whose blobs are gone.
     let (plan, done) = blocking(move || {
         let plan = s.plan_prune(max_size)?;
         let done = s.prune(&plan, dry_run)?;
@@ -418,6 +484,8 @@ async fn prune(
             human_bytes(args.max_size),
         ))?;
     }
+    // Evicting every unit empties `blobs/`, so the plan always fits: only blobs a running
+    // fetch holds can leave it over the limit.
     if after > args.max_size {
         printer.warn(&format!(
             "blobs/ still holds {} (more than {}): {} in use by running fetches",
@@ -429,6 +497,8 @@ async fn prune(
     Ok(Outcome::Success)
 }
 
+/// `cache rm`: removes each target in turn. A failed one is reported and the rest still run;
+/// the first failure's category is the exit code.
 async fn rm(
     common: &Common,
     store: &Store,
@@ -480,16 +550,20 @@ async fn rm(
 /// the entries that point at it).
 async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
     // A name recorded in index.json wins; else a reference normalizes to one; else a digest.
+    // The normalized form is the name `pull` records (registry and `:latest` filled in), so
+    // `app` finds what `pull app` left; a target that is no reference adds nothing.
     let mut names = vec![given.to_owned()];
     names.extend(
         super::pull::parse_image_reference(given)
             .ok()
             .map(|r| r.to_string()),
     );
+    // Only the blobs no other reference reaches go with a reference: shared layers stay.
     let s = store.clone();
     if let Some(removal) = blocking(move || s.remove_reference(&names)).await?? {
         return Ok(removal);
     }
+    // `sha256:…`, or `NAME@sha256:…` with the name unchecked (blobs belong to no name).
     let digest = given
         .parse::<Digest>()
         .or_else(|_| parse_digest(given))
@@ -500,10 +574,13 @@ async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
         })?;
     let (s, d) = (store.clone(), digest.clone());
     let removal = blocking(move || s.remove_blob_and_entries(&d)).await??;
+    // Not found only when nothing at all was there: neither the blob nor an entry naming it.
     let absent = removal.removed.is_empty() && removal.in_use.is_empty();
     if absent && removal.references.is_empty() {
         return Err(NotFoundError(format!("blob {digest} is not in the cache")).into());
     }
+    // The one thing asked for was not done, so this is a failure (exit 2), not a partial
+    // success. The entries naming it are gone already: a retry only has the blob left.
     if !removal.in_use.is_empty() {
         return Err(UsageError(format!(
             "blob {digest} is being fetched by another layerget (its lock is held); try again later"
@@ -519,6 +596,8 @@ mod tests {
 
     use super::*;
 
+    /// The civil-date conversion at the epoch, on the leap day of a year divisible by 400, and
+    /// on the last second of a year.
     #[test]
     fn timestamps() {
         let t = |s| rfc3339(UNIX_EPOCH + Duration::from_secs(s));
@@ -527,6 +606,7 @@ mod tests {
         assert_eq!(t(1_767_225_599), "2025-12-31T23:59:59Z");
     }
 
+    /// A `NAME@` prefix is dropped and the digest kept; a malformed digest is refused.
     #[test]
     fn digests_in_arguments() {
         let hex = "a".repeat(64);

@@ -1,6 +1,9 @@
 //! `layerget fetch REF...`: download blobs by digest into the cache, then print their paths, or
 //! copy them to `-o PATH` / stdout. All REFs are parsed before any request; up to `--jobs` run
 //! at once, and results are reported in the order given.
+//!
+//! A failed blob does not stop the others (the exit code is the first failure's category),
+//! but a broken pipe on stdout (`-o - | head`) ends the command at once.
 
 use std::fs;
 use std::path::PathBuf;
@@ -60,6 +63,8 @@ impl FetchSettings {
             .refs
             .iter()
             .map(|s| {
+                // `fetch` resolves no tags: a REF without a digest is a usage error here,
+                // before any request.
                 Reference::parse_with_digest(s)
                     .map(|r| (s.clone(), r))
                     .with_context(|| format!("invalid reference `{s}`"))
@@ -68,6 +73,7 @@ impl FetchSettings {
         let several = refs.len() > 1;
         let output = match args.output {
             None => OutputTarget::None,
+            // Stdout can carry the bytes of one blob only.
             Some(p) if p.as_os_str() == "-" => {
                 if several {
                     return Err(UsageError(
@@ -78,6 +84,8 @@ impl FetchSettings {
                 }
                 OutputTarget::Stdout
             }
+            // A directory for several REFs, or when PATH is one already (as for `cp`); `run`
+            // creates it when it is missing.
             Some(p) if several || p.is_dir() => {
                 if p.exists() && !p.is_dir() {
                     return Err(UsageError(format!(
@@ -88,6 +96,8 @@ impl FetchSettings {
                 }
                 OutputTarget::Dir(p)
             }
+            // Else PATH names the file. Its directory must exist: the copy is made under a
+            // temporary name beside it.
             Some(p) => OutputTarget::File(p),
         };
         Ok(FetchSettings {
@@ -121,22 +131,27 @@ pub async fn run(
     .await
     .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
     let client = Client::new(common.client.clone())?;
+    // Before any transfer, so an unusable -o fails before bytes are fetched.
     if let OutputTarget::Dir(dir) = &settings.output {
         fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     }
     let options = FetchOptions {
         verify_cached: settings.verify_cached,
         retry: common.retry,
+        // Set per REF below: it depends on the registry.
         segments: DEFAULT_SEGMENTS,
         segment_min: settings.segment_min,
+        // No descriptor gives the size here: --max-size bounds what a server may send.
         size: SizeLimit::AtMost(settings.max_size),
     };
     let (store, client) = (&store, &client);
+    // A total bar only when there are several bars to sum.
     if settings.refs.len() > 1 {
         printer.show_total();
     }
     let mut results = futures_util::stream::iter(settings.refs.iter())
         .map(|(_, reference)| async move {
+            // `from_args` made sure every REF has a digest; this only keeps the closure total.
             let digest = reference
                 .digest()
                 .ok_or_else(|| UsageError(format!("`{reference}` names no digest")))?;
@@ -159,6 +174,8 @@ pub async fn run(
     let mut givens = settings.refs.iter().map(|(given, _)| given);
     while let Some(result) = results.next().await {
         let Some(given) = givens.next() else { break };
+        // Copies are made here, one at a time in REF order: stdout gets whole blobs, one
+        // after another.
         let result = match result {
             Ok(done) => place(&settings.output, &done.outcome, printer)
                 .await
@@ -168,6 +185,8 @@ pub async fn run(
         match result {
             Ok(done) => report(common, given, &done, &settings.output, printer)?,
             Err(err) => {
+                // Whoever read stdout has gone: nothing more can be delivered, so stop now
+                // (main exits 0, quietly).
                 if super::is_broken_pipe(&err) {
                     return Err(err);
                 }
@@ -195,15 +214,20 @@ async fn place(
             return Ok(());
         }
         OutputTarget::File(p) => p.clone(),
+        // Named by the hex alone: its length says the algorithm (64 for sha256, 128 for
+        // sha512).
         OutputTarget::Dir(d) => d.join(outcome.digest.hex()),
     };
     let src = outcome.path.clone();
     let dest2 = dest.clone();
+    // Linking, or copying and fsyncing, blocks: off the runtime.
     tokio::task::spawn_blocking(move || link_or_copy(&src, &dest2))
         .await?
         .with_context(|| format!("writing `{}`", dest.display()))
 }
 
+/// Reports one blob: its `--json` document, or its cache path when there is no `-o`, on
+/// stdout; whether it was cached, or how fast it came, on stderr.
 fn report(
     common: &Common,
     given: &str,
@@ -212,6 +236,8 @@ fn report(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let o = &done.outcome;
+    // Without -o the cache path is the data; with -o the copy is the point, and stdout may be
+    // carrying the blob itself.
     if common.json {
         printer.json_line(&serde_json::json!({
             "ref": given,
@@ -232,6 +258,7 @@ fn report(
             human_bytes(o.size)
         ));
     } else {
+        // At least 1 ms, so the rate is never a division by zero.
         let secs = (done.millis as f64 / 1000.0).max(0.001);
         printer.info(&format!(
             "{}: fetched {} in {:.2} s ({}/s)",

@@ -39,7 +39,9 @@ pub(super) fn refused(digest: &Digest, mismatch: Mismatch, url: String) -> Trans
 }
 
 /// Streams the blob into `ingest`, resuming what it holds, and publishes it. Returns the blob
-/// path and its size; adds the bytes received to `transferred`.
+/// path and its size; adds the bytes received to `transferred`. Restarts and segment
+/// fallbacks happen within this one attempt; an error goes back to the retry driver, whose
+/// next attempt reopens the ingest from disk (so a broken body resumes where it stopped).
 pub(super) async fn download(
     client: &Client,
     reference: &Reference,
@@ -57,7 +59,9 @@ pub(super) async fn download(
     let mut one_stream = false;
     let cap = options.size.cap();
     if let SizeLimit::Exact(n) = options.size {
-        // The descriptor's size is the size: the commit checks it.
+        // The descriptor's size is the size: the commit checks it. A partial recorded under
+        // another size (a server's claim, from an earlier `fetch`) is not trusted: its segment
+        // plan and its data go.
         if ingest.state.size.is_some_and(|s| s != n) {
             ingest.state.segments = None;
             ingest.restart()?;
@@ -65,7 +69,11 @@ pub(super) async fn download(
         ingest.state.size = Some(n);
     }
     loop {
+        // A segmented download recorded in state.json (by an earlier attempt or run) goes on
+        // in segments.
         if ingest.state.segments.is_some() && ingest.state.size.is_some() {
+            // Bytes from before this attempt: only then may a failed verification be the old
+            // bytes' fault, worth the one restart.
             let resumed = ingest
                 .state
                 .segments
@@ -97,6 +105,7 @@ pub(super) async fn download(
                 }
             }
         }
+        // The data file's length is the truth, whatever state.json says.
         let offset = ingest.partial_len()?;
         // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
         let (back, hashed) = blocking(move || {
@@ -106,16 +115,21 @@ pub(super) async fn download(
         .await?;
         ingest = back;
         let hashed = hashed?;
+        // Closed when the size is known (some servers insist). Open when the partial is that
+        // long already: a server should answer 416, and then the commit decides.
         let range = (offset > 0).then(|| {
             let last = ingest.state.size.filter(|s| *s > offset).map(|s| s - 1);
             (offset, last)
         });
         let response = client.get_blob(reference, digest, range).await?;
         let url = redact(&response.final_url);
+        // Before anything is written: a server that announces another blob is refused.
         check_declared_digest(digest, &response, &url)?;
         let start = match plan(digest, offset, &response, &url)? {
             Plan::Stream { start, size } => {
                 check_declared_size(digest, options.size, size, &url)?;
+                // A declared size replaces a remembered one (with an exact limit they are
+                // equal: checked just above).
                 ingest.state.size = size.or(ingest.state.size);
                 start
             }
@@ -130,6 +144,7 @@ pub(super) async fn download(
                     }
                     Commit::Rejected(back, _) => ingest = *back,
                 }
+                // This attempt has restarted once already: refuse rather than loop.
                 if restarted {
                     ingest.restart()?;
                     return Err(TransferError::BadRange {
@@ -153,10 +168,12 @@ pub(super) async fn download(
         } else {
             hashed
         };
+        // For `cache ls` and people: where the first bytes came from.
         if ingest.state.source.is_none() {
             ingest.state.source = Some(reference.location());
         }
         ingest.state.bytes = start;
+        // `max(1)`: an empty blob is never split, whatever `--segment-min` says.
         if let Some(size) = ingest.state.size
             && start == 0
             && response.status == 200
@@ -166,6 +183,7 @@ pub(super) async fn download(
         {
             // Big blob, fresh start: this response serves segment 0, Range requests the rest.
             ingest.state.segments = Some(segments::plan(size, options.segments));
+            // The plan is on disk before any segment's bytes, so a crash resumes segmented.
             ingest.restart()?;
             ingest.save_state()?;
             let end = segments::download(
@@ -190,14 +208,20 @@ pub(super) async fn download(
                 }
             }
         }
+        // The size reaches state.json before the body does, so a later resume knows it.
         ingest.save_state()?;
         let mut writer = ingest.append(hashed)?;
         progress.started(ingest.state.size, start);
+        // A limit on the data file, resumed prefix included: the blob's size when known,
+        // never above the cap.
         let limit = ingest.state.size.map_or(cap, |s| s.min(cap));
         let outcome = stream_body(response, &mut writer, limit, progress).await;
+        // The writer began at `start` (what `hashed` covered), so this cannot underflow.
         let received = writer.bytes() - start;
         *transferred += received;
         let total = writer.bytes();
+        // Waits for the writer thread to write and fsync everything: its write error, if any,
+        // comes out here, before the stream's outcome is looked at.
         let written = blocking(move || writer.finish()).await?;
         let hashed = match written {
             Ok(hashed) => hashed,
@@ -208,6 +232,7 @@ pub(super) async fn download(
                 });
             }
         };
+        // A body that ended cleanly but short is an interruption too: the next attempt resumes.
         let outcome = match (outcome, ingest.state.size) {
             (StreamEnd::Complete, Some(size)) if total < size => {
                 StreamEnd::Broken(format!("the body ended after {total} bytes"))
@@ -216,6 +241,8 @@ pub(super) async fn download(
         };
         match outcome {
             StreamEnd::Complete => {}
+            // Longer than the declared size: the server is wrong about this blob, so none of
+            // its bytes is kept.
             StreamEnd::TooLong if ingest.state.size.is_some() => {
                 let expected = ingest.state.size.unwrap_or(total);
                 blocking(move || ingest.discard()).await??;
@@ -225,6 +252,7 @@ pub(super) async fn download(
                     url,
                 });
             }
+            // No size known and the cap (`--max-size`) reached.
             StreamEnd::TooLong => {
                 blocking(move || ingest.discard()).await??;
                 return Err(TransferError::TooLarge {
@@ -233,6 +261,8 @@ pub(super) async fn download(
                     url,
                 });
             }
+            // The bytes are fsynced (`finish`) and worth resuming. Saving the state is best
+            // effort: the data file's length is the truth anyway.
             StreamEnd::Broken(reason) => {
                 ingest.state.bytes = total;
                 let _ = ingest.save_state();
@@ -244,6 +274,7 @@ pub(super) async fn download(
                     reason,
                 });
             }
+            // `finish` would have returned the thread's error: this is a stop without one.
             StreamEnd::WriterStopped => {
                 return Err(TransferError::Internal(
                     "the writer thread stopped without an error".into(),
@@ -260,6 +291,8 @@ pub(super) async fn download(
             // over once before calling the registry a liar.
             restarted = true;
             progress.restarted("the resumed download did not verify; starting over");
+            // A size learned from the server may have been part of what was wrong: keep only
+            // the descriptor's.
             ingest.state.size = match options.size {
                 SizeLimit::Exact(n) => Some(n),
                 SizeLimit::AtMost(_) => None,
@@ -267,6 +300,8 @@ pub(super) async fn download(
             ingest.restart()?;
             continue;
         }
+        // The bytes are fresh, or the one restart is spent: the registry's bytes are wrong,
+        // and none is kept.
         blocking(move || ingest.discard()).await??;
         return Err(refused(digest, mismatch, url));
     }
@@ -290,6 +325,7 @@ enum Fallback {
 }
 
 /// Publishes a verified segmented download, or prepares the ingest for the single-stream path.
+/// `may_restart` allows the one restart from zero, when segments resumed older bytes.
 async fn finish_segmented(
     digest: &Digest,
     mut ingest: Ingest,
@@ -297,6 +333,7 @@ async fn finish_segmented(
     may_restart: bool,
     progress: &dyn Progress,
 ) -> Result<Segmented, TransferError> {
+    // Segments are planned only with a known size: this is it.
     let size = ingest.state.size.unwrap_or(0);
     match end {
         segments::SegmentedEnd::Hashed(hashed) => {
@@ -315,8 +352,11 @@ async fn finish_segmented(
                 return Ok(Segmented::FallBack(ingest, Fallback::FromZero));
             }
             blocking(move || ingest.discard()).await??;
+            // Several requests brought these bytes: there is no one URL to name.
             Err(refused(digest, mismatch, String::from("the registry")))
         }
+        // The store never lets recorded progress run ahead of the data: something else changed
+        // the file, so nothing in it is trusted.
         segments::SegmentedEnd::Short { bytes, claimed } => {
             blocking(move || ingest.discard()).await??;
             Err(TransferError::PartialShort {
@@ -326,6 +366,7 @@ async fn finish_segmented(
             })
         }
         segments::SegmentedEnd::RangesIgnored { contiguous } => {
+            // The contiguous prefix is good: the single stream resumes from it.
             progress.restarted("the server ignored a Range request; continuing as one stream");
             ingest.state.segments = None;
             ingest.state.bytes = contiguous;
@@ -350,10 +391,13 @@ async fn finish_segmented(
     }
 }
 
+/// How [`stream_body`] ended.
 enum StreamEnd {
+    /// The body ended (perhaps short: the caller compares with the size).
     Complete,
     /// More than `limit` bytes came.
     TooLong,
+    /// The connection failed mid-body; the reason, for the error.
     Broken(String),
     /// The writer thread stopped (its error comes from `IngestWriter::finish`).
     WriterStopped,
@@ -373,6 +417,7 @@ async fn stream_body(
             Ok(chunk) => chunk,
             Err(e) => return StreamEnd::Broken(crate::client::error_text(&e)),
         };
+        // Checked before the chunk is written, so the data file never exceeds the limit.
         if writer.bytes().saturating_add(chunk.len() as u64) > limit {
             return StreamEnd::TooLong;
         }

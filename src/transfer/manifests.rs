@@ -18,9 +18,14 @@ use crate::store::{Store, StoreError};
 
 /// A manifest fetched (or read from the cache), parsed and stored.
 pub(super) struct FetchedManifest {
+    /// The verified digest: the one asked for, or for a tag the one `client::manifest`
+    /// checked the bytes against (the registry's `Docker-Content-Digest`, else their SHA-256).
     pub(super) digest: Digest,
+    /// Its length in bytes.
     pub(super) size: u64,
+    /// The exact bytes, as stored: anything re-serialized would have another digest.
     pub(super) bytes: Vec<u8>,
+    /// The parsed document.
     pub(super) manifest: Manifest,
 }
 
@@ -46,6 +51,7 @@ pub(super) async fn fetch_manifest(
             let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
                 return Ok(None);
             };
+            // A file has no Content-Type: the descriptor's media type, if any, stands in.
             let parsed = manifest::parse(&bytes, h.as_deref()).ok();
             Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
         })
@@ -54,6 +60,7 @@ pub(super) async fn fetch_manifest(
         // with the registry's Content-Type, which gives a precise error.
         if let Some((bytes, manifest)) = cached {
             let size = bytes.len() as u64;
+            // Counted as cached: no bytes came over the network.
             totals.add(d, size, false, 0);
             return Ok(FetchedManifest {
                 digest: d.clone(),
@@ -64,6 +71,7 @@ pub(super) async fn fetch_manifest(
         }
     }
     let response = request_manifest(client, reference, target, options).await?;
+    // The registry's Content-Type first; the descriptor's media type only when it sent none.
     let content_type = response.content_type.as_deref().or(hint);
     let manifest =
         manifest::parse(&response.bytes, content_type).map_err(|reason| PullError::Manifest {
@@ -77,7 +85,10 @@ pub(super) async fn fetch_manifest(
         response.digest.clone(),
         response.bytes.clone(),
     );
+    // Through the verifying commit, like every blob. `cached` when the cache had it already
+    // (a tag asked again whose manifest did not change, or another pull's).
     let (_, cached) = blocking(move || s.put_bytes(&digest, &bytes)).await??;
+    // The bytes came over the network either way; `fetched` says whether they were new.
     totals.add(&response.digest, size, !cached, size);
     Ok(FetchedManifest {
         digest: response.digest,
@@ -96,6 +107,7 @@ pub(super) async fn fetch_child(
     options: &PullOptions,
     totals: &mut BlobTotals,
 ) -> Result<FetchedManifest, PullError> {
+    // An empty mediaType says nothing.
     let hint = Some(d.media_type.as_str()).filter(|m| !m.is_empty());
     let got = fetch_manifest(
         client,
@@ -107,6 +119,8 @@ pub(super) async fn fetch_child(
         totals,
     )
     .await?;
+    // The digest vouched for the bytes; this checks the index. OCI image spec, descriptor
+    // `size`: if the length of the content does not match, it SHOULD NOT be trusted.
     if got.size != d.size {
         return Err(PullError::SizeMismatch {
             what: "manifest",
@@ -116,6 +130,8 @@ pub(super) async fn fetch_child(
             actual: got.size,
         });
     }
+    // Compared only for the four manifest types: an entry of any other type (an artifact's)
+    // names nothing this could check.
     if let Some(h) = hint
         && manifest::kind_of(h).is_some()
         && h != got.manifest.media_type()
@@ -148,6 +164,7 @@ async fn request_manifest(
     };
     retry::run(
         &request,
+        // A manifest has no progress bar: its retries go to the log.
         |attempt, wait, error| {
             tracing::info!(
                 "{what}: attempt {attempt} failed ({error}); retrying in {:.1} s",

@@ -1,6 +1,9 @@
 //! The pure decisions of a transfer: what a blob response means for a download that has some
 //! bytes on disk already, and whether what it declares (digest, size) may be accepted before
 //! its body is read. No I/O; table-tested below.
+//!
+//! The answers it must survive are real ones: servers that ignore `Range` (a 200 with the
+//! whole blob), answer another range than the one asked for, or answer a resume with 416.
 
 use super::{SizeLimit, TransferError};
 use crate::client::BlobResponse;
@@ -10,8 +13,10 @@ use crate::digest::Digest;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Plan {
     /// Write the body from byte `start`; `size` is the blob size if the response tells it.
+    /// `start` is 0 (a full body: any partial is dropped) or the offset asked from.
     Stream { start: u64, size: Option<u64> },
-    /// 416 to a resume request.
+    /// 416 to a resume request: the partial may be the whole blob already. Only the verifying
+    /// commit can tell; nothing the response says is trusted.
     AlreadyComplete,
 }
 
@@ -22,6 +27,7 @@ pub(super) fn plan(
     r: &BlobResponse,
     url: &str,
 ) -> Result<Plan, TransferError> {
+    // Every refusal names the digest, the offset asked from and the URL that answered.
     let bad = |answer: String| TransferError::BadRange {
         digest: digest.clone(),
         offset,
@@ -29,18 +35,27 @@ pub(super) fn plan(
         url: url.to_owned(),
     };
     match r.status {
-        // A full answer: to a resume request it means the range was ignored.
+        // A full answer: to a resume request it means the range was ignored. `size` is the
+        // Content-Length, absent for a body without one (chunked, say).
         200 => Ok(Plan::Stream {
             start: 0,
             size: r.content_length,
         }),
         206 => {
+            // A 206 must say which bytes it holds (RFC 9110 §15.3.7): without Content-Range
+            // there is no knowing where they go.
             let Some(cr) = r.content_range else {
                 return Err(bad("206 without Content-Range".into()));
             };
             match cr.range {
+                // Only a range that starts where the partial ends continues it. One that ends
+                // before the blob does is taken: when the size is known, the download counts
+                // the early end as an interruption and resumes after it.
                 Some((first, last)) if first == offset => {
+                    // The complete length, not this part's; `None` for `*`.
                     let size = cr.total;
+                    // No underflow (a parsed `ContentRange` never has last < first); `checked_add`
+                    // covers `0-18446744073709551615`.
                     if let Some(len) = r.content_length
                         && Some(len) != (last - first).checked_add(1)
                     {
@@ -53,16 +68,21 @@ pub(super) fn plan(
                         size,
                     })
                 }
+                // Another start, or the unsatisfied form `*/total`: written at `offset`, its
+                // bytes would corrupt the partial.
                 _ => Err(bad(format!("206 for a different range ({cr:?})"))),
             }
         }
+        // `download` sends Range only to resume, so a 416 to a plain GET is no answer to act on.
         416 if offset > 0 => Ok(Plan::AlreadyComplete),
+        // `Client::get_blob` lets only 200, 206 and 416 through; this keeps the function total.
         other => Err(bad(format!("HTTP {other}"))),
     }
 }
 
 /// A `Docker-Content-Digest` of the same algorithm must equal the digest asked for. One of
-/// another algorithm cannot be checked without hashing twice, and is ignored.
+/// another algorithm cannot be checked without hashing twice, and is ignored. A mismatch means
+/// the registry says it is sending another blob: refused before a byte of the body is read.
 pub(super) fn check_declared_digest(
     digest: &Digest,
     r: &BlobResponse,
@@ -74,6 +94,8 @@ pub(super) fn check_declared_digest(
     let same_algorithm = declared
         .split_once(':')
         .is_some_and(|(alg, _)| alg == digest.algorithm().as_str());
+    // Compared as strings, after trimming: the algorithm name as sent (`SHA256:` counts as
+    // another algorithm) and the hex too, which the OCI grammar makes lower-case.
     if same_algorithm && declared.trim() != digest.to_string() {
         return Err(TransferError::DeclaredDigestMismatch {
             expected: digest.clone(),
@@ -94,6 +116,8 @@ pub(super) fn check_declared_size(
     url: &str,
 ) -> Result<(), TransferError> {
     match (limit, declared) {
+        // The descriptor's size is part of what was asked for: another one is another blob,
+        // or a lie.
         (SizeLimit::Exact(n), Some(declared)) if declared != n => {
             Err(TransferError::SizeMismatch {
                 digest: digest.clone(),
@@ -102,6 +126,7 @@ pub(super) fn check_declared_size(
                 url: url.to_owned(),
             })
         }
+        // Refused before the disk fills, rather than once the stream reaches the cap.
         (SizeLimit::AtMost(limit), Some(declared)) if declared > limit => {
             Err(TransferError::TooLarge {
                 digest: digest.clone(),
@@ -109,6 +134,7 @@ pub(super) fn check_declared_size(
                 url: url.to_owned(),
             })
         }
+        // Nothing declared: the stream itself stops at the limit.
         _ => Ok(()),
     }
 }
@@ -156,6 +182,8 @@ mod tests {
     /// offset, status, `Content-Length`, `Content-Range` => decision.
     type Row = (u64, u16, Option<u64>, Option<&'static str>, Decided);
 
+    /// Each status and header combination a fresh or resumed download can meet, with the
+    /// decision it must give.
     #[test]
     fn what_a_response_means() {
         use Decided::*;
@@ -174,6 +202,7 @@ mod tests {
             (40,  206, None,      Some("bytes 40-99/100"), stream(40, Some(100))),
             (40,  206, Some(60),  Some("bytes 40-99/*"),   stream(40, None)),
             (0,   206, Some(100), Some("bytes 0-99/100"),  stream(0, Some(100))),
+            // One that ends early is taken too: the download resumes after its end.
             (40,  206, Some(10),  Some("bytes 40-49/100"), stream(40, Some(100))),
             // A 206 that does not fit what was asked is refused.
             (40,  206, Some(60),  None,                    BadRange("206 without Content-Range")),
@@ -214,6 +243,8 @@ mod tests {
         }
     }
 
+    /// A declared digest of the algorithm asked for must match exactly (after trimming); one
+    /// of another algorithm, or unreadable, is ignored.
     #[test]
     fn what_a_declared_digest_means() {
         let d = digest();
@@ -258,6 +289,8 @@ mod tests {
         }
     }
 
+    /// An exact limit refuses any other declared size, `AtMost` only a larger one, and no
+    /// declared size passes either (the stream is bounded instead).
     #[test]
     fn what_a_declared_size_means() {
         use SizeLimit::{AtMost, Exact};

@@ -17,10 +17,12 @@ use crate::reference::Origin;
 
 /// Token lifetime when the token service does not say (the spec's default).
 const DEFAULT_EXPIRY: Duration = Duration::from_secs(60);
-/// The spec's minimum lifetime; shorter claims are taken as this (as docker does) unless the
-/// server insists on less (see `token_lifetime`).
+/// Taken off the end of a token's lifetime, so that it is not sent in its last seconds (a
+/// request still in flight when it expires would be refused). At most half the lifetime, so a
+/// very short-lived token is still used (see `token_lifetime`).
 const SAFETY_MARGIN: Duration = Duration::from_secs(5);
-/// The most of a token response that is read.
+/// The most of a token response that is read. Tokens are far smaller in practice; the cap keeps
+/// a hostile or broken realm from filling memory.
 const MAX_TOKEN_BODY: usize = 256 * 1024;
 
 /// A bearer token and when to stop using it.
@@ -43,6 +45,9 @@ fn realm_may_have_credentials(registry: &Origin, realm: &Origin) -> bool {
         || (registry.scheme() == "http" && !registry.is_loopback())
 }
 
+/// The token service's answer. `token` is the Docker name, `access_token` the OAuth2 one: the
+/// spec accepts either, allows both (they should be equal), and says `issued_at` (RFC 3339)
+/// dates `expires_in` (seconds). Other fields (`refresh_token`, `scope`) are ignored.
 #[derive(Deserialize)]
 struct TokenResponse {
     #[serde(default)]
@@ -67,6 +72,7 @@ pub(super) async fn fetch_token(
     context: &AuthContext,
 ) -> Result<Token, RegistryError> {
     let (realm, service, scope) = (&key.realm, key.service.as_deref(), key.scope.as_str());
+    // The realm is the server's word, not ours: a malformed one is a protocol error.
     let realm_url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
         url: realm.to_owned(),
         reason: format!("the token realm is not a URL ({e})"),
@@ -78,12 +84,15 @@ pub(super) async fn fetch_token(
             reason: "the token realm is not an http or https URL".into(),
         });
     };
+    // Checked before any request, so a refused realm sees nothing. Without credentials a
+    // clear-text realm is allowed: there is nothing to leak.
     if found.is_some() && !realm_may_have_credentials(&home.origin, &realm_origin) {
         return Err(RegistryError::ClearTextRealm {
             registry: home.name.to_owned(),
             realm: shown,
         });
     }
+    // A refusal keeps the auth context, so its message can name the realm, scope and user.
     let refused = |status: u16, body: ErrorBody| RegistryError::Status {
         subject: "a token".to_owned(),
         location: format!("the token service `{shown}`"),
@@ -94,11 +103,14 @@ pub(super) async fn fetch_token(
     };
     let transport = |e: reqwest::Error| crate::client::transport_error(&realm_url, &e);
     let mut response = None;
+    // An identity token (docker's `identitytoken`) is an OAuth2 refresh token, exchanged with
+    // `grant_type=refresh_token`; the spec requires a `client_id`.
     if let Some(Found {
         credentials: Credentials::IdentityToken { token, .. },
         ..
     }) = found
     {
+        // A throwaway URL, used only for its form-urlencoded query serializer.
         let mut form = Url::parse("form:").map_err(|e| RegistryError::Setup(e.to_string()))?;
         {
             let mut pairs = form.query_pairs_mut();
@@ -122,6 +134,8 @@ pub(super) async fn fetch_token(
             .await
             .map_err(transport)?;
         home.pools.note_warnings(r.headers());
+        // 404/405: the service has no OAuth2 endpoint; the GET below sends the token as a
+        // Basic password instead. Any other answer, a refusal included, is final.
         if !matches!(r.status().as_u16(), 404 | 405) {
             response = Some(r);
         }
@@ -129,6 +143,7 @@ pub(super) async fn fetch_token(
     let response = match response {
         Some(r) => r,
         None => {
+            // `service` and `scope` go after any query the realm URL has already.
             let mut url = realm_url.clone();
             {
                 let mut pairs = url.query_pairs_mut();
@@ -141,12 +156,16 @@ pub(super) async fn fetch_token(
                 Some(Credentials::Basic { username, password }) => {
                     Some(basic(username, password.expose()))
                 }
+                // `<token>` is the user name docker's credential helpers give an identity
+                // token.
                 Some(Credentials::IdentityToken { username, token }) => Some(basic(
                     username.as_deref().unwrap_or("<token>"),
                     token.expose(),
                 )),
                 None => None,
             };
+            // Bound to the realm's origin: `follow` sends it there only, never to a host the
+            // realm redirects to.
             let credential = authorization.as_ref().map(|a| (&realm_origin, a));
             follow(
                 home.pools,
@@ -160,6 +179,7 @@ pub(super) async fn fetch_token(
         }
     };
     let status = response.status().as_u16();
+    // Read whatever the status: an error body may be the JSON envelope that says why.
     let body = read_capped(response).await;
     if !(200..300).contains(&status) {
         return Err(refused(status, ErrorBody::decode(&body)));
@@ -169,6 +189,7 @@ pub(super) async fn fetch_token(
             url: shown.clone(),
             reason: format!("the token response is not JSON ({e})"),
         })?;
+    // Whichever field is non-empty, `token` first (when both are sent they should be equal).
     let value = parsed
         .token
         .filter(|t| !t.is_empty())
@@ -205,13 +226,16 @@ fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>, now: SystemT
         // A far-off issued_at is clock skew, not age.
         .filter(|age| *age < lifetime)
         .unwrap_or(Duration::ZERO);
+    // At most half the time left goes to the margin: a 2 s token is used for 1 s, not never.
     let left = lifetime.saturating_sub(elapsed);
     left.saturating_sub(SAFETY_MARGIN.min(left / 2))
 }
 
 /// Parses `2026-11-28T03:00:00Z` and `…+01:00` / fractional seconds (what token services send).
+/// `None` for anything else, and the token is then counted from when it arrived.
 fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let s = s.trim();
+    // RFC 3339 §5.6 allows a lower-case `t` and `z`.
     let (date, time) = s.split_once(['T', 't'])?;
     let mut d = date.split('-');
     let (y, m, day): (i64, u32, u32) = (
@@ -222,6 +246,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let (clock, offset_secs) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
         (c, 0i64)
     } else {
+        // The offset starts at the last `+` or `-`: the clock part holds neither.
         let i = time.rfind(['+', '-'])?;
         let (c, off) = time.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
@@ -231,6 +256,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
             sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
         )
     };
+    // Fractional seconds are dropped: a second more or less does not matter here.
     let clock = clock.split('.').next()?;
     let mut t = clock.split(':');
     let (hh, mm, ss): (i64, i64, i64) = (
@@ -238,6 +264,8 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
     );
+    // Only the ranges are checked (a 31 February passes): `token_lifetime` ignores an age
+    // outside `0..lifetime`, so a bad date can at worst shorten the token's use.
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
@@ -255,6 +283,8 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
 }
 
+/// The body, cut at `MAX_TOKEN_BODY` bytes. A transport error ends it early with what came;
+/// the JSON parse that follows then fails with a message.
 async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < MAX_TOKEN_BODY {
@@ -273,6 +303,8 @@ async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// UTC, an offset with fractional seconds, a leap day, and refusals (a 13th month, no
+    /// date at all).
     #[test]
     fn rfc3339() {
         let t = |s| {
@@ -289,6 +321,8 @@ mod tests {
         assert_eq!(t("yesterday"), None);
     }
 
+    /// The default and the margin, age counted from `issued_at`, the half-lifetime cap on the
+    /// margin, and skewed clocks, which must not shorten a token.
     #[test]
     fn lifetimes() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_834_800);
@@ -315,6 +349,7 @@ mod tests {
         );
     }
 
+    /// Which realms may be sent credentials, by the registry's origin and the realm's.
     #[test]
     fn clear_text_realms_get_no_credentials() {
         let o = |s: &str| Origin::of(&Url::parse(s).unwrap()).unwrap();
