@@ -15,7 +15,10 @@ use tracing_subscriber::filter::LevelFilter;
 const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
+    // A usage error makes clap print it and exit 2, the documented usage code, before
+    // anything else starts; `--help` and `--version` exit 0 here too.
     let cli = Cli::parse();
+    // Warnings by default; `-v` adds INFO, which is where `serve`'s access log goes.
     let level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => LevelFilter::ERROR,
         (false, 0) => LevelFilter::WARN,
@@ -25,14 +28,17 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_max_level(level)
+        // stderr: stdout carries only data.
         .with_writer(std::io::stderr)
         .with_ansi(cli.global.color.enabled(
             std::io::stderr().is_terminal(),
+            // no-color.org: only a non-empty NO_COLOR counts.
             std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         ))
         .with_target(false)
         .fmt_fields(safe_fields())
         .init();
+    // Before the runtime, so that even its failure is reported through the printer.
     let printer = Printer::new(cli.global.progress, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,9 +82,11 @@ fn main() -> ExitCode {
         }
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
         Some(Ok(Outcome::Failed(category))) => exit_code(category.exit_code()),
+        // A closed stdout (`| head`) is the reader's choice, not a failure: exit 0 silently.
         Some(Err(err)) if commands::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Some(Err(err)) => {
             let category = commands::category_of(&err);
+            // With `--json`, every REF not yet reported gets its error line before the message.
             printer.fail_pending(
                 category.exit_code(),
                 category.as_str(),
@@ -108,6 +116,7 @@ fn safe_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
     .delimited(" ")
 }
 
+/// A category's exit code; one outside `0..=255` (none is) would be 1, "other".
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

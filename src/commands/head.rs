@@ -16,19 +16,26 @@ pub async fn run(
     check_range: bool,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
+    // A REF without a digest is refused here: `head` probes one blob.
     let reference = Reference::parse_with_digest(given)?;
+    // Parsing drops a scheme (`https://…`) silently; the note says which rule applies
+    // instead, since the probe may not go where the user typed.
     if let Some(note) = crate::reference::scheme_note(given) {
         printer.info(&format!("note: {note}"));
     }
+    // Parsing required a digest, but the type still says `Option`: no panic if that changes.
     let digest = reference
         .digest()
         .ok_or_else(|| super::UsageError(format!("`{given}` names no digest")))?;
     let client = Client::new(common.client.clone())?;
+    // Kept to tell a redirect from none: the answer's final URL is compared with it.
     let registry_url = client.blob_url(&reference, digest);
     let what = format!("blob `{digest}` of `{}`", reference.location());
     let request = Request {
         client: &client,
         policy: common.retry,
+        // A 429 holds back this URL's host, for the wait, from every later request of this
+        // client: the ranged GET included.
         url: registry_url.clone(),
         what: &what,
     };
@@ -42,6 +49,7 @@ pub async fn run(
                 wait.as_secs_f64()
             ))
         },
+        // Every attempt sends the same HEAD: there is one URL (no mirrors yet).
         async |_| client.head_blob(&reference, digest).await,
     )
     .await
@@ -53,6 +61,9 @@ pub async fn run(
             for text in client.take_warnings() {
                 printer.warn(&format!("the registry says: {text}"));
             }
+            // Printed here, after the registry's warnings, and returned as an outcome so that
+            // `main` does not print it again; the exit code still follows its category. With
+            // `--json` the REF's one line is the error object.
             let err = anyhow::Error::new(e);
             if common.json {
                 printer.json_line(&json_error(given, &err))?;
@@ -62,9 +73,12 @@ pub async fn run(
         }
     };
     let range = if check_range {
+        // A real ranged GET: `Accept-Ranges` is optional (RFC 9110, 14.3), so a HEAD without
+        // it proves nothing.
         match client.check_range(&reference, digest).await {
             Ok(r) => Some(r),
             Err(e) => {
+                // A warning only: the HEAD's answer stands on its own.
                 printer.warn(&format!("cannot check Range: {}", e.short()));
                 None
             }
@@ -75,6 +89,7 @@ pub async fn run(
     // Every request's warnings, each once: the HEAD's and the ranged GET's.
     let warnings = client.take_warnings();
     let final_host = host_port(&head.final_url);
+    // The hops after the registry: `host[:port]` only, never a path or query.
     let redirects: Vec<&String> = head.hops.iter().skip(1).collect();
     if common.json {
         printer.json_line(&serde_json::json!({
@@ -85,6 +100,7 @@ pub async fn run(
             "content_type": head.content_type,
             "final_host": final_host,
             "redirects": redirects,
+            // `null` when not checked, or when the blob is empty and no byte range exists.
             "range_honoured": match range {
                 Some(RangeSupport::Honoured) => Some(true),
                 Some(RangeSupport::Ignored { .. }) => Some(false),
@@ -99,12 +115,15 @@ pub async fn run(
         }))?;
         return Ok(Outcome::Success);
     }
+    // Another origin (scheme, host, port) is what matters: the registry's credentials are
+    // not sent there. Hops within its own origin still show on the `redirects:` line.
     let redirected = if head.final_url.origin() == registry_url.origin() {
         "no".to_owned()
     } else {
         format!("yes, to {final_host}")
     };
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "(not sent)".into());
+    // Padded to one column for a person to read; `--json` is the form for scripts.
     let mut text = format!(
         "ref:          {reference}\nstatus:       {}\nsize:         {}\ndigest:       {}\ncontent-type: {}\nredirected:   {redirected}",
         head.status,
@@ -126,6 +145,7 @@ pub async fn run(
         None => {}
     }
     let rl = &head.rate_limit;
+    // Shown as sent (`100;w=21600`), not interpreted.
     if !rl.is_empty() {
         let parts: Vec<String> = [
             ("limit", &rl.limit),
@@ -137,6 +157,7 @@ pub async fn run(
         .collect();
         text.push_str(&format!("\nrate-limit:   {}", parts.join(", ")));
     }
+    // Sanitised by the client already, and `data_line` sanitises the whole text again.
     for w in &warnings {
         text.push_str(&format!("\nwarning:      {w}"));
     }

@@ -32,6 +32,8 @@ pub struct ServeSettings {
 }
 
 impl From<ServeArgs> for ServeSettings {
+    /// Seconds become durations. The counts are `u32` that clap has bounded (1 and up), so the
+    /// casts to `usize` are exact.
     fn from(args: ServeArgs) -> Self {
         ServeSettings {
             dir: args.dir,
@@ -43,8 +45,10 @@ impl From<ServeArgs> for ServeSettings {
                 max_per_ip: args.max_connections_per_ip as usize,
                 min_send_rate: args.min_send_rate,
                 send_rate_window: Duration::from_secs(args.send_rate_window),
+                // No flag for the shutdown grace: the default's 30 s.
                 ..Limits::default()
             },
+            // clap requires the two together, so one alone never reaches here.
             tls: args.tls_cert.zip(args.tls_key),
             htpasswd: args.htpasswd,
             auth_queue: args.auth_queue as usize,
@@ -62,6 +66,8 @@ pub async fn run(
         .dir
         .clone()
         .unwrap_or_else(|| common.cache_dir.clone());
+    // A missing directory is a usage error with a hint, before the store says it is no
+    // cache.
     if !dir.is_dir() {
         return Err(UsageError(format!(
             "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
@@ -71,15 +77,21 @@ pub async fn run(
     }
     // Serving never makes a cache: the directory must be one (or an OCI layout) already.
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
+    // Without the cache-wide lock: serving reads only committed blobs, below held
+    // descriptors, so fetches and `cache gc` may run beside it.
     let source = Store::open_existing(&dir)
         .with_context(|| format!("opening the cache `{}`", dir.display()))?;
+    // Before binding: a bad certificate or htpasswd file fails without taking the port.
     let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| ListenError::new(settings.listen, &e))?;
+    // The address really bound (`--listen :0` picks a port): the one printed below, which
+    // scripts and the integration tests read.
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
+    // Loopback needs no warning: only this machine can reach it.
     if !addr.ip().is_loopback() {
         let exposure = match (access.tls.is_some(), access.htpasswd.is_some()) {
             (false, false) => Some(
@@ -117,6 +129,7 @@ pub async fn run(
     server::run_with(listener, source, settings.limits, access, shutdown_signal())
         .await
         .context("serving")?;
+    // Only after the graceful shutdown: in-flight responses finished, or the grace ran out.
     printer.info("stopped");
     Ok(Outcome::Success)
 }
@@ -166,6 +179,7 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
             let (cert_pem, key_pem) = (read("--tls-cert", cert)?, read("--tls-key", key)?);
             // reqwest is built without a default crypto provider; the server names ring
             // explicitly, but install it too as the client does, for anything that asks.
+            // An error here only means a provider is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
             Some(
                 server::tls::server_config(&cert_pem, &key_pem).map_err(|e| {
@@ -195,6 +209,8 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {
+    // Without a SIGTERM handler the server still stops on Ctrl-C: a warning, not a refusal
+    // to serve.
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => Some(s),
         Err(e) => {

@@ -15,6 +15,7 @@ use crate::store::content::STREAM_CHUNK;
 use crate::store::{Blob, ContentStore};
 
 /// Bodies up to this size are read with one `pread` and sent from memory.
+/// Larger ones are streamed in chunks of [`STREAM_CHUNK`].
 pub(super) const INLINE_BODY: u64 = 64 << 10;
 
 /// `GET`/`HEAD /v2/<name>/blobs/<digest>`.
@@ -24,6 +25,9 @@ pub(super) async fn blob<S: ContentStore>(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    // A HEAD needs only the size: no descriptor is opened. A GET takes the size from the
+    // file it opened, so the headers and the bytes sent describe the same file even if
+    // `cache gc` removes the name meanwhile.
     let (size, open) = if head {
         (source.stat(digest).await?, None)
     } else {
@@ -33,12 +37,17 @@ pub(super) async fn blob<S: ContentStore>(
         }
     };
     let size = size.ok_or_else(|| ApiError::BlobUnknown(digest.clone()))?;
+    // A strong validator: content named by its digest never changes. Checked only once the
+    // blob is known to be here, so no 304 is ever sent for a missing one.
     let etag = format!("\"{digest}\"");
     if not_modified(headers, &etag) {
         return Ok(not_modified_response(digest, &etag, true));
     }
+    // A Range value that is not visible ASCII is ignored, as `range::decide` ignores one it
+    // cannot parse: the whole blob is sent (RFC 9110, 14.2 lets a server ignore Range).
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     // If-Range: the Range applies only while the representation is the one the client has.
+    // An If-Range that cannot be read matches nothing, so the whole blob is sent.
     let range_applies = headers
         .get(header::IF_RANGE)
         .is_none_or(|v| v.to_str().is_ok_and(|v| range::if_range_matches(v, &etag)));
@@ -52,6 +61,7 @@ pub(super) async fn blob<S: ContentStore>(
         range::RangeDecision::Multiple(ranges) => {
             return multipart(digest, &etag, size, &ranges, open);
         }
+        // 416 with `Content-Range: bytes */size`, through the one error function.
         range::RangeDecision::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
     let mut response = Response::new(Body::empty());
@@ -77,6 +87,7 @@ pub(super) async fn blob<S: ContentStore>(
             )),
         );
     }
+    // A HEAD sends the headers a GET would, `Content-Length` included, and no body.
     if let Some(blob) = open {
         *response.body_mut() = body(blob, span)?;
     }
@@ -92,6 +103,7 @@ fn multipart(
     ranges: &[std::ops::Range<u64>],
     open: Option<Blob>,
 ) -> Result<Response<Body>, ApiError> {
+    // Content-Length is known before a byte is read: `Multipart` lays out every part's head.
     let boundary = boundary()?;
     let layout = range::Multipart::new(ranges, size, "application/octet-stream", &boundary);
     let mut response = Response::new(Body::empty());
@@ -142,6 +154,8 @@ fn multipart_body(blob: Blob, layout: range::Multipart) -> Body {
             std::iter::once(Piece::Text(Bytes::from(head))).chain(chunks)
         })
         .chain(std::iter::once(Piece::Text(Bytes::from(layout.tail))));
+    // `then` runs one read at a time: a response holds at most one chunk in memory. A
+    // failed read ends the body early; the client sees fewer bytes than Content-Length.
     let stream = futures_util::stream::iter(pieces).then(move |piece| {
         let blob = blob.clone();
         async move {

@@ -18,6 +18,7 @@ use super::{
 use crate::store::ContentStore;
 
 /// Refused connections being answered at once; beyond that they are closed unanswered.
+/// Each holds a task for at most `header_timeout`.
 const REFUSING: usize = 64;
 
 /// Serves `source` on `listener` over plain HTTP without authentication until `shutdown`
@@ -41,16 +42,22 @@ pub async fn run_with<S: ContentStore>(
 ) -> io::Result<()> {
     let service =
         hyper_util::service::TowerToHyperService::new(router(source, access.htpasswd.clone()));
+    // HTTP/1 only, cloned per connection: a head that is slow (`header_timeout`) or large
+    // (`MAX_HEADER_BYTES`: 431) ends there, before any handler runs.
     let tls = access.tls.map(tokio_rustls::TlsAcceptor::from);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_header_size(MAX_HEADER_BYTES);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // At least one, or nothing would ever be accepted.
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let per_ip = conn::PerIp::new(limits.max_per_ip);
     let refusing = Arc::new(Semaphore::new(REFUSING));
+    // Pinned once, so that both `select!`s below can poll it by reference on every turn.
     tokio::pin!(shutdown);
+    // A permit before `accept`: at `max_connections` the loop stops accepting, and new
+    // connections wait in the kernel's accept queue instead of costing a task each.
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -71,8 +78,11 @@ pub async fn run_with<S: ContentStore>(
             },
             () = &mut shutdown => break,
         };
+        // Small answers (a HEAD's headers, an envelope) go out at once rather than waiting
+        // on Nagle's algorithm; a failure here only costs that.
         let _ = stream.set_nodelay(true);
         let Some(slot) = per_ip.try_acquire(peer.ip()) else {
+            // A refused connection holds no `max_connections` permit; `REFUSING` caps its answer.
             drop(permit);
             tracing::info!(
                 "refusing a connection: {} connections from {} already",
@@ -87,6 +97,8 @@ pub async fn run_with<S: ContentStore>(
             continue;
         };
         let meter = conn::Meter::new();
+        // The per-address slot lives in the connection's I/O, so it is freed whenever that is
+        // dropped: the connection ended, failed, or was cut by its watchdog.
         let io = conn::ConnIo::new(stream, Some(slot), meter.clone());
         let watchdog = conn::watchdog(
             meter,
@@ -97,6 +109,7 @@ pub async fn run_with<S: ContentStore>(
         let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
         let (tls, header_timeout) = (tls.clone(), limits.header_timeout);
         tokio::spawn(async move {
+            // Held for the connection's life: its end frees a slot for the accept loop.
             let _permit = permit;
             match tls {
                 None => {
@@ -123,10 +136,13 @@ pub async fn run_with<S: ContentStore>(
             }
         });
     }
+    // No more accepting: new connections are refused by the kernel while in-flight
+    // responses finish (keep-alive connections are closed after their current one).
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {
+            // Returning leaves them running; in `layerget serve` the process exits next.
             tracing::warn!("stopping with responses still in flight after {:?}", limits.shutdown_grace);
         }
     }
@@ -169,6 +185,7 @@ fn refuse(
         return;
     };
     let mut http = http.clone();
+    // One answer, then the connection closes.
     http.keep_alive(false);
     let timeout = limits.header_timeout;
     tokio::spawn(async move {
@@ -181,6 +198,7 @@ fn refuse(
             Ok::<_, std::convert::Infallible>(response)
         });
         let conn = http.serve_connection(TokioIo::new(stream), service);
+        // A client that never sends a request holds the permit for the header timeout at most.
         let _ = tokio::time::timeout(timeout, conn).await;
     });
 }

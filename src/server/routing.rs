@@ -27,14 +27,19 @@ use crate::reference::{ApiRoute, parse_api_path};
 use crate::store::ContentStore;
 
 /// Blobs whose manifest classification is remembered (then one is forgotten per new one).
+/// An entry is a digest and a few words: a few hundred KiB at most.
 const CLASSIFIED_ENTRIES: usize = 4096;
 
 /// The server's state: where content comes from, who may read it, and what is known about
 /// blobs asked for as manifests.
 pub(super) struct App<S> {
+    /// The store every answer reads from.
     pub(super) source: S,
+    /// `None`: no credentials are asked for.
     htpasswd: Option<Arc<Htpasswd>>,
+    /// Manifest classifications by digest, at most [`CLASSIFIED_ENTRIES`].
     classified: Mutex<HashMap<Digest, Classified>>,
+    /// Bounds the classifications running at once ([`CLASSIFYING`]).
     pub(super) classifying: Semaphore,
 }
 
@@ -48,11 +53,15 @@ impl<S: ContentStore> App<S> {
         })
     }
 
+    /// What is known about `digest` as a manifest, if it was classified at this `size`: bytes
+    /// named by their digest do not change, but a blob replaced by one of another size (a
+    /// damaged copy) is classified again.
     pub(super) fn remembered(&self, digest: &Digest, size: u64) -> Option<Classified> {
         let classified = self.classified.lock().unwrap_or_else(|e| e.into_inner());
         classified.get(digest).copied().filter(|c| c.size == size)
     }
 
+    /// Remembers a classification, forgetting another when the table is full.
     pub(super) fn remember(&self, digest: &Digest, class: Classified) {
         let mut classified = self.classified.lock().unwrap_or_else(|e| e.into_inner());
         if classified.len() >= CLASSIFIED_ENTRIES && !classified.contains_key(digest) {
@@ -73,6 +82,7 @@ pub(super) fn router<S: ContentStore>(source: S, htpasswd: Option<Arc<Htpasswd>>
         .route("/v2", any(handle::<S>))
         .route("/v2/", any(handle::<S>))
         .route("/v2/{*rest}", any(handle::<S>))
+        // Unknown paths go through `handle` too: the same credential check, then a 404.
         .fallback(handle::<S>)
         .with_state(app)
 }
@@ -83,7 +93,10 @@ pub(super) async fn handle<S: ContentStore>(
     request: Request,
 ) -> Response<Body> {
     let started = Instant::now();
+    // The body is never read: no route here accepts one (uploads are refused).
     let (parts, _body) = request.into_parts();
+    // Credentials before routing: with an htpasswd file every path needs them, so a client
+    // without them learns nothing from which paths exist.
     let (verdict, user) = match &app.htpasswd {
         None => (Ok(()), None),
         Some(h) => {
@@ -91,6 +104,7 @@ pub(super) async fn handle<S: ContentStore>(
             match h.authorized(credentials.map(HeaderValue::as_bytes)).await {
                 Verdict::Granted(user) => (Ok(()), Some(user)),
                 Verdict::Denied => (Err(ApiError::Unauthorized), None),
+                // Too many password checks queued: 429 with `Retry-After` at once, not a wait.
                 Verdict::Busy => (Err(ApiError::TooManyRequests), None),
             }
         }
@@ -110,10 +124,13 @@ pub(super) async fn handle<S: ContentStore>(
     };
     let mut response = answered.unwrap_or_else(|e| error_response(&e));
     let headers = response.headers_mut();
+    // Added here, after `error_response`, so that errors carry them as answers do.
     headers.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     // Never let a browser guess a type other than the one sent (issue 9, item 15).
     headers.insert(NOSNIFF, HeaderValue::from_static("nosniff"));
+    // The access log is at INFO (`-v`): below that, no wrapper body and no escaping.
     if tracing::enabled!(tracing::Level::INFO) {
+        // A HEAD sends no body: its line reports the length it announced.
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -129,6 +146,7 @@ pub(super) async fn handle<S: ContentStore>(
             declared,
             started,
         };
+        // The line is written when the body ends or is dropped, with the bytes it yielded.
         response = response.map(|body| Body::new(LoggedBody { inner: body, log }));
     }
     response
@@ -144,6 +162,7 @@ pub(super) async fn answer<S: ContentStore>(
 ) -> Result<Response<Body>, ApiError> {
     let source = &app.source;
     let query = Query::parse(query);
+    // No part of the `parse_api_path` grammar (it names no repository): matched first.
     if path == "/v2/_catalog" {
         return match *method {
             Method::GET | Method::HEAD => catalog(source, &query).await,
@@ -152,6 +171,7 @@ pub(super) async fn answer<S: ContentStore>(
             }),
         };
     }
+    // A bad name is 400 `NAME_INVALID`; a path that is no endpoint, 404.
     let route = parse_api_path(path)
         .map_err(ApiError::NameInvalid)?
         .ok_or(ApiError::NotFound)?;
@@ -175,6 +195,8 @@ pub(super) async fn answer<S: ContentStore>(
             "{}".into(),
         )),
         ApiRoute::Blob { digest, .. } => {
+            // Found by digest alone: the cache is shared by all names. A malformed digest is 400
+            // `DIGEST_INVALID` before the store is asked.
             let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;
             blob(source, &digest, head, headers).await
         }
@@ -183,12 +205,14 @@ pub(super) async fn answer<S: ContentStore>(
         }
         ApiRoute::TagsList { name } => tags_list(source, name, &query).await,
         ApiRoute::Referrers { digest, .. } => {
+            // Checked though unused: a malformed digest is 400 here as on every route.
             digest.parse::<Digest>().map_err(ApiError::DigestInvalid)?;
             // The cache records no referrers yet: an empty index is the correct answer
             // ("Listing Referrers": 200 with an image index, even when none exist).
             let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
             Ok(json_response(StatusCode::OK, OCI_INDEX, body))
         }
+        // Answered above already; kept so that the match stays exhaustive.
         ApiRoute::Upload { .. } => Err(ApiError::Unsupported { allow: "" }),
     }
 }

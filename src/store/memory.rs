@@ -17,9 +17,12 @@ use super::{LayoutIndex, Mismatch, Refs, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest, digest_bytes};
 
 /// What a writer writes: a digest's partial or an upload session.
+/// Ordered digests first, so that one sorted map lists partials by digest and sessions by id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
+    /// A blob's partial, under the digest it must become.
     Digest(Digest),
+    /// An upload session, whose digest is told only at commit.
     Upload(UploadId),
 }
 
@@ -27,29 +30,43 @@ enum Key {
 /// sessions) and when it last changed.
 #[derive(Debug, Clone)]
 struct Part {
+    /// The bytes written so far; the writer's offset is their length.
     bytes: Vec<u8>,
+    /// What commit will require, when a writer was told; always `None` for an upload session.
     size: Option<u64>,
+    /// The algorithm an upload session was started with; `None` for a digest's partial.
     algorithm: Option<Algorithm>,
+    /// Set by every write: `uploads()` reports it as the session's last activity.
     updated: SystemTime,
 }
 
+/// Everything a store holds, behind one mutex that no method keeps across an `await`.
 #[derive(Debug, Default)]
 struct State {
+    /// Verified blobs, sorted so that `blobs()` lists them in digest order. `Bytes`, so that
+    /// `open` hands out a reference-counted view rather than a copy.
     blobs: BTreeMap<Digest, Bytes>,
+    /// Partials at rest: `hold` takes one out for its writer, whose drop puts it back.
     partials: BTreeMap<Key, Part>,
+    /// Blobs taken out of service: kept, as the local store's `quarantine/` keeps them, but
+    /// no longer found by `stat` or `open`.
     quarantined: HashMap<Digest, Bytes>,
     /// Partials a writer holds.
     locked: HashSet<Key>,
+    /// Replaced whole on each change, never edited in place: a reader's `Arc` stays a
+    /// consistent snapshot however long it is used.
     refs: Arc<Refs>,
 }
 
 /// Blobs, partials and references held in memory.
+/// Clones share one state: a test can hand a clone to the server and keep one to inspect.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     /// How many times [`ContentStore::open`] was called (tests of caching count reads).
     opens: Arc<std::sync::atomic::AtomicUsize>,
-    /// Woken when a digest's lock is released.
+    /// Woken when a digest's lock is released (`notify_waiters` wakes every waiter; each
+    /// checks its own key again).
     released: Arc<Notify>,
 }
 
@@ -69,6 +86,7 @@ impl MemoryStore {
             for b in blobs {
                 state
                     .blobs
+                    // Named by their own hash here, so they need no verifying commit.
                     .insert(digest_bytes(Algorithm::Sha256, &b), b.into());
             }
             state.refs = Arc::new(Refs::parse(index_json).unwrap_or_default());
@@ -78,9 +96,12 @@ impl MemoryStore {
 
     /// How many times a blob was opened, by any clone of this store.
     pub fn opens(&self) -> usize {
+        // A counter read after the fact: no ordering with other memory is needed.
         self.opens.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The state, even after a thread panicked while holding it (a failed assertion in a
+    /// test task): no critical section here leaves the maps half-changed, so the data is good.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -89,10 +110,13 @@ impl MemoryStore {
     /// out: the writer gives it back) and a guard that releases the lock when dropped.
     async fn hold(&self, key: Key) -> (Option<Part>, Held) {
         loop {
+            // Created before the check: a release between the check and the `await` still wakes
+            // this waiter (a `Notified` receives every `notify_waiters` made after its creation).
             let released = self.released.notified();
             {
                 let mut state = self.lock();
                 if state.locked.insert(key.clone()) {
+                    // Out of the map while held: a partial in use is not listed as one at rest.
                     let part = state.partials.remove(&key);
                     let held = Held {
                         store: self.clone(),
@@ -123,9 +147,12 @@ impl ContentStore for MemoryStore {
         let key = Key::Digest(digest.clone());
         let (mut part, held) = self.hold(key.clone()).await;
         let part = part.get_or_insert_with(|| Part::new(None));
+        // Recorded for another size: no prefix of this blob, so start over (as the local
+        // store does).
         if size.is_some() && part.size.is_some_and(|r| Some(r) != size) {
             part.bytes.clear();
         }
+        // A writer told no size keeps the one recorded before.
         part.size = size.or(part.size);
         Ok(MemoryWriter::new(self, key, part.clone(), held))
     }
@@ -139,7 +166,8 @@ impl ContentStore for MemoryStore {
         let (part, held) = self.hold(key.clone()).await;
         let part = match (part, start) {
             (Some(part), Some(_)) => {
-                // Left as it was.
+                // Starting a session under an id in use would mix two clients' bytes: refuse,
+                // and put the partial back as it was before the lock is released.
                 self.lock().partials.insert(key, part);
                 drop(held);
                 return Err(StoreError::Corrupt {
@@ -149,6 +177,7 @@ impl ContentStore for MemoryStore {
             }
             (Some(part), None) => part,
             (None, Some(algorithm)) => Part::new(Some(algorithm)),
+            // Resuming a session that does not exist: the lock goes with `held`.
             (None, None) => return Ok(None),
         };
         Ok(Some(MemoryWriter::new(self, key, part, held)))
@@ -159,6 +188,8 @@ impl ContentStore for MemoryStore {
         Ok(state
             .partials
             .iter()
+            // A session a writer holds is changing under it: listed only when at rest, as the
+            // contract says.
             .filter(|(key, _)| !state.locked.contains(*key))
             .filter_map(|(key, part)| match (key, part.algorithm) {
                 (Key::Upload(id), Some(algorithm)) => Some(UploadInfo {
@@ -194,6 +225,7 @@ impl ContentStore for MemoryStore {
                     digest: digest.clone(),
                     bytes: part.bytes.len() as u64,
                 }),
+                // Sessions have no digest yet: `uploads()` lists them.
                 Key::Upload(_) => None,
             })
             .collect())
@@ -204,6 +236,7 @@ impl ContentStore for MemoryStore {
         if !state.blobs.contains_key(digest) {
             return Ok(Deleted::Missing);
         }
+        // The contract: a digest a writer holds is left alone, even when its blob is complete.
         if state.locked.contains(&Key::Digest(digest.clone())) {
             return Ok(Deleted::Busy);
         }
@@ -213,6 +246,7 @@ impl ContentStore for MemoryStore {
 
     async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
         let mut state = self.lock();
+        // Missing is fine: there is nothing to take out of service.
         if let Some(b) = state.blobs.remove(digest) {
             state.quarantined.insert(digest.clone(), b);
         }
@@ -220,6 +254,7 @@ impl ContentStore for MemoryStore {
     }
 
     async fn refs(&self) -> Result<Arc<Refs>, StoreError> {
+        // An `Arc` clone: no caller holds the state lock while it reads the table.
         Ok(self.lock().refs.clone())
     }
 
@@ -230,6 +265,7 @@ impl ContentStore for MemoryStore {
     {
         // One lock around read, change and write: updates are serialised, none is lost.
         let mut state = self.lock();
+        // `change` edits a copy, so an unchanged (or panicking) edit leaves the table as it was.
         let mut layout = state.refs.layout().clone();
         let (result, changed) = change(&mut layout);
         if changed {
@@ -240,6 +276,7 @@ impl ContentStore for MemoryStore {
 }
 
 impl Part {
+    /// An empty partial, changed now; `algorithm` only for an upload session.
     fn new(algorithm: Option<Algorithm>) -> Part {
         Part {
             bytes: Vec::new(),
@@ -259,6 +296,7 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        // Free the key first, then wake: a woken waiter must find it free.
         self.store.lock().locked.remove(&self.key);
         self.store.released.notify_waiters();
     }
@@ -267,6 +305,7 @@ impl Drop for Held {
 /// A [`BlobWriter`] into a [`MemoryStore`].
 #[derive(Debug)]
 pub struct MemoryWriter {
+    /// Which partial this writer holds, and whose lock `held` is.
     key: Key,
     /// `None` once committed or aborted: nothing to keep on drop.
     part: Option<Part>,
@@ -276,6 +315,7 @@ pub struct MemoryWriter {
 
 impl MemoryWriter {
     fn new(store: &MemoryStore, key: Key, part: Part, held: Held) -> MemoryWriter {
+        // The guard must belong to this very store: the drop puts the partial back through it.
         debug_assert!(Arc::ptr_eq(&store.state, &held.store.state));
         MemoryWriter {
             key,
@@ -284,6 +324,8 @@ impl MemoryWriter {
         }
     }
 
+    /// The partial. It is `None` only inside `commit` and `abort`, which consume the writer,
+    /// so the error is a guard rather than a state a caller can reach.
     fn part(&mut self) -> Result<&mut Part, StoreError> {
         self.part.as_mut().ok_or_else(|| StoreError::Corrupt {
             path: "a memory writer".into(),
@@ -297,6 +339,8 @@ impl MemoryWriter {
             Key::Digest(d) => Some(d.clone()),
             Key::Upload(_) => None,
         };
+        // Only a digest's partial has a declared size; an upload's is known at commit. On a
+        // 32-bit target an end past `usize::MAX` could not be held in memory at all.
         match (self.part()?.size, digest) {
             (Some(size), Some(digest)) if end > size => Err(StoreError::WrongSize {
                 digest,
@@ -337,6 +381,7 @@ impl BlobWriter for MemoryWriter {
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        // Checked before anything is appended: a refused write leaves the partial as it was.
         self.check_room(self.offset() + chunk.len() as u64)?;
         let part = self.part()?;
         part.bytes.extend_from_slice(&chunk);
@@ -347,6 +392,8 @@ impl BlobWriter for MemoryWriter {
     async fn write_at(&mut self, at: u64, bytes: Bytes) -> Result<(), StoreError> {
         let end = self.check_room(at.saturating_add(bytes.len() as u64))?;
         let part = self.part()?;
+        // Segments may arrive out of order: the gap before a late one is zero-filled until its
+        // bytes come, and commit's digest check decides whether the result is the blob.
         if part.bytes.len() < end {
             part.bytes.resize(end, 0);
         }
@@ -359,6 +406,7 @@ impl BlobWriter for MemoryWriter {
     }
 
     async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
+        // A writer opened for a digest can only become that digest (the contract).
         if let Key::Digest(own) = &self.key
             && own != digest
         {
@@ -371,6 +419,8 @@ impl BlobWriter for MemoryWriter {
             path: "a memory writer".into(),
             reason: "it was committed or aborted".into(),
         })?;
+        // From here on the partial is out of the writer: on a mismatch the drop that follows
+        // discards it rather than keeping it. Size first: a wrong length is reported as such.
         let len = part.bytes.len() as u64;
         if let Some(expected) = part.size
             && expected != len
@@ -382,6 +432,7 @@ impl BlobWriter for MemoryWriter {
             return Err(StoreError::rejected(digest.clone(), mismatch));
         }
         let actual = digest_bytes(digest.algorithm(), &part.bytes);
+        // A session started for one algorithm is not committed under a digest of another.
         let algorithm_differs = part.algorithm.is_some_and(|a| a != digest.algorithm());
         if actual != *digest || algorithm_differs {
             let mismatch = Mismatch::Digest { actual, bytes: len };
@@ -391,12 +442,14 @@ impl BlobWriter for MemoryWriter {
             .store
             .lock()
             .blobs
+            // A blob already present is success and keeps its bytes (the same ones, by digest).
             .entry(digest.clone())
             .or_insert_with(|| part.bytes.into());
         Ok(())
     }
 
     async fn abort(mut self) -> Result<(), StoreError> {
+        // Nothing to put back: the drop only releases the lock.
         self.part = None;
         Ok(())
     }
@@ -411,11 +464,14 @@ impl BlobWriter for MemoryWriter {
 mod tests {
     use super::*;
 
+    /// The shared contract suite (`content::contract::check`) passes on the memory store.
     #[tokio::test]
     async fn keeps_the_content_store_contract() {
         super::super::content::contract::check(MemoryStore::new()).await;
     }
 
+    /// A second writer of a digest waits until the first is dropped, then resumes at the byte
+    /// the first one left.
     #[tokio::test]
     async fn a_second_writer_waits_for_the_first() {
         let store = MemoryStore::new();

@@ -28,6 +28,7 @@ use super::content::{Blob, ContentStore, Deleted, Partial, StoredBlob};
 use super::{LayoutIndex, Refs, Store, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest};
 
+/// A task that panicked or was cancelled comes back as an I/O error, not as a panic here.
 /// Runs blocking store work off the async runtime.
 async fn off_runtime<T: Send + 'static>(
     what: &'static str,
@@ -43,6 +44,7 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 impl Store {
+    /// Turns a failed read of `what` (a path below the root) into an error naming its path.
     fn read_error(&self, what: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
         let path = self.root().join(what);
         move |source| StoreError::Io {
@@ -70,12 +72,15 @@ impl ContentStore for Store {
             .safe
             .open_blob(digest)
             .map_err(self.read_error("blobs"))?
+            // The size is the opened file's `fstat`: size and bytes belong to one file, even if
+            // the name is removed or replaced while the blob is served.
             .map(|(file, size)| Blob::file(file, size)))
     }
 
     async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<LocalWriter, StoreError> {
         let (store, digest) = (self.clone(), digest.clone());
         off_runtime("wait for the lock", move || {
+            // The wait lasts as long as another writer of the digest, in any process, runs.
             let lock = store.lock_blocking(&digest)?;
             let mut ingest = store.ingest(&lock, &digest)?;
             // A partial recorded for another size, or with the holes of a segmented download,
@@ -85,9 +90,12 @@ impl ContentStore for Store {
                 ingest.truncate(0)?;
                 ingest.state.segments = None;
             }
+            // A writer told no size keeps the size recorded before.
             if size.is_some() {
                 ingest.state.size = size;
             }
+            // The data file's length is the truth (a crash can leave the count in `state.json`
+            // behind it); the record catches up now, so a later process resumes from here.
             let offset = ingest.partial_len()?;
             ingest.state.bytes = offset;
             ingest.save_state()?;
@@ -96,6 +104,8 @@ impl ContentStore for Store {
                 key: Key::Digest(digest),
                 offset,
                 ingest: Some(ingest),
+                // Neither writer runs until the first write: `write` starts the appending one,
+                // `write_at` opens the file for positional writes.
                 sequential: None,
                 positional: None,
                 lock: Some(lock),
@@ -113,11 +123,13 @@ impl ContentStore for Store {
         off_runtime("wait for the lock", move || {
             let lock = store.lock_upload_blocking(&id)?;
             let Some((ingest, _)) = store.upload_ingest(&lock, &id, start)? else {
+                // No such session: no lock file is kept for it either.
                 lock.release_and_remove();
                 return Ok(None);
             };
             Ok(Some(LocalWriter {
                 store: store.clone(),
+                // A session resumes at its data file's length; no record counts its bytes.
                 offset: ingest.partial_len()?,
                 key: Key::Upload(id),
                 ingest: Some(ingest),
@@ -136,13 +148,16 @@ impl ContentStore for Store {
             let dir = store.uploads_dir();
             let entries = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries,
+                // No session was ever started: `ingest/uploads/` is made on first use.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
                 Err(e) => return Err(StoreError::io("read", &dir)(e)),
             };
             for entry in entries.flatten() {
+                // Lock files (`<id>.lock`) and other names that are no id are not sessions.
                 let Ok(id) = entry.file_name().to_string_lossy().parse::<UploadId>() else {
                     continue;
                 };
+                // A session a writer holds is not listed (the contract).
                 if !entry.path().is_dir() || store.upload_is_locked(&id)? {
                     continue;
                 }
@@ -150,6 +165,9 @@ impl ContentStore for Store {
                     .ok()
                     .and_then(|b| serde_json::from_slice::<super::UploadState>(&b).ok());
                 let data = std::fs::metadata(entry.path().join("data")).ok();
+                // A session whose `upload.json` is missing or garbled is left out: `upload` would
+                // not resume it either. Its last activity is the data file's mtime, since
+                // `upload.json` is written once, at the start.
                 if let Some(state) = state {
                     found.push(UploadInfo {
                         id,
@@ -161,6 +179,7 @@ impl ContentStore for Store {
                     });
                 }
             }
+            // `read_dir` gives the file system's order; the contract promises id order.
             found.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(found)
         })
@@ -169,6 +188,8 @@ impl ContentStore for Store {
 
     async fn blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
         let store = self.clone();
+        // Names in `blobs/` that are no blob (a symlink, a directory, an unknown name) are
+        // for the `cache` commands to warn about, not for this listing.
         let (blobs, _strange) = off_runtime("list", move || store.blobs()).await?;
         Ok(blobs
             .into_iter()
@@ -184,6 +205,9 @@ impl ContentStore for Store {
         let mut partials: Vec<Partial> = off_runtime("list", move || store.ingests())
             .await?
             .into_iter()
+            // `ingests()` also lists stray lock files and temporary files: a partial is a
+            // directory. One whose lock cannot even be tried counts as held: a partial in use
+            // is never listed.
             .filter(|i| i.path.is_dir())
             .filter(|i| {
                 i.digest
@@ -197,6 +221,7 @@ impl ContentStore for Store {
                 })
             })
             .collect();
+        // `ingests()` sorts by path; the contract promises digest order.
         partials.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(partials)
     }
@@ -206,6 +231,7 @@ impl ContentStore for Store {
             return Ok(Deleted::Missing);
         }
         let (store, digest) = (self.clone(), digest.clone());
+        // The digest's lock is only tried, never awaited: a writer holding it means `Busy`.
         let removed = off_runtime("remove", move || store.remove_blob_unless_locked(&digest));
         Ok(if removed.await? {
             Deleted::Removed
@@ -220,6 +246,8 @@ impl ContentStore for Store {
         }
         let (store, digest) = (self.clone(), digest.clone());
         off_runtime("move to quarantine", move || {
+            // Unlike `delete`, this waits for a writer of the digest: the move never races a
+            // commit of it, and the blob is out of service when this returns.
             let lock = store.lock_blocking(&digest)?;
             let moved = store.quarantine_blob(&digest).map(drop);
             lock.release_and_remove();
@@ -232,6 +260,8 @@ impl ContentStore for Store {
         let safe = self.safe.clone();
         match safe.refs() {
             Ok(refs) => Ok(refs),
+            // `SafeRoot::refs` reports an `index.json` it will not parse (not a regular file,
+            // too large, not a layout index) as `Other`: corruption, not a failed read.
             Err(e) if e.kind() == io::ErrorKind::Other => Err(StoreError::Corrupt {
                 path: self.root().join("index.json"),
                 reason: e.to_string(),
@@ -246,6 +276,7 @@ impl ContentStore for Store {
         F: FnOnce(&mut LayoutIndex) -> (T, bool) + Send + 'static,
     {
         let store = self.clone();
+        // `update_index` waits for `index.json`'s own lock: on a blocking thread.
         off_runtime("update", move || store.update_index(change)).await
     }
 }
@@ -257,12 +288,15 @@ mod tests {
 
     const D1: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+    /// The shared contract suite (`content::contract::check`) passes on the local layout.
     #[tokio::test]
     async fn keeps_the_content_store_contract() {
         let dir = tempfile::tempdir().unwrap();
         super::super::content::contract::check(Store::open(dir.path()).unwrap()).await;
     }
 
+    /// Reads serve a regular blob but refuse a symlinked blob, a symlinked `blobs/<alg>` and
+    /// bytes only in `ingest/`; a blob written while the store is open is still found.
     #[tokio::test]
     async fn reads_refuse_symlinks_and_ingest() {
         let dir = tempfile::tempdir().unwrap();
@@ -304,6 +338,7 @@ mod tests {
         assert_eq!(source.stat(&later).await.unwrap(), Some(5));
     }
 
+    /// An `index.json` renamed into place (a new inode) is seen by the next `refs()`.
     #[tokio::test]
     async fn refs_are_reread_when_index_json_changes() {
         let dir = tempfile::tempdir().unwrap();

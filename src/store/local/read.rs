@@ -19,8 +19,10 @@ const MAX_INDEX: u64 = 16 << 20;
 /// The identity of an `index.json` version (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStamp {
+    /// Which file: replacing `index.json` by rename gives it a new inode.
     ino: u64,
     size: u64,
+    /// `None` where the file system keeps no modification time.
     mtime: Option<SystemTime>,
 }
 
@@ -29,16 +31,23 @@ struct FileStamp {
 /// and the last parsed reference table.
 #[derive(Debug)]
 pub(in crate::store) struct SafeRoot {
+    /// The cache root, opened once: everything below it is reached through this descriptor.
     root: OwnedFd,
+    /// `blobs/sha256` and `blobs/sha512` (see `slot`), `None` until found. Read-mostly: every
+    /// blob read takes the read lock, only a reopen the write lock.
     dirs: [RwLock<Option<Arc<OwnedFd>>>; 2],
+    /// The last `index.json` parsed, with the stamp it had when it was read.
     refs: Mutex<Option<(FileStamp, Arc<Refs>)>>,
 }
 
+/// Flags for a directory below the root: with NOFOLLOW a symlink fails with `ELOOP`, with
+/// DIRECTORY anything else that is no directory fails with `ENOTDIR`.
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 /// Flags for a file read below a held descriptor. NONBLOCK: a FIFO planted in the cache must
+/// NOCTTY: a terminal device planted there must not become the controlling terminal.
 /// not hang the open.
 fn file_flags() -> OFlags {
     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
@@ -61,6 +70,7 @@ impl SafeRoot {
         })
     }
 
+    /// Which entry of `dirs` holds an algorithm's directory.
     fn slot(algorithm: Algorithm) -> usize {
         match algorithm {
             Algorithm::Sha256 => 0,
@@ -70,6 +80,7 @@ impl SafeRoot {
 
     /// `blobs/<alg>` as a descriptor; `refresh` reopens it.
     fn alg_dir(&self, algorithm: Algorithm, refresh: bool) -> io::Result<Option<Arc<OwnedFd>>> {
+        // One slot per algorithm: `get` only keeps a mistake here from becoming a panic.
         let Some(slot) = self.dirs.get(Self::slot(algorithm)) else {
             return Ok(None);
         };
@@ -98,6 +109,8 @@ impl SafeRoot {
     /// Opens `blobs/<alg>/<hex>` without following a symlink; `None` if absent or not a
     /// regular file.
     pub(super) fn open_blob(&self, digest: &Digest) -> io::Result<Option<(File, u64)>> {
+        // The cached descriptor first; on a miss once more with a fresh one, since
+        // `blobs/<alg>` may have been created or replaced (a new inode) since it was opened.
         for refresh in [false, true] {
             let Some(dir) = self.alg_dir(digest.algorithm(), refresh)? else {
                 if refresh {
@@ -109,6 +122,8 @@ impl SafeRoot {
                 Ok(fd) => {
                     let file = File::from(fd);
                     let meta = file.metadata()?;
+                    // A directory, FIFO or device under a digest's name (NONBLOCK kept its
+                    // open from hanging): no blob.
                     if !meta.is_file() {
                         tracing::warn!("refusing to read `{digest}`: not a regular file");
                         return Ok(None);
@@ -150,6 +165,8 @@ impl SafeRoot {
                 "index.json is not a regular file of sane size",
             ));
         }
+        // The length is at most `MAX_INDEX` (checked above); `take` holds the read to that
+        // even if the file grows after `fstat`.
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(MAX_INDEX).read_to_end(&mut bytes)?;
         let refs = Arc::new(Refs::parse(&bytes).map_err(io::Error::other)?);

@@ -1,5 +1,9 @@
 //! Writing into the local store: [`LocalWriter`], over the ingest area (`ingest.rs`), for a
 //! digest's partial or an upload session.
+//!
+//! A writer appends (through the ingest's writer thread, which hashes what it writes) or writes
+//! at offsets (hashed by reading the file back at commit). Going from positional writes back to
+//! appending re-hashes the file once; nothing is ever hashed from a caller's say-so.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -23,8 +27,12 @@ pub(super) enum Key {
 
 /// A [`BlobWriter`] into the local layout's ingest area (see the module docs).
 pub struct LocalWriter {
+    /// The store written into: its locks and blob paths.
     pub(super) store: Store,
+    /// What is written; an upload becomes a digest only at commit.
     pub(super) key: Key,
+    /// Where the next append goes: what the file held at the start, plus appended bytes, or
+    /// the end of the furthest positional write if that is further.
     pub(super) offset: u64,
     /// `None` only while a blocking task has it.
     pub(super) ingest: Option<Ingest>,
@@ -41,6 +49,9 @@ impl Drop for LocalWriter {
         // The writer thread may still hold queued bytes: keep the digest locked until they are
         // on disk, so that the next writer resumes from a file nobody appends to.
         if let (Some(writer), Some(lock)) = (self.sequential.take(), self.lock.take()) {
+            // A thread of its own, not `spawn_blocking`: a drop cannot await, and may run while
+            // the runtime shuts down. Positional writes need no such wait: each was done before
+            // its `write_at` returned.
             std::thread::spawn(move || {
                 if let Err(e) = writer.finish() {
                     tracing::warn!("finishing an abandoned write: {e}");
@@ -65,6 +76,8 @@ impl LocalWriter {
         self.ingest.as_ref().ok_or_else(|| self.gone())
     }
 
+    /// The error once a write failed part way (the writer thread stopped, or a blocking task
+    /// that had the ingest failed): what the data file holds is then unknown to this writer.
     fn gone(&self) -> StoreError {
         let what = match &self.key {
             Key::Digest(d) => format!("ingest of {d}"),
@@ -79,6 +92,7 @@ impl LocalWriter {
     /// Refuses a write that would end past the declared size, before anything is written.
     fn check_room(&self, end: u64) -> Result<(), StoreError> {
         match (self.ingest()?.state.size, &self.key) {
+            // An upload has no declared size: its commit names the blob.
             (Some(size), Key::Digest(digest)) if end > size => Err(StoreError::WrongSize {
                 digest: digest.clone(),
                 expected: size,
@@ -88,7 +102,8 @@ impl LocalWriter {
         }
     }
 
-    /// Waits for the appending writer to finish (everything it was given on disk).
+    /// Waits for the appending writer to finish (everything it was given on disk): `None` when
+    /// none runs, otherwise its proof of what the file holds.
     async fn finish_sequential(&mut self) -> Result<Option<crate::store::Hashed>, StoreError> {
         let Some(writer) = self.sequential.take() else {
             return Ok(None);
@@ -106,6 +121,8 @@ impl LocalWriter {
         &mut self,
         work: impl FnOnce(&mut Ingest) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        // Should the task itself fail (a panic), the ingest goes with it: later calls get
+        // `gone`, and the lock is released when the writer drops.
         let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
         let (ingest, result) = off_runtime("write", move || {
             let result = work(&mut ingest);
@@ -134,6 +151,8 @@ impl BlobWriter for LocalWriter {
         if self.sequential.is_none() {
             // Continue the hash from what the file holds (a resumed partial, positional
             // writes): read back once, then hash as the bytes pass.
+            // From here on only the appending writer touches the file. `rehash(offset)` drops
+            // whatever lies past the offset, so file and hash agree from the first byte appended.
             self.positional = None;
             let offset = self.offset;
             let writer = self
@@ -154,11 +173,15 @@ impl BlobWriter for LocalWriter {
             self.finish_sequential().await?;
             return Err(self.gone());
         }
+        // Counted once queued: `close` and `commit` wait for the writer thread before they
+        // rely on the bytes being there.
         self.offset += len;
         Ok(())
     }
 
     async fn write_at(&mut self, at: u64, bytes: Bytes) -> Result<(), StoreError> {
+        // Queued appends land first, so positional writes never race the writer thread.
+        // Their hash is dropped: after a positional write, commit reads the file back.
         self.finish_sequential().await?;
         let file = match &self.positional {
             Some(f) => f.clone(),
@@ -176,6 +199,7 @@ impl BlobWriter for LocalWriter {
                 .map_err(StoreError::io("write", &path))
         })
         .await?;
+        // The contract: the offset becomes the end of the furthest write.
         self.offset = self.offset.max(end);
         Ok(())
     }
@@ -189,6 +213,8 @@ impl BlobWriter for LocalWriter {
                 reason: format!("it cannot be committed as {digest}"),
             });
         }
+        // Every queued byte on disk and fsynced; the appending writer's hash is the proof if
+        // one still runs (a later `write_at` finished it and dropped its hash).
         let streamed = self.finish_sequential().await?;
         let offset = self.offset;
         let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
@@ -206,11 +232,14 @@ impl BlobWriter for LocalWriter {
             let hashed = match streamed {
                 Some(h) => h,
                 // Positional writes (or none at all): the file is read back once.
+                // The longer of what was written and what the file holds (a resumed partial not
+                // written to), so that no resumed byte is cut off before hashing.
                 None => ingest.rehash(offset.max(ingest.partial_len()?))?,
             };
             let result = match ingest.commit(hashed)? {
                 Commit::Published(_) => Ok(()),
                 Commit::Rejected(ingest, mismatch) => {
+                    // Bytes that are not the blob would fail again on resume: the partial goes.
                     ingest.discard()?;
                     Err(StoreError::rejected(digest, mismatch))
                 }
@@ -225,6 +254,7 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn abort(mut self) -> Result<(), StoreError> {
+        // Whether the writer thread failed does not matter: its bytes are thrown away.
         self.finish_sequential().await.ok();
         let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
         let lock = self.lock.take();
@@ -240,6 +270,7 @@ impl BlobWriter for LocalWriter {
 
     async fn close(mut self) -> Result<u64, StoreError> {
         self.finish_sequential().await?;
+        // Positional bytes are written but not yet durable: `close` promises they are.
         if let Some(file) = self.positional.take() {
             let path = self.ingest()?.data_path().to_owned();
             off_runtime("sync", move || {

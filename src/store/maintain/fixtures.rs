@@ -12,6 +12,8 @@ pub fn blob(content: &str, size: u64, age: u64) -> BlobInfo {
     BlobInfo {
         digest: digest_bytes(Algorithm::Sha256, content.as_bytes()),
         size,
+        // A fixed instant, not the clock, so that tests of age order are repeatable; `age`
+        // must stay below 1 000 000 s.
         last_use: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 - age),
     }
 }
@@ -19,6 +21,7 @@ pub fn blob(content: &str, size: u64, age: u64) -> BlobInfo {
 /// Stores `bytes`; returns their digest.
 pub fn put(store: &Store, bytes: &[u8]) -> Digest {
     let d = digest_bytes(Algorithm::Sha256, bytes);
+    // Through the verifying commit, as any blob enters the store.
     store.put_bytes(&d, bytes).unwrap();
     d
 }
@@ -36,6 +39,7 @@ pub fn image(store: &Store, config: &[u8], layers: &[&[u8]]) -> (Digest, u64) {
         "layers": layers,
     })
     .to_string();
+    // The size of the bytes stored, which the `index.json` descriptor must state.
     (put(store, m.as_bytes()), m.len() as u64)
 }
 
@@ -49,6 +53,7 @@ pub fn record(store: &Store, name: &str, digest: &Digest, size: u64) {
         annotations: [(REF_NAME.to_owned(), name.to_owned())].into(),
         extra: serde_json::Map::new(),
     };
+    // Replaces what `name` recorded before, as a pull of a moved tag does.
     store
         .update_index(|i| (i.set_ref(name, vec![d]), true))
         .unwrap();

@@ -22,6 +22,7 @@ impl Store {
     /// names them) from `index.json`; returns how many entries went.
     pub fn remove_references(&self, names: &[String]) -> Result<usize, StoreError> {
         self.update_index(|index| {
+            // Written only when an entry went: removing nothing leaves the file untouched.
             let n: usize = names.iter().map(|name| index.remove_group(name)).sum();
             (n, n > 0)
         })
@@ -30,11 +31,15 @@ impl Store {
     /// Removes the first of `names` that `index.json` records as a reference: its entries,
     /// then the blobs no other reference reaches (unless a fetch holds them). `None` when it
     /// records none of them. The caller holds the cache-wide lock exclusively.
+    ///
+    /// `names` are the spellings one argument of `cache rm` may have: as typed, and as a
+    /// reference normalises it.
     pub fn remove_reference(&self, names: &[String]) -> Result<Option<Removal>, StoreError> {
         let references = self.reachable_by_reference()?;
         let Some(name) = names.iter().find(|n| references.contains_key(*n)) else {
             return Ok(None);
         };
+        // What any other reference reaches stays, shared layers above all.
         let others: HashSet<&Digest> = references
             .iter()
             .filter(|(n, _)| *n != name)
@@ -48,6 +53,9 @@ impl Store {
             .cloned()
             .collect();
         mine.sort();
+        // Entries first, blobs after: a crash in between leaves unreferenced blobs, which
+        // `cache gc` finds, never an entry whose blobs are gone. The exclusive cache lock keeps
+        // any pull from recording a new reference to them meanwhile.
         self.remove_references(std::slice::from_ref(name))?;
         let mut removal = Removal {
             references: vec![name.clone()],
@@ -80,6 +88,7 @@ impl Store {
             references,
             ..Removal::default()
         };
+        // Same order as `remove_reference`: entries first, then the blob.
         if self.lookup(digest)?.is_some() {
             if self.remove_blob_unless_locked(digest)? {
                 removal.removed.push(digest.clone());
@@ -96,6 +105,8 @@ mod tests {
     use super::*;
     use crate::store::maintain::fixtures::{image, put, record};
 
+    /// Removing a reference takes its manifest, config and own layer but not the layer it
+    /// shares; a blob a fetch holds is reported in use; removing a blob twice is a no-op.
     #[test]
     fn rm_drops_a_reference_and_only_the_blobs_no_other_one_reaches() {
         let dir = tempfile::tempdir().unwrap();
