@@ -18,7 +18,6 @@ use crate::cli::FetchArgs;
 use crate::client::Client;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
-use crate::store::{CacheLockMode, Store};
 use crate::transfer::{
     DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, SizeLimit, fetch_blob, segments_for,
 };
@@ -125,11 +124,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     // Held until the end: `cache gc` must not remove a blob between its commit and its copy.
-    let store = Store::open_for(&common.cache_dir, CacheLockMode::Shared, || {
-        printer.info("waiting for a `layerget cache` command that holds the cache");
-    })
-    .await
-    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let store = common.open_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     // Before any transfer, so an unusable -o fails before bytes are fetched.
     if let OutputTarget::Dir(dir) = &settings.output {

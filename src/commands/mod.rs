@@ -80,6 +80,27 @@ pub struct Common {
     pub retry: RetryPolicy,
 }
 
+impl Common {
+    /// Opens the cache for a command that puts content into it (`fetch`, `pull`), holding the
+    /// cache-wide lock shared until the store is dropped: `cache gc`, `prune` and `rm` (which
+    /// hold it exclusively) then never remove a blob between its commit and its use. Says so
+    /// once if such a command holds the cache and this one waits.
+    pub(crate) async fn open_store_shared(
+        &self,
+        printer: &Printer,
+    ) -> anyhow::Result<crate::store::Store> {
+        let waiting =
+            || printer.info("waiting for a `layerget cache` command that holds the cache");
+        crate::store::Store::open_for(
+            &self.cache_dir,
+            crate::store::CacheLockMode::Shared,
+            waiting,
+        )
+        .await
+        .with_context(|| format!("opening the cache `{}`", self.cache_dir.display()))
+    }
+}
+
 /// Explicit credentials: `--username` with `--password-stdin` (or `LAYERGET_PASSWORD`), else
 /// `LAYERGET_USERNAME` with `LAYERGET_PASSWORD`.
 fn explicit_credentials(g: &crate::cli::RegistryArgs) -> anyhow::Result<Option<Found>> {

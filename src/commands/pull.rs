@@ -17,7 +17,6 @@ use crate::client::Client;
 use crate::manifest::PlatformSpec;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
-use crate::store::{CacheLockMode, Store};
 use crate::transfer::image::{PlatformChoice, PullError, PullOptions, PulledImage, pull};
 use crate::transfer::{FetchOptions, segments_for};
 
@@ -95,11 +94,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     // Held until the end: `cache gc` must not remove what is fetched but not yet recorded.
-    let store = Store::open_for(&common.cache_dir, CacheLockMode::Shared, || {
-        printer.info("waiting for a `layerget cache` command that holds the cache");
-    })
-    .await
-    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let store = common.open_store_shared(printer).await?;
     // One client for every image: credentials, learned auth schemes, tokens and connection
     // pools are shared by all transfers to a registry.
     let client = Client::new(common.client.clone())?;
