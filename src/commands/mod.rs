@@ -330,6 +330,7 @@ fn category_of_cause(cause: &(dyn std::error::Error + 'static)) -> Option<Catego
         ReferenceError,
         DigestError,
         RegistryAuthError,
+        serve::ServeSetupError,
     );
     if cause.is::<NotFoundError>() {
         return Some(Category::NotFound);

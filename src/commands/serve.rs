@@ -167,6 +167,45 @@ impl ListenError {
     }
 }
 
+/// Why `serve` cannot use the TLS or htpasswd files it was given: a usage error (exit 2), the
+/// parser's own error kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeSetupError {
+    /// rustls or the PEM parser refused the certificate and key.
+    #[error("cannot serve TLS with `{}` and `{}`: {source}", .cert.display(), .key.display())]
+    Tls {
+        /// `--tls-cert`.
+        cert: PathBuf,
+        /// `--tls-key`.
+        key: PathBuf,
+        /// What was wrong with them.
+        #[source]
+        source: server::tls::TlsSetupError,
+    },
+    /// The htpasswd file is not text.
+    #[error("--htpasswd `{}` is not UTF-8 text", .path.display())]
+    HtpasswdNotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A line of the htpasswd file cannot be used.
+    #[error("--htpasswd `{}`: {source}", .path.display())]
+    Htpasswd {
+        /// The file.
+        path: PathBuf,
+        /// Which line, and why.
+        #[source]
+        source: server::auth::HtpasswdError,
+    },
+}
+
+impl ServeSetupError {
+    /// Always [`Category::Usage`]: the files are arguments the user chose.
+    pub fn category(&self) -> crate::exit::Category {
+        crate::exit::Category::Usage
+    }
+}
+
 /// Loads the TLS and htpasswd files. A file that cannot be read is a storage error (exit 8);
 /// one whose content is unusable is a usage error (exit 2) naming the option and the problem.
 fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
@@ -182,12 +221,12 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
             // An error here only means a provider is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
             Some(
-                server::tls::server_config(&cert_pem, &key_pem).map_err(|e| {
-                    UsageError(format!(
-                        "cannot serve TLS with `{}` and `{}`: {e}",
-                        cert.display(),
-                        key.display()
-                    ))
+                server::tls::server_config(&cert_pem, &key_pem).map_err(|source| {
+                    ServeSetupError::Tls {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        source,
+                    }
                 })?,
             )
         }
@@ -196,11 +235,12 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
         None => None,
         Some(path) => {
             let bytes = read("--htpasswd", path)?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                UsageError(format!("--htpasswd `{}` is not UTF-8 text", path.display()))
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ServeSetupError::HtpasswdNotText { path: path.clone() })?;
+            let parsed = Htpasswd::parse(&text).map_err(|source| ServeSetupError::Htpasswd {
+                path: path.clone(),
+                source,
             })?;
-            let parsed = Htpasswd::parse(&text)
-                .map_err(|e| UsageError(format!("--htpasswd `{}`: {e}", path.display())))?;
             Some(std::sync::Arc::new(parsed.with_queue(settings.auth_queue)))
         }
     };
