@@ -54,6 +54,42 @@ pub enum ApiError {
         /// The per-address limit.
         limit: usize,
     },
+    /// No such upload session in this repository (never started, finished, cancelled or
+    /// expired).
+    BlobUploadUnknown,
+    /// An upload request that cannot be taken (a PATCH without a body length, a malformed
+    /// `Content-Range`).
+    BlobUploadInvalid(String),
+    /// The digest a client gave does not name the bytes it sent (or it gave none).
+    DigestRejected(String),
+    /// A chunk that does not start where the session's bytes end (416).
+    ChunkOutOfOrder {
+        /// Bytes the session holds.
+        offset: u64,
+    },
+    /// A body whose length is not the one declared.
+    SizeInvalid(String),
+    /// A body over a size limit (413).
+    TooLarge {
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// The server holds as many upload sessions as it may (429).
+    TooManyUploads {
+        /// The limit.
+        limit: usize,
+    },
+    /// A manifest that cannot be stored as sent.
+    ManifestInvalid(String),
+    /// A manifest naming a blob or child manifest the registry does not hold.
+    ManifestBlobUnknown(Digest),
+    /// A delete of content something still uses (409).
+    InUse {
+        /// What was to be deleted.
+        digest: Digest,
+        /// The manifest that uses it (itself, when a writer holds it).
+        by: Digest,
+    },
     /// Reading the cache failed.
     Internal(io::Error),
     /// The store failed.
@@ -148,6 +184,66 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "too many connections from this address",
             json!({ "limit": limit }),
         ),
+        ApiError::BlobUploadUnknown => (
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+            "blob upload unknown to registry",
+            Value::Null,
+        ),
+        ApiError::BlobUploadInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "BLOB_UPLOAD_INVALID",
+            "blob upload invalid",
+            json!(why),
+        ),
+        ApiError::DigestRejected(why) => (
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "provided digest did not match uploaded content",
+            json!(why),
+        ),
+        ApiError::ChunkOutOfOrder { offset } => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "RANGE_INVALID",
+            "a chunk must start where the upload's bytes end",
+            json!({ "offset": offset }),
+        ),
+        ApiError::SizeInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "SIZE_INVALID",
+            "provided length did not match content length",
+            json!(why),
+        ),
+        ApiError::TooLarge { max } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            "the content is larger than this registry accepts",
+            json!({ "max": max }),
+        ),
+        ApiError::TooManyUploads { limit } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "too many upload sessions are open: finish or cancel some",
+            json!({ "limit": limit }),
+        ),
+        ApiError::ManifestInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "manifest invalid",
+            json!(why),
+        ),
+        ApiError::ManifestBlobUnknown(d) => (
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "manifest references a manifest or blob unknown to registry",
+            json!({ "digest": d.to_string() }),
+        ),
+        ApiError::InUse { digest, by } => (
+            StatusCode::CONFLICT,
+            "DENIED",
+            "the content is still in use and was not deleted",
+            json!({ "digest": digest.to_string(), "usedBy": by.to_string() }),
+        ),
         ApiError::NotFound => (
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -197,7 +293,16 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 value(format!("Basic realm=\"{}\"", auth::REALM)),
             );
         }
-        ApiError::TooManyRequests | ApiError::Unavailable { .. } => {
+        ApiError::ChunkOutOfOrder { offset } => {
+            // Where the client should resume ("Range: 0-<last byte>", 0-0 when empty).
+            headers.insert(
+                header::RANGE,
+                value(format!("0-{}", offset.saturating_sub(1))),
+            );
+        }
+        ApiError::TooManyRequests
+        | ApiError::Unavailable { .. }
+        | ApiError::TooManyUploads { .. } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
         }
         _ => {}

@@ -39,8 +39,7 @@ pub async fn run_with<S: ContentStore>(
     access: Access,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let service =
-        hyper_util::service::TowerToHyperService::new(router(source, access.htpasswd.clone()));
+    let service = hyper_util::service::TowerToHyperService::new(router(source, &access));
     let tls = access.tls.map(tokio_rustls::TlsAcceptor::from);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

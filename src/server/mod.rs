@@ -48,14 +48,17 @@
 pub mod auth;
 mod blobs;
 mod conn;
+mod deletes;
 mod error;
 mod listen;
 mod listing;
 mod log;
 mod manifests;
 pub mod range;
+mod referrers;
 mod routing;
 pub mod tls;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +124,39 @@ pub struct Access {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Require Basic credentials from this file.
     pub htpasswd: Option<Arc<Htpasswd>>,
+    /// What clients may change (nothing by default).
+    pub writes: Writes,
+}
+
+/// What a server lets clients change (issue 11). The default is read-only: every write gets
+/// 405 `UNSUPPORTED`.
+#[derive(Debug, Clone, Copy)]
+pub struct Writes {
+    /// Blob uploads and manifest PUTs.
+    pub push: bool,
+    /// DELETE of tags, manifests and blobs.
+    pub delete: bool,
+    /// With htpasswd: reads need no credentials (writes still do).
+    pub anonymous_pull: bool,
+    /// An upload session idle this long is aborted.
+    pub upload_ttl: Duration,
+    /// Upload sessions open at once; more get 429.
+    pub max_upload_sessions: usize,
+    /// Largest blob (and so upload) accepted; more gets 413.
+    pub max_blob_size: u64,
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Writes {
+            push: false,
+            delete: false,
+            anonymous_pull: false,
+            upload_ttl: Duration::from_secs(3600),
+            max_upload_sessions: 1000,
+            max_blob_size: 10 << 30,
+        }
+    }
 }
 
 /// A header value from text we built ourselves (digests, numbers, validated names); should
@@ -163,5 +199,7 @@ fn not_modified_response(digest: &Digest, etag: &str, immutable: bool) -> Respon
     response
 }
 
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,341 @@
+//! `layerget serve --allow-push` (issue 11) with real clients: `skopeo copy` into serve (from
+//! `dir:` and `oci:` sources made from an image the reference registry holds) and back out
+//! byte-identical; the upload endpoints over HTTP (monolithic, chunked, status, cancel,
+//! sha512), a session that outlives a `kill -9` of serve, and the start-up refusals.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::*;
+
+const REPO: &str = "team/app";
+
+/// An image in the reference registry, copied by skopeo to `dir:` (what is pushed to serve).
+fn source_image() -> (TestRegistry, Image, tempfile::TempDir) {
+    let registry = TestRegistry::start();
+    let image = push_image(
+        &registry,
+        REPO,
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(1, 3000), layer(2, 70_000)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = skopeo()
+        .args(["copy", "--src-tls-verify=false", "--retry-times", "0"])
+        .arg(format!("docker://{}/{REPO}:v1", registry.addr()))
+        .arg(format!("dir:{}", dir.path().display()))
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (registry, image, dir)
+}
+
+fn skopeo_copy(from: &str, to: &str) {
+    let out = skopeo()
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            // The test layers are uncompressed: without this skopeo gzips them on a push.
+            "--preserve-digests",
+            "--retry-times",
+            "0",
+        ])
+        .args([from, to])
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "skopeo copy {from} {to}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn skopeo_pushes_into_serve_and_pulls_back_the_same_bytes() {
+    let (_registry, image, source) = source_image();
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    // dir: into serve, then back out.
+    skopeo_copy(
+        &format!("dir:{}", source.path().display()),
+        &format!("docker://{}/{REPO}:v1", serve.addr),
+    );
+    let back = tempfile::tempdir().unwrap();
+    skopeo_copy(
+        &format!("docker://{}/{REPO}:v1", serve.addr),
+        &format!("dir:{}", back.path().display()),
+    );
+    let (sent, got) = (files(source.path()), files(back.path()));
+    let names = |f: &[(String, Vec<u8>)]| {
+        f.iter()
+            .map(|(n, b)| (n.clone(), b.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&sent), names(&got));
+    for ((name, a), (_, b)) in sent.iter().zip(&got) {
+        assert!(
+            a == b,
+            "{name} differs: {} vs {}",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        );
+    }
+    assert!(got.iter().any(|(_, b)| *b == image.manifest));
+    // Only verified content is under blobs/, and the pushed tag is an index.json name that
+    // skopeo's oci: transport reads.
+    for digest in image.blobs() {
+        assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+    }
+    assert_skopeo_reads(cache.path(), &format!("{}/{REPO}:v1", serve.addr), &image);
+
+    // oci: into serve under another name.
+    let layout = tempfile::tempdir().unwrap();
+    skopeo_copy(
+        &format!("dir:{}", source.path().display()),
+        &format!("oci:{}:v2", layout.path().display()),
+    );
+    skopeo_copy(
+        &format!("oci:{}:v2", layout.path().display()),
+        &format!("docker://{}/team/other:v2", serve.addr),
+    );
+    let r = serve.request("GET", "/v2/team/other/tags/list", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("v2"), "{}", r.text());
+    // Every write is in the access log.
+    let log = serve.log();
+    assert!(log.contains("PUT /v2/team/app/manifests/v1"), "{log}");
+    assert!(log.contains("POST /v2/team/app/blobs/uploads/"), "{log}");
+}
+
+#[test]
+fn uploads_over_http() {
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    let addr = serve.addr.clone();
+    let data = layer(7, 200_000);
+    let digest = sha256_digest(&data);
+
+    // Monolithic POST.
+    let r = http_request(
+        &addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/?digest={digest}"),
+        &[],
+        &data,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), data);
+
+    // Chunked: POST, two PATCHes, status, the PUT with the last chunk.
+    let data = layer(8, 150_000);
+    let digest = sha256_digest(&data);
+    let r = http_request(
+        &addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(r.header("range"), Some("0-0"));
+    let location = r.header("location").unwrap().to_owned();
+    let r = http_request(
+        &addr,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-99999")],
+        &data[..100_000],
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("range"), Some("0-99999"));
+    let r = http_request(
+        &addr,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-9")],
+        &data[..10],
+    );
+    assert_eq!(r.status, 416);
+    let r = http_request(&addr, "GET", &location, &[], b"");
+    assert_eq!((r.status, r.header("range")), (204, Some("0-99999")));
+    assert!(
+        !cache.blob_path(&digest).exists(),
+        "nothing under blobs/ before the commit"
+    );
+    let r = http_request(
+        &addr,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[("Content-Range", &format!("100000-{}", data.len() - 1))],
+        &data[100_000..],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), data);
+
+    // Cancel.
+    let r = http_request(
+        &addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    let location = r.header("location").unwrap().to_owned();
+    http_request(&addr, "PATCH", &location, &[], b"abc");
+    let r = http_request(&addr, "DELETE", &location, &[], b"");
+    assert_eq!(r.status, 204);
+    let r = http_request(&addr, "GET", &location, &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("BLOB_UPLOAD_UNKNOWN"), "{}", r.text());
+
+    // sha512.
+    let r = http_request(
+        &addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/?digest-algorithm=sha512"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 202);
+    let location = r.header("location").unwrap().to_owned();
+    let d512 = sha512_digest(b"five hundred and twelve");
+    let r = http_request(
+        &addr,
+        "PUT",
+        &format!("{location}?digest={d512}"),
+        &[],
+        b"five hundred and twelve",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http_request(&addr, "GET", &format!("/v2/{REPO}/blobs/{d512}"), &[], b"");
+    assert_eq!(r.body, b"five hundred and twelve");
+
+    // A wrong digest: 400, the session and its bytes gone.
+    let r = http_request(
+        &addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    let location = r.header("location").unwrap().to_owned();
+    let r = http_request(
+        &addr,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[],
+        b"not those bytes",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("DIGEST_INVALID"), "{}", r.text());
+    assert_eq!(http_request(&addr, "GET", &location, &[], b"").status, 404);
+}
+
+#[test]
+fn an_upload_survives_a_kill_of_serve() {
+    let cache = TempCache::new().with_layout();
+    let data = layer(9, 120_000);
+    let digest = sha256_digest(&data);
+    let location = {
+        let serve = Serve::start(cache.path(), &["--allow-push"]);
+        let r = http_request(
+            &serve.addr,
+            "POST",
+            &format!("/v2/{REPO}/blobs/uploads/"),
+            &[],
+            b"",
+        );
+        let location = r.header("location").unwrap().to_owned();
+        let r = http_request(&serve.addr, "PATCH", &location, &[], &data[..50_000]);
+        assert_eq!(r.status, 202);
+        location
+        // Dropped: SIGKILL.
+    };
+    assert!(!cache.blob_path(&digest).exists());
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    let r = http_request(&serve.addr, "GET", &location, &[], b"");
+    assert_eq!((r.status, r.header("range")), (204, Some("0-49999")));
+    let r = http_request(
+        &serve.addr,
+        "PATCH",
+        &location,
+        &[("Content-Range", &format!("50000-{}", data.len() - 1))],
+        &data[50_000..],
+    );
+    assert_eq!(r.status, 202);
+    let r = http_request(
+        &serve.addr,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), data);
+}
+
+#[test]
+fn idle_sessions_expire() {
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push", "--upload-ttl", "1s"]);
+    let r = http_request(
+        &serve.addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    let location = r.header("location").unwrap().to_owned();
+    wait_until("the session to expire", || {
+        http_request(&serve.addr, "GET", &location, &[], b"").status == 404
+    });
+}
+
+#[test]
+fn writes_on_a_public_address_need_htpasswd_or_the_insecure_flag() {
+    let cache = TempCache::new().with_layout();
+    let out = layerget()
+        .arg("serve")
+        .arg(cache.path())
+        .args(["--allow-push", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without authentication"), "{stderr}");
+    assert!(
+        stderr.contains("--insecure-allow-anonymous-push"),
+        "{stderr}"
+    );
+    // --anonymous-pull means nothing without --htpasswd.
+    let out = layerget()
+        .arg("serve")
+        .arg(cache.path())
+        .args(["--allow-push", "--anonymous-pull"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
