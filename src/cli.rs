@@ -39,7 +39,7 @@ Examples:
   layerget serve                                   the default cache on 127.0.0.1:5000
   layerget serve /srv/mirror --listen 0.0.0.0:5000 --htpasswd users --tls-cert c.pem --tls-key k.pem
   skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/alpine:3.20 dir:alpine
-  layerget serve --allow-push --allow-delete      a registry that takes pushes (loopback only)
+  layerget serve --allow-push --allow-delete       a registry that takes pushes (loopback only)
   skopeo copy --dest-tls-verify=false dir:alpine docker://127.0.0.1:5000/team/alpine:v1";
 
 /// Examples in `pull --help`.
