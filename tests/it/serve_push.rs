@@ -339,3 +339,150 @@ fn writes_on_a_public_address_need_htpasswd_or_the_insecure_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// An htpasswd file with `writer:secret`, in a temp dir kept alive by the caller.
+fn htpasswd() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("htpasswd");
+    fs::write(
+        &path,
+        format!("writer:{}\n", bcrypt::hash("secret", 4).unwrap()),
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    (dir, path)
+}
+
+#[test]
+fn writes_need_credentials_and_reads_may_not() {
+    use base64::Engine as _;
+    let cache = TempCache::new().with_layout();
+    let (_dir, file) = htpasswd();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("writer:secret")
+    );
+    let uploads = format!("/v2/{REPO}/blobs/uploads/");
+    let serve = Serve::start(
+        cache.path(),
+        &["--allow-push", "--htpasswd", &file, "--anonymous-pull"],
+    );
+    assert_eq!(serve.request("GET", "/v2/", &[]).status, 200);
+    let r = http_request(&serve.addr, "POST", &uploads, &[], b"");
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    let r = http_request(
+        &serve.addr,
+        "POST",
+        &uploads,
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(r.status, 202);
+    drop(serve);
+    // Without --anonymous-pull, reads need credentials too.
+    let serve = Serve::start(cache.path(), &["--allow-push", "--htpasswd", &file]);
+    assert_eq!(serve.request("GET", "/v2/", &[]).status, 401);
+    assert_eq!(
+        serve
+            .request("GET", "/v2/", &[("Authorization", &auth)])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn a_body_that_stops_halfway_leaves_a_resumable_session() {
+    use std::io::Write as _;
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    let r = http_request(
+        &serve.addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    let location = r.header("location").unwrap().to_owned();
+    let data = layer(11, 100_000);
+    {
+        let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+        write!(
+            stream,
+            "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            serve.addr,
+            data.len()
+        )
+        .unwrap();
+        stream.write_all(&data[..40_000]).unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Dropped: the body stops at 40,000 bytes.
+    }
+    wait_until("the cut body to be kept", || {
+        let r = http_request(&serve.addr, "GET", &location, &[], b"");
+        r.status == 204 && r.header("range") == Some("0-39999")
+    });
+    let digest = sha256_digest(&data);
+    let r = http_request(
+        &serve.addr,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[("Content-Range", &format!("40000-{}", data.len() - 1))],
+        &data[40_000..],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), data);
+}
+
+#[test]
+fn two_clients_pushing_one_blob_both_succeed() {
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    let data = layer(12, 2 << 20);
+    let digest = sha256_digest(&data);
+    let target = format!("/v2/{REPO}/blobs/uploads/?digest={digest}");
+    std::thread::scope(|s| {
+        let pushes: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| http_request(&serve.addr, "POST", &target, &[], &data).status))
+            .collect();
+        for p in pushes {
+            assert_eq!(p.join().unwrap(), 201);
+        }
+    });
+    assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+}
+
+#[test]
+fn sessions_are_bounded() {
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(
+        cache.path(),
+        &[
+            "--allow-push",
+            "--max-upload-sessions",
+            "5",
+            "--max-blob-size",
+            "1K",
+        ],
+    );
+    let uploads = format!("/v2/{REPO}/blobs/uploads/");
+    for _ in 0..5 {
+        assert_eq!(
+            http_request(&serve.addr, "POST", &uploads, &[], b"").status,
+            202
+        );
+    }
+    let r = http_request(&serve.addr, "POST", &uploads, &[], b"");
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("TOOMANYREQUESTS"), "{}", r.text());
+    let big = vec![0u8; 2048];
+    let r = http_request(
+        &serve.addr,
+        "POST",
+        &format!("{uploads}?digest={}", sha256_digest(&big)),
+        &[],
+        &big,
+    );
+    assert_eq!(r.status, 413);
+}
