@@ -75,23 +75,25 @@ pub async fn run(
         .dir
         .clone()
         .unwrap_or_else(|| common.cache_dir.clone());
-    if !dir.is_dir() {
+    let writes = settings.writes;
+    // A registry that takes pushes may start empty: then a missing or empty directory becomes
+    // a cache (as for `fetch`; a directory of other things is still refused).
+    if !dir.is_dir() && !writes.push {
         return Err(UsageError(format!(
             "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
             dir.display()
         ))
         .into());
     }
-    // Serving never makes a cache: the directory must be one (or an OCI layout) already.
+    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    let writes = settings.writes;
-    let source = if writes.push || writes.delete {
+    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
+    let source = if writes.push {
         // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
         // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
-        Store::open_existing_for(&dir, CacheLockMode::Shared, || {
-            printer.info("waiting for another layerget command (cache gc?) to finish");
-        })
-        .await
+        Store::open_for(&dir, CacheLockMode::Shared, waiting).await
+    } else if writes.delete {
+        Store::open_existing_for(&dir, CacheLockMode::Shared, waiting).await
     } else {
         Store::open_existing(&dir)
     }

@@ -486,3 +486,28 @@ fn sessions_are_bounded() {
     );
     assert_eq!(r.status, 413);
 }
+
+#[test]
+fn a_push_registry_may_start_from_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("new");
+    let serve = Serve::start(&cache, &["--allow-push"]);
+    let data = b"first".to_vec();
+    let digest = sha256_digest(&data);
+    let r = http_request(
+        &serve.addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/?digest={digest}"),
+        &[],
+        &data,
+    );
+    assert_eq!(r.status, 201);
+    assert!(cache.join("oci-layout").is_file());
+    // Read-only, a missing cache is still an error.
+    let out = layerget()
+        .arg("serve")
+        .arg(root.path().join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
