@@ -258,12 +258,25 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 _ => &"",
             };
             tracing::error!("serving a request failed: {reason}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNKNOWN",
-                "unknown error",
-                Value::Null,
-            )
+            // A full disk is named (issue 11, "Robustness"): the client learns it is the
+            // registry's storage, not its request; nothing was published.
+            let full = matches!(err, ApiError::Store(StoreError::Io { source, .. })
+                if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded));
+            if full {
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "UNKNOWN",
+                    "the registry's storage is full: nothing was stored",
+                    Value::Null,
+                )
+            } else {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "unknown error",
+                    Value::Null,
+                )
+            }
         }
     };
     let entry = if detail.is_null() {

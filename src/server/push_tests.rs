@@ -820,3 +820,47 @@ async fn deletes_never_break_what_is_still_used() {
     let refs = app.source.refs().await.unwrap();
     assert_eq!(refs.tags("team/other", None).map_or(0, Iterator::count), 0);
 }
+
+#[test]
+fn a_full_disk_is_named() {
+    let e = super::ApiError::Store(crate::store::StoreError::Io {
+        action: "write",
+        path: "/cache/ingest/uploads/x/data".into(),
+        source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+    });
+    let response = error_response(&e);
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+}
+
+#[tokio::test]
+async fn concurrent_manifest_puts_lose_no_tag() {
+    let app = app();
+    let (manifest, d) = image(&app).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (app, manifest) = (app.clone(), manifest.clone());
+        tasks.push(tokio::spawn(async move {
+            // Half of them to one tag: the last writer wins, the others' tags stay.
+            let tag = if i % 2 == 0 {
+                format!("t{i}")
+            } else {
+                "same".into()
+            };
+            req(
+                &app,
+                Method::PUT,
+                &format!("/v2/team/app/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                &manifest,
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    let refs = app.source.refs().await.unwrap();
+    assert_eq!(refs.tags("team/app", None).unwrap().count(), 9);
+    assert_eq!(refs.tag("team/app", "same", None).unwrap().digest, d);
+}
