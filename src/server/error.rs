@@ -31,7 +31,7 @@ pub enum ApiError {
     },
     /// The cache has no tags for this repository.
     NameUnknown(String),
-    /// A method this read-only registry does not allow here.
+    /// A method this registry does not allow here (read-only, or deletes not allowed).
     Unsupported {
         /// The `Allow` header value.
         allow: &'static str,
@@ -151,7 +151,7 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         ApiError::Unsupported { .. } => (
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
-            "the operation is unsupported: this registry is read-only",
+            "the operation is unsupported here (writes need serve --allow-push, deletes --allow-delete)",
             Value::Null,
         ),
         ApiError::RangeNotSatisfiable { size } => (

@@ -1,5 +1,6 @@
-//! `layerget serve`: a cache served back as a read-only registry (OCI Distribution
-//! Specification, pull side).
+//! `layerget serve`: a cache served back as a registry (OCI Distribution Specification): the
+//! pull side always, the push side (uploads, manifest PUTs, referrers) and deletes when
+//! [`Writes`] allows them (issue 11; read-only by default, every write then 405).
 //!
 //! This module owns the HTTP side: routing (through [`crate::reference::parse_api_path`]), the
 //! answers to each endpoint, the mapping of every failure to a status and error envelope (one
@@ -43,7 +44,10 @@
 //! Files: `routing` (the router, credentials, the per-request dispatch), `blobs`, `manifests`
 //! and `listing` (the answers), `error` (failures as statuses and envelopes), `log` (the
 //! access log), `listen` (the accept loop and its limits) with `conn` (per-connection I/O
-//! accounting), `range` (Range and validators, pure), `auth` (htpasswd), `tls`.
+//! accounting), `range` (Range and validators, pure), `auth` (htpasswd), `tls`; with writes
+//! allowed, `uploads` (blob upload sessions and their sweep), `referrers` (the subject index)
+//! and `deletes` (what may be deleted: the repository-scoping rules); manifest PUTs are in
+//! `manifests`. With [`Writes::anonymous_pull`], GET and HEAD skip the credential check.
 
 pub mod auth;
 mod blobs;
