@@ -212,10 +212,23 @@ pub(super) async fn put_manifest<S: ContentStore>(
     app: &Arc<App<S>>,
     name: &str,
     reference: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     use crate::digest::{Algorithm, digest_bytes};
+    // `?tag=` (several allowed; distribution-spec 1.1's "push a manifest with tags"): more
+    // tags for the same bytes, each confirmed by an `OCI-Tag` header.
+    let mut extra_tags: Vec<String> = super::listing::query_pairs(query.unwrap_or(""))
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v)
+        .collect();
+    if let Some(bad) = extra_tags.iter().find(|t| !is_tag(t)) {
+        return Err(ApiError::ManifestInvalid(format!(
+            "`?tag={}` is no valid tag",
+            super::log::escape_for_log(bad, 200)
+        )));
+    }
     let (claimed, tag) = if reference.contains(':') {
         let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
         (Some(digest), None)
@@ -267,11 +280,28 @@ pub(super) async fn put_manifest<S: ContentStore>(
         annotations: [(annotation.to_owned(), value)].into(),
         extra: Default::default(),
     };
-    if let Some(tag) = tag {
-        let full = format!("{host}/{name}:{tag}");
-        let descriptor = entry(crate::manifest::REF_NAME, full.clone());
+    let tag_params = !extra_tags.is_empty();
+    if let Some(tag) = tag
+        && !extra_tags.iter().any(|t| t == tag)
+    {
+        extra_tags.insert(0, tag.to_owned());
+    }
+    if !extra_tags.is_empty() {
+        let named: Vec<(String, crate::manifest::Descriptor)> = extra_tags
+            .iter()
+            .map(|tag| {
+                let full = format!("{host}/{name}:{tag}");
+                (full.clone(), entry(crate::manifest::REF_NAME, full))
+            })
+            .collect();
+        // All tags in one atomic update.
         source
-            .update_refs(move |index| (index.set_ref(&full, vec![descriptor]), true))
+            .update_refs(move |index| {
+                for (full, descriptor) in named {
+                    index.set_ref(&full, vec![descriptor]);
+                }
+                ((), true)
+            })
             .await?;
     }
     if let Some(subject) = &subject {
@@ -286,6 +316,15 @@ pub(super) async fn put_manifest<S: ContentStore>(
     );
     h.insert(super::CONTENT_DIGEST, super::value(digest.to_string()));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    // Only for `?tag=`: the tags of the request's query, as the spec's `OCI-Tag` confirms them.
+    if tag_params {
+        for tag in &extra_tags {
+            h.append(
+                axum::http::HeaderName::from_static("oci-tag"),
+                super::value(tag.clone()),
+            );
+        }
+    }
     if let Some(subject) = subject {
         h.insert(
             axum::http::HeaderName::from_static("oci-subject"),

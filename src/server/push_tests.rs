@@ -864,3 +864,36 @@ async fn concurrent_manifest_puts_lose_no_tag() {
     assert_eq!(refs.tags("team/app", None).unwrap().count(), 9);
     assert_eq!(refs.tag("team/app", "same", None).unwrap().digest, d);
 }
+
+#[tokio::test]
+async fn tag_parameters_tag_one_push_several_times() {
+    let app = app();
+    let (manifest, d) = image(&app).await;
+    let a = req(
+        &app,
+        Method::PUT,
+        &format!("/v2/team/app/manifests/{d}?tag=a&tag=b"),
+        &[("content-type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let tags: Vec<_> = a
+        .headers
+        .get_all("oci-tag")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["a", "b"]);
+    let refs = app.source.refs().await.unwrap();
+    assert_eq!(refs.tag("team/app", "b", None).unwrap().digest, d);
+    let a = req(
+        &app,
+        Method::PUT,
+        &format!("/v2/team/app/manifests/{d}?tag=bad*tag"),
+        &[("content-type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .await;
+    assert_eq!(a.code(), "MANIFEST_INVALID");
+}

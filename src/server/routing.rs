@@ -181,7 +181,7 @@ pub(super) async fn answer<S: ContentStore>(
                 return upload(app, method, name, *session, raw_query, headers, body).await;
             }
             (ApiRoute::Manifest { name, reference }, &Method::PUT) => {
-                return put_manifest(app, name, reference, headers, body).await;
+                return put_manifest(app, name, reference, raw_query, headers, body).await;
             }
             _ => {}
         }
