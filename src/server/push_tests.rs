@@ -897,3 +897,43 @@ async fn tag_parameters_tag_one_push_several_times() {
     .await;
     assert_eq!(a.code(), "MANIFEST_INVALID");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Hostile upload requests (issue 11, "Robustness"): any Content-Range, Content-Length,
+    /// session id and query get an answer, never a panic, and never publish a blob.
+    #[test]
+    fn hostile_upload_requests_never_panic(
+        range in "(bytes )?-?[0-9]{0,21}-?[0-9]{0,21}(/[0-9*]{0,3})?",
+        length in "-?[0-9]{0,21}",
+        session in "[a-zA-Z0-9._%/-]{0,70}",
+        query in "(digest|mount|digest-algorithm|from)=[a-z0-9:%.]{0,80}",
+        method in proptest::sample::select(vec!["POST", "PATCH", "PUT", "GET", "DELETE"]),
+        own in proptest::bool::ANY,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let app = app();
+            let target = if own {
+                format!("{}?{query}", open(&app, "a").await)
+            } else {
+                format!("/v2/a/blobs/uploads/{session}?{query}")
+            };
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let mut headers = vec![("content-range", range.as_str())];
+            if !length.is_empty() {
+                headers.push(("content-length", length.as_str()));
+            }
+            let a = req(&app, method, &target, &headers, b"0123456789").await;
+            assert!(a.status.as_u16() < 500, "{} {target}", a.status);
+            if !a.status.is_success() {
+                assert!(!a.code().is_empty());
+            }
+            // Nothing the body could be is published under a digest it is not.
+            for b in app.source.blobs().await.unwrap() {
+                let bytes = stored(&app, &b.digest).await.unwrap();
+                assert_eq!(digest_bytes(b.digest.algorithm(), &bytes), b.digest);
+            }
+        });
+    }
+}
