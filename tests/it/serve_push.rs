@@ -1,6 +1,6 @@
 //! `layerget serve --allow-push` (issue 11) with real clients: `skopeo copy` into serve (from
-//! `dir:` and `oci:` sources made from an image the reference registry holds) and back out
-//! byte-identical; the upload endpoints over HTTP (monolithic, chunked, status, cancel,
+//! `dir:`, `oci:` and `docker-archive:` sources made from an image the reference registry
+//! holds) and back out byte-identical; the upload endpoints over HTTP (monolithic, chunked, status, cancel,
 //! sha512), a session that outlives a `kill -9` of serve, and the start-up refusals.
 
 use std::fs;
@@ -37,16 +37,20 @@ fn source_image() -> (TestRegistry, Image, tempfile::TempDir) {
 }
 
 fn skopeo_copy(from: &str, to: &str) {
+    // The test layers are uncompressed: without this skopeo gzips them on a push.
+    skopeo_copy_with(from, to, &["--preserve-digests"]);
+}
+
+fn skopeo_copy_with(from: &str, to: &str, options: &[&str]) {
     let out = skopeo()
         .args([
             "copy",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
-            // The test layers are uncompressed: without this skopeo gzips them on a push.
-            "--preserve-digests",
             "--retry-times",
             "0",
         ])
+        .args(options)
         .args([from, to])
         .output()
         .expect("run skopeo (apt-get install skopeo)");
@@ -123,6 +127,29 @@ fn skopeo_pushes_into_serve_and_pulls_back_the_same_bytes() {
     let r = serve.request("GET", "/v2/team/other/tags/list", &[]);
     assert_eq!(r.status, 200);
     assert!(r.text().contains("v2"), "{}", r.text());
+    // docker-archive: into serve (skopeo makes a Docker v2 manifest of it); the layers come
+    // back as they went.
+    let archive = layout.path().join("app.tar");
+    skopeo_copy_with(
+        &format!("dir:{}", source.path().display()),
+        &format!("docker-archive:{}:team/archive:v3", archive.display()),
+        &[],
+    );
+    skopeo_copy(
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{}/team/archive:v3", serve.addr),
+    );
+    let back = tempfile::tempdir().unwrap();
+    skopeo_copy(
+        &format!("docker://{}/team/archive:v3", serve.addr),
+        &format!("dir:{}", back.path().display()),
+    );
+    let got = files(back.path());
+    for layer in &image.layers {
+        let hex = layer.trim_start_matches("sha256:");
+        let sent = sent.iter().find(|(n, _)| n == hex).unwrap();
+        assert!(got.contains(sent), "layer {layer} came back changed");
+    }
     // Every write is in the access log.
     let log = serve.log();
     assert!(log.contains("PUT /v2/team/app/manifests/v1"), "{log}");
