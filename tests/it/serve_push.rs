@@ -1,7 +1,9 @@
 //! `layerget serve --allow-push` (issue 11) with real clients: `skopeo copy` into serve (from
 //! `dir:`, `oci:` and `docker-archive:` sources made from an image the reference registry
-//! holds) and back out byte-identical; the upload endpoints over HTTP (monolithic, chunked, status, cancel,
-//! sha512), a session that outlives a `kill -9` of serve, and the start-up refusals.
+//! holds) and back out byte-identical, and `layerget pull` of what was pushed; the upload
+//! endpoints over HTTP (monolithic, chunked, status, cancel, sha512, limits, a cut body), a
+//! session that outlives a `kill -9` of serve, expiry, credentials, the start-up refusals, and
+//! the reference registry as a differential.
 
 use std::fs;
 use std::path::Path;
@@ -113,6 +115,17 @@ fn skopeo_pushes_into_serve_and_pulls_back_the_same_bytes() {
         assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
     }
     assert_skopeo_reads(cache.path(), &format!("{}/{REPO}:v1", serve.addr), &image);
+    // layerget pulls what was pushed into another cache.
+    let second = TempCache::new();
+    layerget()
+        .arg("--cache-dir")
+        .arg(second.path())
+        .args(["-q", "pull", &format!("{}/{REPO}:v1", serve.addr)])
+        .assert()
+        .success();
+    for digest in image.blobs() {
+        assert_eq!(sha256_file(&second.blob_path(&digest)), digest);
+    }
 
     // oci: into serve under another name.
     let layout = tempfile::tempdir().unwrap();
