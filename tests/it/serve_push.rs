@@ -668,3 +668,60 @@ fn upload_endpoints_answer_as_the_reference_registry_does() {
     assert_eq!(ours, theirs);
     assert_eq!((our_out_of_order, their_out_of_order), (416, 202));
 }
+
+#[test]
+fn a_kill_mid_body_publishes_nothing_and_the_session_resumes() {
+    use std::io::Write as _;
+    let cache = TempCache::new().with_layout();
+    let data = layer(14, 3 << 20);
+    let digest = sha256_digest(&data);
+    let location = {
+        let serve = Serve::start(cache.path(), &["--allow-push"]);
+        let r = http_request(
+            &serve.addr,
+            "POST",
+            &format!("/v2/{REPO}/blobs/uploads/"),
+            &[],
+            b"",
+        );
+        let location = r.header("location").unwrap().to_owned();
+        let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+        write!(
+            stream,
+            "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            serve.addr,
+            data.len()
+        )
+        .unwrap();
+        stream.write_all(&data[..1 << 20]).unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        location
+        // serve is dropped (SIGKILL) while the body is still open.
+    };
+    assert!(!cache.blob_path(&digest).exists());
+    let serve = Serve::start(cache.path(), &["--allow-push"]);
+    let r = http_request(&serve.addr, "GET", &location, &[], b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    // Whatever prefix was kept, the upload continues from there.
+    let kept: usize = r
+        .header("range")
+        .and_then(|r| r.strip_prefix("0-"))
+        .map(|end| end.parse::<usize>().unwrap() + 1)
+        .unwrap();
+    let kept = if kept == 1 && r.header("range") == Some("0-0") {
+        0
+    } else {
+        kept
+    };
+    assert!(kept <= 1 << 20, "{kept}");
+    let r = http_request(
+        &serve.addr,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[("Content-Range", &format!("{kept}-{}", data.len() - 1))],
+        &data[kept..],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+}
