@@ -1006,7 +1006,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --allow-push --allow-delete --anonymous-pull --insecure-allow-anonymous-push --upload-ttl --max-upload-sessions --max-blob-size --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1087,6 +1087,18 @@ _layerget() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --upload-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-upload-sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-blob-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --cache-dir)

@@ -49,7 +49,7 @@ complete -c layerget -n "__fish_layerget_needs_command" -s h -l help -d 'Print h
 complete -c layerget -n "__fish_layerget_needs_command" -s V -l version -d 'Print version'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
@@ -117,6 +117,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l auth-queue -
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 'Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l upload-ttl -d 'Abort an upload session that received nothing for this long: seconds, or with an s, m, h or d suffix' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-upload-sessions -d 'Most upload sessions open at once; more get 429' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-blob-size -d 'Refuse a pushed blob larger than SIZE with 413: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -126,6 +129,10 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-push -d 'Accept pushes: blob uploads and manifest PUTs (without it every write gets 405). Without --htpasswd, a non-loopback --listen also needs --insecure-allow-anonymous-push'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-delete -d 'Accept DELETE of tags, manifests and blobs (never of content another tag still uses)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l anonymous-pull -d 'With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure-allow-anonymous-push -d 'Let --allow-push without --htpasswd listen on a non-loopback address: anyone who can reach it may then write to the cache'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -312,7 +319,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verb
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "serve" -d 'Serve the cache as a read-only registry (pull side of the OCI Distribution API)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "serve" -d 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'

@@ -38,7 +38,9 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   layerget serve                                   the default cache on 127.0.0.1:5000
   layerget serve /srv/mirror --listen 0.0.0.0:5000 --htpasswd users --tls-cert c.pem --tls-key k.pem
-  skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/alpine:3.20 dir:alpine";
+  skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/alpine:3.20 dir:alpine
+  layerget serve --allow-push --allow-delete       a registry that takes pushes (loopback only)
+  skopeo copy --dest-tls-verify=false dir:alpine docker://127.0.0.1:5000/team/alpine:v1";
 
 /// Examples in `pull --help`.
 const PULL_EXAMPLES: &str = "\
@@ -239,7 +241,7 @@ pub enum Command {
     /// Ask a registry about a blob without downloading it
     #[command(after_help = HEAD_EXAMPLES)]
     Head(HeadArgs),
-    /// Serve the cache as a read-only registry (pull side of the OCI Distribution API)
+    /// Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Pull whole images (manifests, configs, layers) into the cache and record their references
@@ -489,6 +491,38 @@ pub struct ServeArgs {
     /// Require HTTP Basic authentication against FILE (bcrypt entries, as `htpasswd -B` writes)
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub htpasswd: Option<PathBuf>,
+
+    /// Accept pushes: blob uploads and manifest PUTs (without it every write gets 405). Without
+    /// --htpasswd, a non-loopback --listen also needs --insecure-allow-anonymous-push
+    #[arg(long)]
+    pub allow_push: bool,
+
+    /// Accept DELETE of tags, manifests and blobs (never of content another tag still uses)
+    #[arg(long)]
+    pub allow_delete: bool,
+
+    /// With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them
+    #[arg(long, requires = "htpasswd")]
+    pub anonymous_pull: bool,
+
+    /// Let --allow-push without --htpasswd listen on a non-loopback address: anyone who can reach
+    /// it may then write to the cache
+    #[arg(long, requires = "allow_push")]
+    pub insecure_allow_anonymous_push: bool,
+
+    /// Abort an upload session that received nothing for this long: seconds, or with an s, m, h
+    /// or d suffix
+    #[arg(long, default_value = "1h", value_name = "AGE", value_parser = parse_age)]
+    pub upload_ttl: std::time::Duration,
+
+    /// Most upload sessions open at once; more get 429
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_upload_sessions: u32,
+
+    /// Refuse a pushed blob larger than SIZE with 413: bytes, or with a K, M, G or T suffix
+    /// (powers of 1024)
+    #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
+    pub max_blob_size: u64,
 }
 
 /// `layerget generate`.

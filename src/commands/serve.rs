@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use super::{Common, Outcome, UsageError};
 use crate::cli::ServeArgs;
 use crate::output::Printer;
-use crate::server::{self, Access, Htpasswd, Limits};
-use crate::store::Store;
+use crate::server::{self, Access, Htpasswd, Limits, Writes};
+use crate::store::{CacheLockMode, Store};
 
 /// Validated settings for `serve`.
 #[derive(Debug, Clone)]
@@ -29,6 +29,10 @@ pub struct ServeSettings {
     pub htpasswd: Option<PathBuf>,
     /// Requests that may wait for or run a password check at once.
     pub auth_queue: usize,
+    /// What clients may change (issue 11).
+    pub writes: Writes,
+    /// `--insecure-allow-anonymous-push`: pushes without --htpasswd on a non-loopback address.
+    pub insecure_anonymous_push: bool,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -52,6 +56,15 @@ impl From<ServeArgs> for ServeSettings {
             tls: args.tls_cert.zip(args.tls_key),
             htpasswd: args.htpasswd,
             auth_queue: args.auth_queue as usize,
+            writes: Writes {
+                push: args.allow_push,
+                delete: args.allow_delete,
+                anonymous_pull: args.anonymous_pull,
+                upload_ttl: args.upload_ttl,
+                max_upload_sessions: args.max_upload_sessions as usize,
+                max_blob_size: args.max_blob_size,
+            },
+            insecure_anonymous_push: args.insecure_allow_anonymous_push,
         }
     }
 }
@@ -66,21 +79,31 @@ pub async fn run(
         .dir
         .clone()
         .unwrap_or_else(|| common.cache_dir.clone());
-    // A missing directory is a usage error with a hint, before the store says it is no
-    // cache.
-    if !dir.is_dir() {
+    let writes = settings.writes;
+    // A registry that takes pushes may start empty: then a missing or empty directory becomes
+    // a cache (as for `fetch`; a directory of other things is still refused).
+    if !dir.is_dir() && !writes.push {
         return Err(UsageError(format!(
             "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
             dir.display()
         ))
         .into());
     }
-    // Serving never makes a cache: the directory must be one (or an OCI layout) already.
+    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    // Without the cache-wide lock: serving reads only committed blobs, below held
-    // descriptors, so fetches and `cache gc` may run beside it.
-    let source = Store::open_existing(&dir)
-        .with_context(|| format!("opening the cache `{}`", dir.display()))?;
+    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
+    let source = if writes.push {
+        // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
+        // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
+        Store::open_for(&dir, CacheLockMode::Shared, waiting).await
+    } else if writes.delete {
+        Store::open_existing_for(&dir, CacheLockMode::Shared, waiting).await
+    } else {
+        // Read-only: without the cache-wide lock. Serving reads only committed blobs, below
+        // held descriptors, so fetches and `cache gc` may run beside it.
+        Store::open_existing(&dir)
+    }
+    .with_context(|| format!("opening the cache `{}`", dir.display()))?;
     // Before binding: a bad certificate or htpasswd file fails without taking the port.
     let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -91,6 +114,16 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
+    if (writes.push || writes.delete)
+        && access.htpasswd.is_none()
+        && !addr.ip().is_loopback()
+        && !settings.insecure_anonymous_push
+    {
+        return Err(UsageError(format!(
+            "refusing to accept writes on `{addr}` without authentication: anyone who can reach it could push to (or delete from) the cache\nhint: add --htpasswd FILE, listen on 127.0.0.1, or accept the risk with --insecure-allow-anonymous-push"
+        ))
+        .into());
+    }
     // Loopback needs no warning: only this machine can reach it.
     if !addr.ip().is_loopback() {
         let exposure = match (access.tls.is_some(), access.htpasswd.is_some()) {
@@ -121,6 +154,15 @@ pub async fn run(
             "requiring authentication ({} user(s) in the htpasswd file)",
             h.len()
         ));
+    }
+    let mode = match (writes.push, writes.delete) {
+        (false, false) => None,
+        (true, false) => Some("accepting pushes"),
+        (false, true) => Some("accepting deletes"),
+        (true, true) => Some("accepting pushes and deletes"),
+    };
+    if let Some(mode) = mode {
+        printer.info(mode);
     }
     printer.info(&format!(
         "serving `{}` on {scheme}://{addr}/v2/",
@@ -244,7 +286,11 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
             Some(std::sync::Arc::new(parsed.with_queue(settings.auth_queue)))
         }
     };
-    Ok(Access { tls, htpasswd })
+    Ok(Access {
+        tls,
+        htpasswd,
+        writes: settings.writes,
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -51,8 +51,7 @@ pub fn api_url(base: &Url, repository: &str, endpoint: Endpoint<'_>) -> Url {
     url
 }
 
-/// A request path of the registry API, as the server routes it (pull side, plus the upload
-/// paths so they can be refused properly).
+/// A request path of the registry API, as the server routes it (pull and push).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiRoute<'a> {
     /// `/v2/` (or `/v2`): the API version check.
@@ -83,10 +82,13 @@ pub enum ApiRoute<'a> {
         /// The last path segment, as sent.
         digest: &'a str,
     },
-    /// `/v2/<name>/blobs/uploads/` and `/v2/<name>/blobs/uploads/<id>`.
+    /// `/v2/<name>/blobs/uploads/` (no session: where one is opened) and
+    /// `/v2/<name>/blobs/uploads/<session>`.
     Upload {
         /// The repository name (validated).
         name: &'a str,
+        /// The last path segment after `uploads/`, as sent (not validated yet).
+        session: Option<&'a str>,
     },
 }
 
@@ -110,13 +112,19 @@ pub fn parse_api_path(path: &str) -> Result<Option<ApiRoute<'_>>, ReferenceError
         .strip_suffix("/blobs/uploads")
         .or_else(|| rest.strip_suffix("/blobs/uploads/"))
     {
-        ApiRoute::Upload { name }
+        ApiRoute::Upload {
+            name,
+            session: None,
+        }
     } else {
         let Some((prefix, last)) = rest.rsplit_once('/') else {
             return Ok(None);
         };
         if let Some(name) = prefix.strip_suffix("/blobs/uploads") {
-            ApiRoute::Upload { name }
+            ApiRoute::Upload {
+                name,
+                session: Some(last),
+            }
         } else if let Some(name) = prefix.strip_suffix("/blobs") {
             ApiRoute::Blob { name, digest: last }
         } else if let Some(name) = prefix.strip_suffix("/manifests") {
@@ -134,7 +142,7 @@ pub fn parse_api_path(path: &str) -> Result<Option<ApiRoute<'_>>, ReferenceError
     | ApiRoute::Manifest { name, .. }
     | ApiRoute::TagsList { name }
     | ApiRoute::Referrers { name, .. }
-    | ApiRoute::Upload { name }) = route
+    | ApiRoute::Upload { name, .. }) = route
     else {
         unreachable!("the base route returned early")
     };
@@ -209,7 +217,7 @@ mod tests {
                     | ApiRoute::Manifest { name, .. }
                     | ApiRoute::TagsList { name }
                     | ApiRoute::Referrers { name, .. }
-                    | ApiRoute::Upload { name } => name,
+                    | ApiRoute::Upload { name, .. } => name,
                     ApiRoute::Base => "",
                 };
                 assert_eq!(name, "team/app", "{path}");
@@ -280,9 +288,35 @@ mod tests {
                     digest: &d,
                 }),
             ),
-            ("/v2/a/blobs/uploads", Some(Upload { name: "a" })),
-            ("/v2/a/blobs/uploads/", Some(Upload { name: "a" })),
-            ("/v2/a/blobs/uploads/0f1e-2d", Some(Upload { name: "a" })),
+            (
+                "/v2/a/blobs/uploads",
+                Some(Upload {
+                    name: "a",
+                    session: None,
+                }),
+            ),
+            (
+                "/v2/a/blobs/uploads/",
+                Some(Upload {
+                    name: "a",
+                    session: None,
+                }),
+            ),
+            (
+                "/v2/a/blobs/uploads/0f1e-2d",
+                Some(Upload {
+                    name: "a",
+                    session: Some("0f1e-2d"),
+                }),
+            ),
+            // The session id is the handler's to check.
+            (
+                "/v2/a/blobs/uploads/%2e%2e",
+                Some(Upload {
+                    name: "a",
+                    session: Some("%2e%2e"),
+                }),
+            ),
             ("/", None),
             ("/v1/a/blobs/x", None),
             ("/v2x/a/blobs/x", None),
@@ -335,7 +369,7 @@ mod tests {
                     | ApiRoute::Manifest { name, .. }
                     | ApiRoute::TagsList { name }
                     | ApiRoute::Referrers { name, .. }
-                    | ApiRoute::Upload { name } => name,
+                    | ApiRoute::Upload { name, .. } => name,
                 };
                 prop_assert!(validate_name(name).is_ok());
             }

@@ -31,7 +31,7 @@ pub enum ApiError {
     },
     /// The cache has no tags for this repository.
     NameUnknown(String),
-    /// A method this read-only registry does not allow here.
+    /// A method this registry does not allow here (read-only, or deletes not allowed).
     Unsupported {
         /// The `Allow` header value.
         allow: &'static str,
@@ -53,6 +53,42 @@ pub enum ApiError {
     Unavailable {
         /// The per-address limit.
         limit: usize,
+    },
+    /// No such upload session in this repository (never started, finished, cancelled or
+    /// expired).
+    BlobUploadUnknown,
+    /// An upload request that cannot be taken (a PATCH without a body length, a malformed
+    /// `Content-Range`).
+    BlobUploadInvalid(String),
+    /// The digest a client gave does not name the bytes it sent (or it gave none).
+    DigestRejected(String),
+    /// A chunk that does not start where the session's bytes end (416).
+    ChunkOutOfOrder {
+        /// Bytes the session holds.
+        offset: u64,
+    },
+    /// A body whose length is not the one declared.
+    SizeInvalid(String),
+    /// A body over a size limit (413).
+    TooLarge {
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// The server holds as many upload sessions as it may (429).
+    TooManyUploads {
+        /// The limit.
+        limit: usize,
+    },
+    /// A manifest that cannot be stored as sent.
+    ManifestInvalid(String),
+    /// A manifest naming a blob or child manifest the registry does not hold.
+    ManifestBlobUnknown(Digest),
+    /// A delete of content something still uses (409).
+    InUse {
+        /// What was to be deleted.
+        digest: Digest,
+        /// The manifest that uses it (itself, when a writer holds it).
+        by: Digest,
     },
     /// Reading the cache failed.
     Internal(io::Error),
@@ -115,7 +151,7 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         ApiError::Unsupported { .. } => (
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
-            "the operation is unsupported: this registry is read-only",
+            "the operation is unsupported here (writes need serve --allow-push, deletes --allow-delete)",
             Value::Null,
         ),
         ApiError::RangeNotSatisfiable { size } => (
@@ -148,6 +184,66 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "too many connections from this address",
             json!({ "limit": limit }),
         ),
+        ApiError::BlobUploadUnknown => (
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+            "blob upload unknown to registry",
+            Value::Null,
+        ),
+        ApiError::BlobUploadInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "BLOB_UPLOAD_INVALID",
+            "blob upload invalid",
+            json!(why),
+        ),
+        ApiError::DigestRejected(why) => (
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "provided digest did not match uploaded content",
+            json!(why),
+        ),
+        ApiError::ChunkOutOfOrder { offset } => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "RANGE_INVALID",
+            "a chunk must start where the upload's bytes end",
+            json!({ "offset": offset }),
+        ),
+        ApiError::SizeInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "SIZE_INVALID",
+            "provided length did not match content length",
+            json!(why),
+        ),
+        ApiError::TooLarge { max } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            "the content is larger than this registry accepts",
+            json!({ "max": max }),
+        ),
+        ApiError::TooManyUploads { limit } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "too many upload sessions are open: finish or cancel some",
+            json!({ "limit": limit }),
+        ),
+        ApiError::ManifestInvalid(why) => (
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "manifest invalid",
+            json!(why),
+        ),
+        ApiError::ManifestBlobUnknown(d) => (
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "manifest references a manifest or blob unknown to registry",
+            json!({ "digest": d.to_string() }),
+        ),
+        ApiError::InUse { digest, by } => (
+            StatusCode::CONFLICT,
+            "DENIED",
+            "the content is still in use and was not deleted",
+            json!({ "digest": digest.to_string(), "usedBy": by.to_string() }),
+        ),
         ApiError::NotFound => (
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -162,12 +258,25 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 _ => &"",
             };
             tracing::error!("serving a request failed: {reason}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNKNOWN",
-                "unknown error",
-                Value::Null,
-            )
+            // A full disk is named (issue 11, "Robustness"): the client learns it is the
+            // registry's storage, not its request; nothing was published.
+            let full = matches!(err, ApiError::Store(StoreError::Io { source, .. })
+                if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded));
+            if full {
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "UNKNOWN",
+                    "the registry's storage is full: nothing was stored",
+                    Value::Null,
+                )
+            } else {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "unknown error",
+                    Value::Null,
+                )
+            }
         }
     };
     let entry = if detail.is_null() {
@@ -197,7 +306,16 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 value(format!("Basic realm=\"{}\"", auth::REALM)),
             );
         }
-        ApiError::TooManyRequests | ApiError::Unavailable { .. } => {
+        ApiError::ChunkOutOfOrder { offset } => {
+            // Where the client should resume ("Range: 0-<last byte>", 0-0 when empty).
+            headers.insert(
+                header::RANGE,
+                value(format!("0-{}", offset.saturating_sub(1))),
+            );
+        }
+        ApiError::TooManyRequests
+        | ApiError::Unavailable { .. }
+        | ApiError::TooManyUploads { .. } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
         }
         _ => {}

@@ -40,8 +40,7 @@ pub async fn run_with<S: ContentStore>(
     access: Access,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let service =
-        hyper_util::service::TowerToHyperService::new(router(source, access.htpasswd.clone()));
+    let service = hyper_util::service::TowerToHyperService::new(router(source, &access));
     // HTTP/1 only, cloned per connection: a head that is slow (`header_timeout`) or large
     // (`MAX_HEADER_BYTES`: 431) ends there, before any handler runs.
     let tls = access.tls.map(tokio_rustls::TlsAcceptor::from);

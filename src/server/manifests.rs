@@ -15,7 +15,7 @@ use super::routing::App;
 use super::{ApiError, content_headers, not_modified, not_modified_response};
 use crate::digest::Digest;
 use crate::reference::is_tag;
-use crate::store::ContentStore;
+use crate::store::{BlobWriter, ContentStore};
 
 /// Largest manifest served (distribution's own limit is 4 MiB).
 const MAX_MANIFEST: u64 = crate::manifest::MAX_MANIFEST as u64;
@@ -199,4 +199,172 @@ async fn classify_off_runtime<S: ContentStore>(
         app.remember(digest, class);
         (class, Some(bytes))
     }))
+}
+
+/// `PUT /v2/<name>/manifests/<tag or digest>` with `--allow-push` ("Pushing Manifests"): the
+/// exact bytes are stored under their digest (sha256, or the algorithm of a digest in the
+/// path), once they parse as a manifest whose `mediaType` agrees with `Content-Type` and every
+/// blob and child manifest they name is in the store (a `subject` need not be). A tag is then
+/// recorded in `index.json` as `pull` records names, `<host>/<name>:<tag>` with the request's
+/// `Host` (so `skopeo copy oci:<cache>:<host>/<name>:<tag>` reads it); the last PUT of a tag
+/// wins. A manifest with a `subject` is recorded as its referrer ([`super::referrers`]).
+pub(super) async fn put_manifest<S: ContentStore>(
+    app: &Arc<App<S>>,
+    name: &str,
+    reference: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    use crate::digest::{Algorithm, digest_bytes};
+    // `?tag=` (several allowed; distribution-spec 1.1's "push a manifest with tags"): more
+    // tags for the same bytes, each confirmed by an `OCI-Tag` header.
+    let mut extra_tags: Vec<String> = super::listing::query_pairs(query.unwrap_or(""))
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v)
+        .collect();
+    if let Some(bad) = extra_tags.iter().find(|t| !is_tag(t)) {
+        return Err(ApiError::ManifestInvalid(format!(
+            "`?tag={}` is no valid tag",
+            super::log::escape_for_log(bad, 200)
+        )));
+    }
+    let (claimed, tag) = if reference.contains(':') {
+        let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
+        (Some(digest), None)
+    } else if is_tag(reference) {
+        (None, Some(reference))
+    } else {
+        return Err(ApiError::ManifestInvalid(format!(
+            "`{}` is neither a tag nor a digest",
+            super::log::escape_for_log(reference, 200)
+        )));
+    };
+    let bytes = read_manifest_body(headers, body).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed = crate::manifest::parse(&bytes, content_type)
+        .map_err(|e| ApiError::ManifestInvalid(e.to_string()))?;
+    let media_type = parsed.media_type().to_owned();
+    let algorithm = claimed
+        .as_ref()
+        .map_or(Algorithm::Sha256, Digest::algorithm);
+    let digest = digest_bytes(algorithm, &bytes);
+    if let Some(claimed) = &claimed
+        && *claimed != digest
+    {
+        return Err(ApiError::DigestRejected(format!(
+            "the manifest's bytes hash to {digest}, not {claimed}"
+        )));
+    }
+    let source = &app.source;
+    for child in parsed.children() {
+        if !child.is_non_distributable() && source.stat(&child.digest).await?.is_none() {
+            return Err(ApiError::ManifestBlobUnknown(child.digest.clone()));
+        }
+    }
+    let size = bytes.len() as u64;
+    let subject = super::referrers::subject_of(&bytes);
+    if source.stat(&digest).await?.is_none() {
+        let mut writer = source.writer(&digest, Some(size)).await?;
+        writer.write(bytes.clone()).await?;
+        writer.commit(&digest).await?;
+    }
+    let host = host_of(headers);
+    let entry = |annotation: &str, value: String| crate::manifest::Descriptor {
+        media_type: media_type.clone(),
+        digest: digest.clone(),
+        size,
+        platform: None,
+        annotations: [(annotation.to_owned(), value)].into(),
+        extra: Default::default(),
+    };
+    let tag_params = !extra_tags.is_empty();
+    if let Some(tag) = tag
+        && !extra_tags.iter().any(|t| t == tag)
+    {
+        extra_tags.insert(0, tag.to_owned());
+    }
+    if !extra_tags.is_empty() {
+        let named: Vec<(String, crate::manifest::Descriptor)> = extra_tags
+            .iter()
+            .map(|tag| {
+                let full = format!("{host}/{name}:{tag}");
+                (full.clone(), entry(crate::manifest::REF_NAME, full))
+            })
+            .collect();
+        // All tags in one atomic update.
+        source
+            .update_refs(move |index| {
+                for (full, descriptor) in named {
+                    index.set_ref(&full, vec![descriptor]);
+                }
+                ((), true)
+            })
+            .await?;
+    }
+    if let Some(subject) = &subject {
+        super::referrers::record(source, subject, &digest, &media_type, size, &bytes).await?;
+    }
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = axum::http::StatusCode::CREATED;
+    let h = response.headers_mut();
+    h.insert(
+        header::LOCATION,
+        super::value(format!("/v2/{name}/manifests/{digest}")),
+    );
+    h.insert(super::CONTENT_DIGEST, super::value(digest.to_string()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    // Only for `?tag=`: the tags of the request's query, as the spec's `OCI-Tag` confirms them.
+    if tag_params {
+        for tag in &extra_tags {
+            h.append(
+                axum::http::HeaderName::from_static("oci-tag"),
+                super::value(tag.clone()),
+            );
+        }
+    }
+    if let Some(subject) = subject {
+        h.insert(
+            axum::http::HeaderName::from_static("oci-subject"),
+            super::value(subject.to_string()),
+        );
+    }
+    Ok(response)
+}
+
+/// The registry part of names pushed tags are recorded under: the request's `Host` when it
+/// is a valid registry name, else `localhost`.
+fn host_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .filter(|h| crate::reference::Registry::parse(h).is_ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// A manifest body, at most [`MAX_MANIFEST`] bytes (more is 413, refused before reading when
+/// `Content-Length` says so).
+async fn read_manifest_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt as _;
+    let too_large = ApiError::TooLarge { max: MAX_MANIFEST };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|d| d > MAX_MANIFEST) {
+        return Err(too_large);
+    }
+    let mut out = bytes::BytesMut::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::ManifestInvalid(format!("the body stopped: {e}")))?;
+        if (out.len() + chunk.len()) as u64 > MAX_MANIFEST {
+            return Err(too_large);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }

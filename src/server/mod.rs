@@ -1,5 +1,6 @@
-//! `layerget serve`: a cache served back as a read-only registry (OCI Distribution
-//! Specification, pull side).
+//! `layerget serve`: a cache served back as a registry (OCI Distribution Specification): the
+//! pull side always, the push side (uploads, manifest PUTs, referrers) and deletes when
+//! [`Writes`] allows them (issue 11; read-only by default, every write then 405).
 //!
 //! This module owns the HTTP side: routing (through [`crate::reference::parse_api_path`]), the
 //! answers to each endpoint, the mapping of every failure to a status and error envelope (one
@@ -43,19 +44,25 @@
 //! Files: `routing` (the router, credentials, the per-request dispatch), `blobs`, `manifests`
 //! and `listing` (the answers), `error` (failures as statuses and envelopes), `log` (the
 //! access log), `listen` (the accept loop and its limits) with `conn` (per-connection I/O
-//! accounting), `range` (Range and validators, pure), `auth` (htpasswd), `tls`.
+//! accounting), `range` (Range and validators, pure), `auth` (htpasswd), `tls`; with writes
+//! allowed, `uploads` (blob upload sessions and their sweep), `referrers` (the subject index)
+//! and `deletes` (what may be deleted: the repository-scoping rules); manifest PUTs are in
+//! `manifests`. With [`Writes::anonymous_pull`], GET and HEAD skip the credential check.
 
 pub mod auth;
 mod blobs;
 mod conn;
+mod deletes;
 mod error;
 mod listen;
 mod listing;
 mod log;
 mod manifests;
 pub mod range;
+mod referrers;
 mod routing;
 pub mod tls;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +128,39 @@ pub struct Access {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Require Basic credentials from this file.
     pub htpasswd: Option<Arc<Htpasswd>>,
+    /// What clients may change (nothing by default).
+    pub writes: Writes,
+}
+
+/// What a server lets clients change (issue 11). The default is read-only: every write gets
+/// 405 `UNSUPPORTED`.
+#[derive(Debug, Clone, Copy)]
+pub struct Writes {
+    /// Blob uploads and manifest PUTs.
+    pub push: bool,
+    /// DELETE of tags, manifests and blobs.
+    pub delete: bool,
+    /// With htpasswd: reads need no credentials (writes still do).
+    pub anonymous_pull: bool,
+    /// An upload session idle this long is aborted.
+    pub upload_ttl: Duration,
+    /// Upload sessions open at once; more get 429.
+    pub max_upload_sessions: usize,
+    /// Largest blob (and so upload) accepted; more gets 413.
+    pub max_blob_size: u64,
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Writes {
+            push: false,
+            delete: false,
+            anonymous_pull: false,
+            upload_ttl: Duration::from_secs(3600),
+            max_upload_sessions: 1000,
+            max_blob_size: 10 << 30,
+        }
+    }
 }
 
 /// A header value from text we built ourselves (digests, numbers, validated names); should
@@ -163,5 +203,7 @@ fn not_modified_response(digest: &Digest, etag: &str, immutable: bool) -> Respon
     response
 }
 
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod tests;

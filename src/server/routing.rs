@@ -15,14 +15,17 @@ use axum::routing::any;
 use tokio::sync::Semaphore;
 
 use super::blobs::blob;
+use super::deletes::{delete_blob, delete_manifest};
 use super::listing::{Query, catalog, tags_list};
 use super::log::{AccessLog, LoggedBody, escape_for_log, query_for_log};
-use super::manifests::{CLASSIFYING, Classified, manifest};
+use super::manifests::{CLASSIFYING, Classified, manifest, put_manifest};
+use super::referrers::referrers;
+use super::uploads::{Sessions, sweep, upload};
 use super::{
-    API_VERSION, ApiError, Htpasswd, NOSNIFF, READ_METHODS, Verdict, error_response, json_response,
+    API_VERSION, Access, ApiError, Htpasswd, NOSNIFF, READ_METHODS, Verdict, Writes,
+    error_response, json_response,
 };
 use crate::digest::Digest;
-use crate::manifest::OCI_INDEX;
 use crate::reference::{ApiRoute, parse_api_path};
 use crate::store::ContentStore;
 
@@ -41,15 +44,21 @@ pub(super) struct App<S> {
     classified: Mutex<HashMap<Digest, Classified>>,
     /// Bounds the classifications running at once ([`CLASSIFYING`]).
     pub(super) classifying: Semaphore,
+    /// What clients may change.
+    pub(super) writes: Writes,
+    /// The upload sessions open, for `--max-upload-sessions`.
+    pub(super) sessions: Sessions,
 }
 
 impl<S: ContentStore> App<S> {
-    pub(super) fn new(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Arc<App<S>> {
+    pub(super) fn new(source: S, htpasswd: Option<Arc<Htpasswd>>, writes: Writes) -> Arc<App<S>> {
         Arc::new(App {
             source,
             htpasswd,
             classified: Mutex::new(HashMap::new()),
             classifying: Semaphore::new(CLASSIFYING),
+            writes,
+            sessions: Sessions::default(),
         })
     }
 
@@ -76,8 +85,13 @@ impl<S: ContentStore> App<S> {
 
 /// The router: `/v2/` and the catch-all `/v2/{*rest}` (names contain `/`, so the path is
 /// routed by [`parse_api_path`], suffixes from the right); anything else gets a 404 envelope.
-pub(super) fn router<S: ContentStore>(source: S, htpasswd: Option<Arc<Htpasswd>>) -> Router {
-    let app = App::new(source, htpasswd);
+/// With pushes allowed, a task sweeps expired upload sessions for as long as the router lives.
+pub(super) fn router<S: ContentStore>(source: S, access: &Access) -> Router {
+    let app = App::new(source, access.htpasswd.clone(), access.writes);
+    if app.writes.push {
+        // It holds the app weakly, so it ends with the server.
+        tokio::spawn(sweep(Arc::downgrade(&app)));
+    }
     Router::new()
         .route("/v2", any(handle::<S>))
         .route("/v2/", any(handle::<S>))
@@ -93,12 +107,15 @@ pub(super) async fn handle<S: ContentStore>(
     request: Request,
 ) -> Response<Body> {
     let started = Instant::now();
-    // The body is never read: no route here accepts one (uploads are refused).
-    let (parts, _body) = request.into_parts();
-    // Credentials before routing: with an htpasswd file every path needs them, so a client
-    // without them learns nothing from which paths exist.
+    let (parts, body) = request.into_parts();
+    // `--anonymous-pull`: reads need no credentials, writes still do.
+    let anonymous = app.writes.anonymous_pull && matches!(parts.method, Method::GET | Method::HEAD);
+    // Credentials before routing: with an htpasswd file every path needs them (reads too,
+    // unless `--anonymous-pull`), so a client without them learns nothing from which paths
+    // exist.
     let (verdict, user) = match &app.htpasswd {
         None => (Ok(()), None),
+        Some(_) if anonymous => (Ok(()), None),
         Some(h) => {
             let credentials = parts.headers.get(header::AUTHORIZATION);
             match h.authorized(credentials.map(HeaderValue::as_bytes)).await {
@@ -117,6 +134,7 @@ pub(super) async fn handle<S: ContentStore>(
                 parts.uri.path(),
                 parts.uri.query(),
                 &parts.headers,
+                body,
             )
             .await
         }
@@ -159,8 +177,10 @@ pub(super) async fn answer<S: ContentStore>(
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response<Body>, ApiError> {
     let source = &app.source;
+    let raw_query = query;
     let query = Query::parse(query);
     // No part of the `parse_api_path` grammar (it names no repository): matched first.
     if path == "/v2/_catalog" {
@@ -175,6 +195,29 @@ pub(super) async fn answer<S: ContentStore>(
     let route = parse_api_path(path)
         .map_err(ApiError::NameInvalid)?
         .ok_or(ApiError::NotFound)?;
+    if app.writes.push {
+        match (&route, method) {
+            (ApiRoute::Upload { name, session }, _) => {
+                return upload(app, method, name, *session, raw_query, headers, body).await;
+            }
+            (ApiRoute::Manifest { name, reference }, &Method::PUT) => {
+                return put_manifest(app, name, reference, raw_query, headers, body).await;
+            }
+            _ => {}
+        }
+    }
+    if app.writes.delete && method == Method::DELETE {
+        match &route {
+            ApiRoute::Manifest { name, reference } => {
+                return delete_manifest(source, name, reference).await;
+            }
+            ApiRoute::Blob { digest, .. } => {
+                let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;
+                return delete_blob(source, &digest).await;
+            }
+            _ => {}
+        }
+    }
     let head = match *method {
         // Uploads do not exist here; an empty Allow says no method is allowed (RFC 9110, 10.2.1).
         _ if matches!(route, ApiRoute::Upload { .. }) => {
@@ -205,12 +248,9 @@ pub(super) async fn answer<S: ContentStore>(
         }
         ApiRoute::TagsList { name } => tags_list(source, name, &query).await,
         ApiRoute::Referrers { digest, .. } => {
-            // Checked though unused: a malformed digest is 400 here as on every route.
-            digest.parse::<Digest>().map_err(ApiError::DigestInvalid)?;
-            // The cache records no referrers yet: an empty index is the correct answer
-            // ("Listing Referrers": 200 with an image index, even when none exist).
-            let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
-            Ok(json_response(StatusCode::OK, OCI_INDEX, body))
+            let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;
+            // 200 with an image index, even when none exist ("Listing Referrers").
+            referrers(source, &digest, raw_query).await
         }
         // Answered above already; kept so that the match stays exhaustive.
         ApiRoute::Upload { .. } => Err(ApiError::Unsupported { allow: "" }),

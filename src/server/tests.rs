@@ -76,6 +76,7 @@ fn fixture() -> Fixture {
                 index.as_bytes(),
             ),
             None,
+            super::Writes::default(),
         ),
         blob,
         digest,
@@ -103,7 +104,7 @@ async fn call(
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let response = match answer(&f.app, &method, path, query, &map).await {
+    let response = match answer(&f.app, &method, path, query, &map, Body::empty()).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };

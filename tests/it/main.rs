@@ -29,4 +29,5 @@ mod segments;
 mod serve;
 mod serve_auth;
 mod serve_mirror;
+mod serve_push;
 mod transfer;

@@ -304,7 +304,7 @@ fn check_api_path(path: &str) -> Result<(), TestCaseError> {
             let _ = reference.parse::<Digest>();
             name
         }
-        ApiRoute::TagsList { name } | ApiRoute::Upload { name } => name,
+        ApiRoute::TagsList { name } | ApiRoute::Upload { name, .. } => name,
     };
     prop_assert!(
         reference::validate_name(name).is_ok(),
