@@ -276,7 +276,8 @@ pub trait ContentStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Writer, StoreError>> + Send;
 
     /// A writer for upload session `id`, whose digest is told at [`BlobWriter::commit`]:
-    /// `start` creates the session (hashed with that algorithm; an existing one is an error),
+    /// `start` creates the session (hashed with that algorithm as the bytes come; a commit
+    /// with a digest of another algorithm reads them back once; an existing one is an error),
     /// `None` resumes it (`None` when there is no such session). Holds the session's lock,
     /// waiting while another writer holds it.
     fn upload(
@@ -531,10 +532,13 @@ pub(crate) mod contract {
         assert_eq!(read_all(&store, &d).await.unwrap(), data);
         assert!(store.upload(&id, None).await.unwrap().is_none());
         assert!(store.uploads().await.unwrap().is_empty());
-        // Committed as the wrong digest, or under another algorithm: nothing, and no session.
+        // Committed as the wrong digest: nothing, and no session.
         for (algorithm, claimed) in [
             (Algorithm::Sha256, other.clone()),
-            (Algorithm::Sha256, digest_bytes(Algorithm::Sha512, &data)),
+            (
+                Algorithm::Sha512,
+                digest_bytes(Algorithm::Sha256, b"not it"),
+            ),
         ] {
             let id = UploadId::random().unwrap();
             let mut w = store.upload(&id, Some(algorithm)).await.unwrap().unwrap();
@@ -561,6 +565,25 @@ pub(crate) mod contract {
             .unwrap();
         w.commit(&d512).await.unwrap();
         assert_eq!(read_all(&store, &d512).await.unwrap(), data);
+        // A session is hashed with the algorithm it was started with, but may be closed with
+        // a digest of the other (the conformance suite does): the bytes decide.
+        for (started, streamed) in [(Algorithm::Sha256, true), (Algorithm::Sha512, false)] {
+            let other_alg = match started {
+                Algorithm::Sha256 => Algorithm::Sha512,
+                Algorithm::Sha512 => Algorithm::Sha256,
+            };
+            let bytes = format!("closed with {other_alg}").into_bytes();
+            let target = digest_bytes(other_alg, &bytes);
+            let id = UploadId::random().unwrap();
+            let mut w = store.upload(&id, Some(started)).await.unwrap().unwrap();
+            if streamed {
+                w.write(Bytes::from(bytes.clone())).await.unwrap();
+            } else {
+                w.write_at(0, Bytes::from(bytes.clone())).await.unwrap();
+            }
+            w.commit(&target).await.unwrap();
+            assert_eq!(read_all(&store, &target).await.unwrap(), bytes);
+        }
         let w = store.writer(&other, None).await.unwrap();
         assert!(w.commit(&d512).await.is_err());
         assert!("../x".parse::<UploadId>().is_err());

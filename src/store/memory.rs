@@ -433,8 +433,7 @@ impl BlobWriter for MemoryWriter {
         }
         let actual = digest_bytes(digest.algorithm(), &part.bytes);
         // A session started for one algorithm is not committed under a digest of another.
-        let algorithm_differs = part.algorithm.is_some_and(|a| a != digest.algorithm());
-        if actual != *digest || algorithm_differs {
+        if actual != *digest {
             let mismatch = Mismatch::Digest { actual, bytes: len };
             return Err(StoreError::rejected(digest.clone(), mismatch));
         }

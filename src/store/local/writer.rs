@@ -222,6 +222,9 @@ impl BlobWriter for LocalWriter {
         let (store, upload) = (self.store.clone(), matches!(self.key, Key::Upload(_)));
         off_runtime("commit", move || {
             // An upload becomes `digest` under that digest's lock, as a fetch of it would.
+            // The algorithm the bytes were hashed with as they came (an upload's is chosen
+            // when it starts, and a client may still close it with a digest of another).
+            let hashed_with = ingest.state.digest.algorithm();
             let digest_lock = match upload {
                 true => {
                     ingest.name(&store, &digest);
@@ -230,7 +233,9 @@ impl BlobWriter for LocalWriter {
                 false => None,
             };
             let hashed = match streamed {
-                Some(h) => h,
+                Some(h) if hashed_with == digest.algorithm() => h,
+                // Hashed with another algorithm: read back once with the digest's own.
+                Some(_) => ingest.rehash(offset.max(ingest.partial_len()?))?,
                 // Positional writes (or none at all): the file is read back once.
                 // The longer of what was written and what the file holds (a resumed partial not
                 // written to), so that no resumed byte is cut off before hashing.
