@@ -51,6 +51,20 @@ impl Store {
         lock_blocking_at(path, None)
     }
 
+    /// Takes the lock of upload session `id` if no writer holds it; `None` when one does.
+    pub fn try_lock_upload(&self, id: &super::UploadId) -> Result<Option<IngestLock>, StoreError> {
+        let path = self.uploads_dir().join(format!("{}.lock", id.as_str()));
+        loop {
+            let (file, path) = open_lock_file(path.clone())?;
+            match file.try_lock() {
+                Ok(()) if !still_linked(&file, &path) => continue,
+                Ok(()) => return IngestLock::new(file, path, None).map(Some),
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(StoreError::io("lock", &path)(e)),
+            }
+        }
+    }
+
     /// Whether a writer holds upload session `id` right now.
     pub fn upload_is_locked(&self, id: &super::UploadId) -> Result<bool, StoreError> {
         let path = self.uploads_dir().join(format!("{}.lock", id.as_str()));

@@ -140,6 +140,58 @@ mod tests {
     use crate::digest::{Algorithm, digest_bytes};
     use crate::store::maintain::fixtures::{image, put, record};
 
+    /// Upload sessions of `serve --allow-push` are partial data like any other: gc collects
+    /// the stale ones, never one a request is writing to, and leaves fresh ones alone.
+    #[tokio::test]
+    async fn gc_collects_stale_upload_sessions_but_never_a_live_one() {
+        use crate::store::{BlobWriter, ContentStore, UploadId};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (idle, live) = (UploadId::random().unwrap(), UploadId::random().unwrap());
+        for id in [&idle, &live] {
+            let mut w = store
+                .upload(id, Some(Algorithm::Sha256))
+                .await
+                .unwrap()
+                .unwrap();
+            w.write(bytes::Bytes::from_static(b"part")).await.unwrap();
+            w.close().await.unwrap();
+        }
+        let sessions = |plan: &GcPlan| {
+            let mut ids: Vec<_> = plan
+                .ingest
+                .iter()
+                .filter_map(|i| i.upload.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        // Fresh: not stale yet.
+        let plan = store.plan_gc(false, Duration::from_secs(3600)).unwrap();
+        assert!(sessions(&plan).is_empty());
+        // Stale (age 0), one held by a writer: that one stays and resumes intact.
+        let held = store.upload(&live, None).await.unwrap().unwrap();
+        let plan = store.plan_gc(false, Duration::ZERO).unwrap();
+        let mut both = vec![idle.clone(), live.clone()];
+        both.sort();
+        assert_eq!(sessions(&plan), both);
+        let report = store.collect_garbage(&plan, false).unwrap();
+        assert!(
+            !report.ingest_in_use.is_empty(),
+            "the live session is reported in use"
+        );
+        assert!(
+            store.upload(&idle, None).await.unwrap().is_none(),
+            "the idle one is gone"
+        );
+        assert_eq!(held.close().await.unwrap(), 4);
+        assert_eq!(
+            store.upload(&live, None).await.unwrap().unwrap().offset(),
+            4
+        );
+    }
+
     #[test]
     fn gc_plans_orphans_loose_blobs_and_stale_ingest() {
         let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::digest::{Algorithm, Digest};
-use crate::store::{LockAttempt, Store, StoreError};
+use crate::store::{LockAttempt, Store, StoreError, UploadId};
 
 /// One verified blob on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct IngestInfo {
     pub path: PathBuf,
     /// The digest it is for, when it is per digest.
     pub digest: Option<Digest>,
+    /// The upload session it is (`ingest/uploads/<id>/` or its lock file), when it is one.
+    pub upload: Option<UploadId>,
     /// Bytes it holds.
     pub size: u64,
     /// Last change.
@@ -186,6 +188,7 @@ impl Store {
                 size: tree_size(&path),
                 path,
                 digest,
+                upload: None,
                 modified,
             })
         };
@@ -200,6 +203,18 @@ impl Store {
                 }
             } else if name.ends_with(".tmp") {
                 found.extend(info(entry.path(), None));
+            } else if name == "uploads" {
+                // Push sessions (`serve --allow-push`): a directory per session and its lock.
+                for e in read_dir_or_empty(&entry.path())? {
+                    let file = e.file_name().to_string_lossy().into_owned();
+                    let id = file.strip_suffix(".lock").unwrap_or(&file);
+                    if let Ok(id) = id.parse::<UploadId>()
+                        && let Some(mut item) = info(e.path(), None)
+                    {
+                        item.upload = Some(id);
+                        found.push(item);
+                    }
+                }
             }
         }
         found.sort_by(|a, b| a.path.cmp(&b.path));
@@ -312,6 +327,17 @@ impl Store {
     /// Removes an ingest entry (a partial download directory, a stray lock, a temporary file)
     /// unless its digest's lock is held. `Ok(false)` when it was left alone.
     pub fn remove_ingest_unless_locked(&self, item: &IngestInfo) -> Result<bool, StoreError> {
+        if let Some(id) = &item.upload {
+            // A session a request is writing to is live, however old it is.
+            let Some(lock) = self.try_lock_upload(id)? else {
+                return Ok(false);
+            };
+            if item.path.extension().is_none_or(|e| e != "lock") {
+                remove_path(&item.path)?;
+            }
+            lock.release_and_remove();
+            return Ok(true);
+        }
         let Some(digest) = &item.digest else {
             remove_path(&item.path)?;
             return Ok(true);
