@@ -224,6 +224,37 @@ impl Verifier {
         self.bytes
     }
 
+    /// The hash state as bytes (the algorithm's internal state, then the byte count), so that
+    /// a hash can continue in another process without reading its input again (a push session
+    /// resumed by a later request). [`Verifier::from_saved`] reads it back.
+    pub fn save(&self) -> Vec<u8> {
+        use sha2::digest::common::hazmat::SerializableState as _;
+        let mut out = match &self.state {
+            State::Sha256(h) => h.serialize().to_vec(),
+            State::Sha512(h) => h.serialize().to_vec(),
+        };
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+        out
+    }
+
+    /// A hasher continued from [`Verifier::save`]'s bytes; `None` when they are not a saved
+    /// state of `algorithm`.
+    pub fn from_saved(algorithm: Algorithm, saved: &[u8]) -> Option<Verifier> {
+        use sha2::digest::common::hazmat::SerializableState;
+        fn restore<H: SerializableState>(bytes: &[u8]) -> Option<H> {
+            let array = sha2::digest::common::hazmat::SerializedState::<H>::try_from(bytes).ok()?;
+            H::deserialize(&array).ok()
+        }
+        let split = saved.len().checked_sub(8)?;
+        let (state, count) = saved.split_at(split);
+        let bytes = u64::from_le_bytes(count.try_into().ok()?);
+        let state = match algorithm {
+            Algorithm::Sha256 => State::Sha256(restore(state)?),
+            Algorithm::Sha512 => State::Sha512(restore(state)?),
+        };
+        Some(Verifier { state, bytes })
+    }
+
     /// The digest of everything fed so far.
     pub fn finish(self) -> Digest {
         match self.state {
@@ -247,6 +278,22 @@ mod tests {
 
     const EMPTY_SHA256: &str =
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    /// A saved hash state continues exactly where it stopped, and garbage is no state.
+    #[test]
+    fn hash_state_saves_and_restores() {
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let mut v = Verifier::new(algorithm);
+            v.update(b"hello, ");
+            let mut resumed = Verifier::from_saved(algorithm, &v.save()).unwrap();
+            assert_eq!(resumed.bytes(), 7);
+            resumed.update(b"world");
+            assert_eq!(resumed.finish(), digest_bytes(algorithm, b"hello, world"));
+            assert!(Verifier::from_saved(algorithm, b"short").is_none());
+        }
+        let saved = Verifier::new(Algorithm::Sha256).save();
+        assert!(Verifier::from_saved(Algorithm::Sha512, &saved).is_none());
+    }
 
     #[test]
     fn good_digests() {

@@ -142,6 +142,43 @@ impl Hashed {
     }
 }
 
+/// The file beside an ingest's data that keeps a [`Hashed`] between processes or requests.
+const SAVED_HASH: &str = "hash.state";
+
+impl Stamp {
+    const SAVED_LEN: usize = 7 * 8;
+
+    fn save(&self) -> Vec<u8> {
+        [
+            self.dev,
+            self.ino,
+            self.len,
+            self.mtime.0 as u64,
+            self.mtime.1 as u64,
+            self.ctime.0 as u64,
+            self.ctime.1 as u64,
+        ]
+        .iter()
+        .flat_map(|n| n.to_le_bytes())
+        .collect()
+    }
+
+    fn from_saved(bytes: &[u8]) -> Option<Stamp> {
+        let n = |i: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(
+                bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
+        };
+        Some(Stamp {
+            dev: n(0)?,
+            ino: n(1)?,
+            len: n(2)?,
+            mtime: (n(3)? as i64, n(4)? as i64),
+            ctime: (n(5)? as i64, n(6)? as i64),
+        })
+    }
+}
+
 /// Why a commit refused the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {
@@ -467,6 +504,43 @@ impl Ingest {
             .map_err(StoreError::io("sync", &self.data))?;
         self.state.segments = Some(segments);
         self.save_state()
+    }
+
+    /// Keeps `hashed` beside the data (`hash.state`: the data file's stamp and the hash state),
+    /// so that the next writer continues the hash instead of reading the whole file again: a
+    /// push in N chunks, one request each, would otherwise read O(N²) bytes.
+    pub fn save_hashed(&self, hashed: &Hashed) -> Result<(), StoreError> {
+        let mut bytes = hashed.stamp.save();
+        bytes.extend(hashed.verifier.save());
+        let (path, tmp) = (self.dir.join(SAVED_HASH), self.dir.join("hash.state.tmp"));
+        fs::write(&tmp, bytes).map_err(StoreError::io("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))
+    }
+
+    /// The [`Hashed`] kept by [`Ingest::save_hashed`], if the data file is exactly as it was
+    /// then (the same file, length and change times: any write since changes them) and it was
+    /// hashed with this ingest's algorithm. Otherwise `None`, and the caller re-hashes.
+    pub fn saved_hashed(&self) -> Result<Option<Hashed>, StoreError> {
+        let path = self.dir.join(SAVED_HASH);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read", &path)(e)),
+        };
+        let Some((stamp, state)) = Some(bytes.split_at_checked(Stamp::SAVED_LEN)).flatten() else {
+            return Ok(None);
+        };
+        let (Some(stamp), Some(verifier)) = (
+            Stamp::from_saved(stamp),
+            Verifier::from_saved(self.state.digest.algorithm(), state),
+        ) else {
+            return Ok(None);
+        };
+        let file = self.open_data()?;
+        if Stamp::of(&file, &self.data)? != stamp || verifier.bytes() != stamp.len {
+            return Ok(None);
+        }
+        Ok(Some(Hashed { verifier, stamp }))
     }
 
     /// Names the blob an upload's ingest is to become, before its commit (see

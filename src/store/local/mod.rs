@@ -289,6 +289,38 @@ mod tests {
     const D1: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     /// The shared contract suite (`content::contract::check`) passes on the local layout.
+    /// A push in several requests continues the hash kept beside the data (no re-read), but
+    /// only for the very file it was taken of: bytes changed behind the store's back are
+    /// re-hashed, so they can never be published under the digest of what was sent.
+    #[tokio::test]
+    async fn a_kept_hash_serves_only_the_file_it_was_taken_of() {
+        use crate::digest::digest_bytes;
+        use crate::store::BlobWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sent = digest_bytes(Algorithm::Sha256, b"hello world");
+        for tamper in [true, false] {
+            let id = UploadId::random().unwrap();
+            let session = store.uploads_dir().join(id.as_str());
+            let mut w = store
+                .upload(&id, Some(Algorithm::Sha256))
+                .await
+                .unwrap()
+                .unwrap();
+            w.write(bytes::Bytes::from_static(b"hello ")).await.unwrap();
+            w.close().await.unwrap();
+            assert!(session.join("hash.state").is_file());
+            if tamper {
+                std::fs::write(session.join("data"), b"jello ").unwrap();
+            }
+            let mut w = store.upload(&id, None).await.unwrap().unwrap();
+            w.write(bytes::Bytes::from_static(b"world")).await.unwrap();
+            let committed = w.commit(&sent).await;
+            assert_eq!(committed.is_ok(), !tamper, "{committed:?}");
+            assert_eq!(store.stat(&sent).await.unwrap().is_some(), !tamper);
+        }
+    }
+
     #[tokio::test]
     async fn keeps_the_content_store_contract() {
         let dir = tempfile::tempdir().unwrap();

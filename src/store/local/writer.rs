@@ -157,7 +157,10 @@ impl BlobWriter for LocalWriter {
             let offset = self.offset;
             let writer = self
                 .with_ingest(move |ingest| {
-                    let hashed = ingest.rehash(offset)?;
+                    let hashed = match ingest.saved_hashed()? {
+                        Some(h) if h.bytes() == offset => h,
+                        _ => ingest.rehash(offset)?,
+                    };
                     ingest.append(hashed)
                 })
                 .await?;
@@ -236,10 +239,18 @@ impl BlobWriter for LocalWriter {
                 Some(h) if hashed_with == digest.algorithm() => h,
                 // Hashed with another algorithm: read back once with the digest's own.
                 Some(_) => ingest.rehash(offset.max(ingest.partial_len()?))?,
-                // Positional writes (or none at all): the file is read back once.
-                // The longer of what was written and what the file holds (a resumed partial not
-                // written to), so that no resumed byte is cut off before hashing.
-                None => ingest.rehash(offset.max(ingest.partial_len()?))?,
+                // Nothing streamed by this writer: a hash an earlier request of the push kept
+                // (its last chunk, then `PUT ?digest=`), if the file is still exactly as it
+                // left it; else (positional writes, or none at all) the file is read back
+                // once. The longer of what was written and what the file holds (a resumed
+                // partial not written to), so that no resumed byte is cut off before hashing.
+                None => {
+                    let len = offset.max(ingest.partial_len()?);
+                    match ingest.saved_hashed()? {
+                        Some(h) if h.bytes() == len => h,
+                        _ => ingest.rehash(len)?,
+                    }
+                }
             };
             let result = match ingest.commit(hashed)? {
                 Commit::Published(_) => Ok(()),
@@ -274,7 +285,12 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn close(mut self) -> Result<u64, StoreError> {
-        self.finish_sequential().await?;
+        let hashed = self.finish_sequential().await?;
+        if let (Some(hashed), Key::Upload(_)) = (hashed, &self.key) {
+            // The next request of this push continues the hash from here (see `save_hashed`).
+            self.with_ingest(move |ingest| ingest.save_hashed(&hashed))
+                .await?;
+        }
         // Positional bytes are written but not yet durable: `close` promises they are.
         if let Some(file) = self.positional.take() {
             let path = self.ingest()?.data_path().to_owned();
