@@ -403,3 +403,115 @@ fn copy_between_two_registries_gives_the_same_digest() {
     assert_eq!(doc["dest"], format!("{to}:v2").as_str());
     assert_served(&format!("{to}:v2"), &image);
 }
+
+#[test]
+fn push_into_a_token_registry_asks_for_the_push_scope() {
+    let source = TestRegistry::start();
+    let (cache, image, name) = pulled(&source, "team/app", "v1", false);
+    let setup = crate::auth_support::TokenRegistry::start();
+    let target = format!("{}/team/app", setup.addr());
+    layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["push", &name, &target])
+        .args(["--username", crate::auth_support::ALICE_USER])
+        .env("LAYERGET_PASSWORD", crate::auth_support::ALICE_PASS)
+        .assert()
+        .success();
+    assert!(
+        !setup
+            .token_requests_for("repository:team/app:pull,push")
+            .is_empty(),
+        "{:?}",
+        setup.tokens.requests()
+    );
+    // Read back through the plain registry on the same storage.
+    assert_served(&format!("{}/team/app:v1", setup.seed.addr()), &image);
+    // Anonymous: the token has no push right, the registry refuses: exit 4.
+    let a = run(
+        &cache,
+        &["push", &name, &format!("{}/team/other", setup.addr())],
+    )
+    .code(4);
+    assert!(stderr(&a).contains(&setup.addr()), "{}", stderr(&a));
+}
+
+#[test]
+fn a_503_and_a_429_mid_push_are_retried() {
+    let source = TestRegistry::start();
+    let (cache, image, name) = pulled(&source, "team/app", "v1", false);
+    let dest = TestRegistry::start();
+    let proxy = FaultProxy::start(&dest.addr());
+    // One blob at a time: HEAD, then the POST gets a 503, the retried POST a 429
+    // (Retry-After: 0); everything after is faithful.
+    proxy.push_fault(Fault::None);
+    proxy.push_fault(Fault::status(503, "busy"));
+    proxy.push_fault(Fault::Status {
+        code: 429,
+        headers: vec![("Retry-After".into(), "0".into())],
+        body: String::new(),
+    });
+    let target = format!("{}/team/app:v1", proxy.addr());
+    run(&cache, &["push", "-j", "1", &name, &target]).success();
+    assert_served(&format!("{}/team/app:v1", dest.addr()), &image);
+    let posts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 3 + 2, "two refused POSTs, then one per blob");
+}
+
+#[test]
+fn a_multi_platform_index_is_pushed_whole_with_all_platforms() {
+    let source = TestRegistry::start();
+    let amd = push_image(
+        &source,
+        "multi/app",
+        None,
+        false,
+        "amd64",
+        &[layer(41, 900)],
+    );
+    let arm = push_image(
+        &source,
+        "multi/app",
+        None,
+        false,
+        "arm64",
+        &[layer(42, 800)],
+    );
+    let (index_digest, index) = push_index(
+        &source,
+        "multi/app",
+        "v1",
+        false,
+        &[("linux/amd64", &amd), ("linux/arm64", &arm)],
+    );
+    let cache = TempCache::new();
+    let name = format!("{}/multi/app:v1", source.addr());
+    run(&cache, &["pull", "--all-platforms", &name]).success();
+    let dest = TestRegistry::start();
+    let target = format!("{}/multi/app", dest.addr());
+    let a = run(&cache, &["--json", "push", &name, &target]).success();
+    let doc = json(&a);
+    assert_eq!(doc["digest"], index_digest.as_str(), "{doc}");
+    assert_eq!(doc["manifests_pushed"], 3, "{doc}");
+    assert_eq!(skopeo_raw(&format!("{target}:v1")), index);
+    for image in [&amd, &arm] {
+        assert_eq!(
+            skopeo_raw(&format!("{target}@{}", image.digest)),
+            image.manifest
+        );
+    }
+    // copy --all-platforms between two registries gives the same index.
+    let other = TestRegistry::start();
+    let to = format!("{}/copied/multi:v1", other.addr());
+    let a = run(
+        &TempCache::new(),
+        &["--json", "copy", "--all-platforms", &name, &to],
+    )
+    .success();
+    assert_eq!(json(&a)["digest"], index_digest.as_str());
+    assert_eq!(skopeo_raw(&to), index);
+}
