@@ -401,7 +401,14 @@ fn copy_between_two_registries_gives_the_same_digest() {
     let doc = json(&a);
     assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
     assert_eq!(doc["dest"], format!("{to}:v2").as_str());
+    // Each blob pushed once, as soon as it was verified; the final pass found them there.
+    assert_eq!(doc["blobs_pushed"], 2, "{doc}");
+    assert_eq!(doc["blobs_present"], 0, "{doc}");
     assert_served(&format!("{to}:v2"), &image);
+    // Again: everything is there.
+    let doc = json(&run(&cache, &["--json", "copy", &from, &to]).success());
+    assert_eq!(doc["blobs_pushed"], 0, "{doc}");
+    assert_eq!(doc["blobs_present"], 2, "{doc}");
 }
 
 #[test]
