@@ -762,10 +762,13 @@ pub async fn push_image<'a>(
     }
     drop(uploads);
     // Manifests: children by digest, the top (the last) by tag.
-    let tag = dest
-        .tag()
-        .or_else(|| resolved.source.as_ref().and_then(Reference::tag))
-        .map(str::to_owned);
+    // DEST's tag; else, unless DEST names a digest, NAME's tag.
+    let tag = match (dest.tag(), dest.digest()) {
+        (Some(tag), _) => Some(tag),
+        (None, Some(_)) => None,
+        (None, None) => resolved.source.as_ref().and_then(Reference::tag),
+    }
+    .map(str::to_owned);
     let count = tree.manifests.len();
     let mut manifests_sent = 0;
     for (i, m) in tree.manifests.iter().enumerate() {
