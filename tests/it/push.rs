@@ -522,3 +522,88 @@ fn a_multi_platform_index_is_pushed_whole_with_all_platforms() {
     assert_eq!(json(&a)["digest"], index_digest.as_str());
     assert_eq!(skopeo_raw(&to), index);
 }
+
+#[test]
+fn a_lost_upload_session_starts_the_blob_again() {
+    let dest = TestRegistry::start();
+    let proxy = FaultProxy::start(&dest.addr());
+    let source = TestRegistry::start();
+    let size: u64 = 3 << 20;
+    let digest = source.push_generated_blob("blobs/src", size, 4);
+    let cache = TempCache::new();
+    run(&cache, &["fetch", &source.reference("blobs/src", &digest)]).success();
+    // HEAD, POST, PATCH 0-1M; the second PATCH is cut; the session query then says the
+    // registry forgot the session (404 BLOB_UPLOAD_UNKNOWN): the blob starts again at 0.
+    for _ in 0..3 {
+        proxy.push_fault(Fault::None);
+    }
+    proxy.push_fault(Fault::CutRequestAfter(100_000));
+    proxy.push_fault(Fault::Status {
+        code: 404,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: r#"{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown"}]}"#
+            .into(),
+    });
+    let target = format!("{}/blobs/dest", proxy.addr());
+    let a = run(
+        &cache,
+        &[
+            "--json",
+            "push",
+            "--blob",
+            &digest,
+            &target,
+            "--chunk-size",
+            "1M",
+        ],
+    )
+    .success();
+    let doc = json(&a);
+    let sent = doc["bytes_uploaded"].as_u64().unwrap();
+    assert!(sent >= size + (1 << 20), "{sent}");
+    let posts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2, "a new session for the restart");
+    assert_eq!(
+        sha256_digest(&dest.get_blob("blobs/dest", &digest).body),
+        digest
+    );
+}
+
+#[test]
+fn verify_cached_refuses_a_corrupt_blob_before_any_request() {
+    let source = TestRegistry::start();
+    let (cache, image, name) = pulled(&source, "team/app", "v1", false);
+    let path = cache.blob_path(&image.layers[1]);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[0] ^= 0xff;
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&path, perms).unwrap();
+    fs::write(&path, &bytes).unwrap();
+    let fake = RecordingServer::fixed(ScriptedResponse::new(500, "no"));
+    let dest = format!("{}/team/app", fake.addr());
+    let a = run(&cache, &["push", "--verify-cached", &name, &dest]).code(5);
+    assert!(stderr(&a).contains(&image.layers[1]), "{}", stderr(&a));
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+}
+
+#[test]
+fn a_digest_destination_gets_the_manifest_by_digest_only() {
+    let source = TestRegistry::start();
+    let (cache, image, name) = pulled(&source, "team/app", "v1", false);
+    let dest = TestRegistry::start();
+    let target = format!("{}/team/app@{}", dest.addr(), image.digest);
+    let a = run(&cache, &["--json", "push", &name, &target]).success();
+    assert_eq!(json(&a)["dest"], target.as_str());
+    assert_eq!(skopeo_raw(&target), image.manifest);
+    let tags = dest.get("/v2/team/app/tags/list");
+    assert!(!tags.text().contains("v1"), "{}", tags.text());
+    // Another digest than the image's: a usage error.
+    let other = format!("{}/team/app@sha256:{}", dest.addr(), "1".repeat(64));
+    run(&cache, &["push", &name, &other]).code(2);
+}
