@@ -94,6 +94,17 @@ pub fn parse_upload_range(value: &str) -> Option<u64> {
     Some(if end == 0 { 0 } else { end + 1 })
 }
 
+/// What a session holds after a chunk `start..start+len` was accepted: the registry's word
+/// (`Range`); without one, what was sent. `0-0` after the first byte was sent means that byte
+/// (distribution writes `0-0` for both an empty session and one of one byte).
+fn held_after_patch(range: Option<&str>, start: u64, len: u64) -> u64 {
+    match range.and_then(parse_upload_range) {
+        Some(0) if start + len == 1 => 1,
+        Some(held) => held,
+        None => start + len,
+    }
+}
+
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, RegistryError> {
     HeaderValue::from_str(value)
         .map_err(|e| RegistryError::Setup(format!("the {name} header `{value}`: {e}")))
@@ -251,11 +262,8 @@ impl Client {
             .into());
         }
         let next = location_of(&response)?;
-        // The registry's word on what it holds; without one, what was sent.
-        let offset = header_str(response.headers(), header::RANGE)
-            .and_then(|v| parse_upload_range(&v))
-            .unwrap_or(start + len);
-        Ok((offset, next))
+        let range = header_str(response.headers(), header::RANGE);
+        Ok((held_after_patch(range.as_deref(), start, len), next))
     }
 
     /// Closes a session (`PUT <location>?digest=`, its query kept), with the last `len` bytes
@@ -406,6 +414,27 @@ mod tests {
         ];
         for (value, want) in cases {
             assert_eq!(parse_upload_range(value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn what_a_session_holds_after_a_chunk() {
+        let cases = [
+            (Some("0-1048575"), 0, 1 << 20, 1 << 20),
+            // The registry's word wins over what was sent.
+            (Some("0-99"), 100, 100, 100),
+            (None, 100, 100, 200),
+            (Some("garbage"), 0, 10, 10),
+            // `0-0` after one byte: that byte; after more: the registry holds nothing.
+            (Some("0-0"), 0, 1, 1),
+            (Some("0-0"), 0, 10, 0),
+        ];
+        for (range, start, len, want) in cases {
+            assert_eq!(
+                held_after_patch(range, start, len),
+                want,
+                "{range:?} {start} {len}"
+            );
         }
     }
 
