@@ -595,8 +595,19 @@ pub async fn push_blob(
         }
         if session.is_none() {
             offset = 0;
-            let from = mount.take();
-            match client.start_upload(dest, from.map(|f| (digest, f))).await? {
+            let started = match mount.take() {
+                Some(from) => match client.start_upload(dest, Some((digest, from))).await {
+                    // No pull right on the source repository (or a token service that does
+                    // not take two scopes at once): upload instead.
+                    Err(e) if e.category() == Category::Auth => {
+                        tracing::info!("{what}: no mount from `{from}` ({e}); uploading");
+                        client.start_upload(dest, None).await?
+                    }
+                    other => other?,
+                },
+                None => client.start_upload(dest, None).await?,
+            };
+            match started {
                 Started::Mounted => return Ok(BlobOutcome::Mounted),
                 Started::Session {
                     location,

@@ -306,7 +306,11 @@ fn push_blob_small_is_one_put_and_then_present() {
     // In 1-byte chunks: the first answer is `Range: 0-0`, which distribution also sends for
     // an empty session.
     let chunked = format!("{}/x/z", dest.addr());
-    run(&cache, &["push", "--blob", &digest, &chunked, "--chunk-size", "1"]).success();
+    run(
+        &cache,
+        &["push", "--blob", &digest, &chunked, "--chunk-size", "1"],
+    )
+    .success();
     assert_eq!(dest.get_blob("x/z", &digest).body, b"one small blob");
     // A tag on a blob destination is a usage error.
     run(
