@@ -583,11 +583,17 @@ pub async fn push_blob(
                     offset = held;
                     s.location = next;
                 }
-                Err(UploadError::SessionLost(_)) => session = None,
+                Err(UploadError::SessionLost(_)) => {
+                    progress.restarted("the registry lost the upload session; sending it again");
+                    reported = 0;
+                    session = None;
+                }
                 Err(UploadError::Registry(e))
                     if matches!(e.failure(), Failure::Status { status, .. } if (400..500).contains(&status) && !matches!(status, 401 | 403 | 408 | 429)) =>
                 {
                     // BLOB_UPLOAD_INVALID and the like: the session is unusable; start again.
+                    progress.restarted(&format!("the upload session is unusable ({}); sending it again", e.short()));
+                    reported = 0;
                     session = None;
                 }
                 Err(e) => return Err(e.into()),

@@ -576,6 +576,11 @@ fn a_lost_upload_session_starts_the_blob_again() {
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(posts, 2, "a new session for the restart");
+    assert!(
+        stderr(&a).contains("the registry lost the upload session; sending it again"),
+        "{}",
+        stderr(&a)
+    );
     assert_eq!(
         sha256_digest(&dest.get_blob("blobs/dest", &digest).body),
         digest
