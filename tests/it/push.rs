@@ -621,3 +621,42 @@ fn a_digest_destination_gets_the_manifest_by_digest_only() {
     let other = format!("{}/team/app@sha256:{}", dest.addr(), "1".repeat(64));
     run(&cache, &["push", &name, &other]).code(2);
 }
+
+#[test]
+fn a_destination_that_lies_about_a_blob_digest_exits_5() {
+    let source = TestRegistry::start();
+    let digest = source.push_blob("a/b", b"a blob to lie about");
+    let cache = TempCache::new();
+    run(&cache, &["fetch", &source.reference("a/b", &digest)]).success();
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let fake = {
+        let lie = lie.clone();
+        // Knows no blob, opens a session, and answers the upload with another digest.
+        RecordingServer::start(move |r| match r.method.as_str() {
+            "HEAD" => ScriptedResponse::new(404, ""),
+            "POST" => ScriptedResponse::new(202, "")
+                .header("Location", "/v2/x/y/blobs/uploads/s1?_state=abc"),
+            "PUT" => ScriptedResponse::new(201, "").header("Docker-Content-Digest", &lie),
+            _ => ScriptedResponse::new(500, ""),
+        })
+    };
+    let a = run(
+        &cache,
+        &["push", "--blob", &digest, &format!("{}/x/y", fake.addr())],
+    )
+    .code(5);
+    assert!(stderr(&a).contains(&lie), "{}", stderr(&a));
+    // The session's query was kept, the digest appended to it.
+    let put = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(
+        put.path,
+        format!(
+            "/v2/x/y/blobs/uploads/s1?_state=abc&digest={}",
+            digest.replace(':', "%3A")
+        )
+    );
+}
