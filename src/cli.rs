@@ -290,7 +290,7 @@ impl Command {
             // The destination: explicit credentials are for the registry pushed to.
             Command::Push(a) => std::slice::from_ref(&a.dest),
             Command::Copy(a) => std::slice::from_ref(&a.dest),
-            Command::Sync(a) => std::slice::from_ref(&a.dest_prefix),
+            Command::Sync(a) => std::slice::from_ref(&a.dest_ref),
             _ => &[],
         }
     }
@@ -677,6 +677,11 @@ pub struct SyncArgs {
     /// Only the references whose full name matches GLOB (`*` any characters, `?` one)
     #[arg(long = "match", value_name = "GLOB")]
     pub pattern: Option<String>,
+
+    /// A reference in DEST_PREFIX's registry (`DEST_PREFIX/sync`), set by `commands::run`, so
+    /// that explicit credentials are for that registry even when the prefix is a bare host.
+    #[arg(skip)]
+    pub dest_ref: String,
 
     /// Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]

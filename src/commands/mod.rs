@@ -175,7 +175,12 @@ fn credentials_registry(
 }
 
 /// Runs the command line.
-pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    if let Command::Sync(a) = &mut cli.command {
+        // A prefix may be a bare host, which as a reference would be a Docker Hub name: the
+        // registry credentials are for is the prefix's (see `SyncArgs::dest_ref`).
+        a.dest_ref = format!("{}/sync", a.dest_prefix.trim_end_matches('/'));
+    }
     // These only print what the clap definition says: no config file, no credentials.
     match &cli.command {
         Command::Generate(args) => return generate::run(&args.dir).map(|()| Outcome::Success),

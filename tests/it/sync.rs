@@ -93,3 +93,39 @@ fn sync_pushes_every_recorded_reference_and_again_sends_nothing() {
     assert_eq!(docs.len(), 1, "{docs:?}");
     assert_eq!(docs[0]["digest"], b.digest.as_str());
 }
+
+#[test]
+fn sync_to_a_bare_host_uses_the_explicit_credentials_there() {
+    let source = TestRegistry::start();
+    let image = push_image(
+        &source,
+        "team/c",
+        Some("v3"),
+        false,
+        "amd64",
+        &[layer(33, 1000)],
+    );
+    let cache = TempCache::new();
+    layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["pull", &format!("{}/team/c:v3", source.addr())])
+        .assert()
+        .success();
+    let dest = TestRegistry::builder().basic_auth().start();
+    let sync = |password: &str| {
+        layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(["sync", &dest.addr(), "--username", BASIC_USER])
+            .env("LAYERGET_PASSWORD", password)
+            .assert()
+    };
+    sync("wrong").code(4);
+    let out = sync(BASIC_PASS).success();
+    let line = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        line.starts_with(&format!("{}/team/c:v3 {} ", dest.addr(), image.digest)),
+        "{line}"
+    );
+}
