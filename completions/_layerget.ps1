@@ -46,6 +46,9 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('head', 'head', [CompletionResultType]::ParameterValue, 'Ask a registry about a blob without downloading it')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Pull whole images (manifests, configs, layers) into the cache and record their references')
+            [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Push an image recorded in the cache (or one cached blob) to a registry')
+            [CompletionResult]::new('copy', 'copy', [CompletionResultType]::ParameterValue, 'Copy an image from one registry to another, through the cache')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Push every reference recorded in the cache under one destination prefix')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write completions/ (every supported shell) and man/ (man pages) into DIR')
@@ -151,6 +154,86 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
             [CompletionResult]::new('--all-platforms', '--all-platforms', [CompletionResultType]::ParameterName, 'From a multi-platform image, take every platform (and record the index itself)')
             [CompletionResult]::new('--verify-cached', '--verify-cached', [CompletionResultType]::ParameterName, 'Re-hash cached blobs before trusting them (a bad one is fetched again)')
+            [CompletionResult]::new('--plain-http', '--plain-http', [CompletionResultType]::ParameterName, 'Talk plain HTTP to every registry (loopback registries use HTTP already)')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password (or token) for --username from stdin')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Accept any TLS certificate, unverified (implies https, loopback included)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on stdout, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'layerget;push' {
+            [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Blobs of at least this size are sent in chunks of it (PATCH), smaller ones in one PUT; a number of bytes, or with a K, M or G (KiB, MiB, GiB) suffix')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Send up to N blobs at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Send up to N blobs at once')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s')
+            [CompletionResult]::new('--registry-auth', '--registry-auth', [CompletionResultType]::ParameterName, 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF''s registry]')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust the CA certificates in this PEM file (implies https, loopback included)')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds [default: 30]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]')
+            [CompletionResult]::new('--max-wait', '--max-wait', [CompletionResultType]::ParameterName, 'Longest wait a registry''s Retry-After may impose, in seconds [default: 120]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
+            [CompletionResult]::new('--blob', '--blob', [CompletionResultType]::ParameterName, 'Push the one cached blob NAME names (a digest) into the repository DEST')
+            [CompletionResult]::new('--verify-cached', '--verify-cached', [CompletionResultType]::ParameterName, 'Re-hash cached blobs before sending anything (a bad one stops the push, exit 5)')
+            [CompletionResult]::new('--plain-http', '--plain-http', [CompletionResultType]::ParameterName, 'Talk plain HTTP to every registry (loopback registries use HTTP already)')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password (or token) for --username from stdin')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Accept any TLS certificate, unverified (implies https, loopback included)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on stdout, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'layerget;copy' {
+            [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Move up to N blobs at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Move up to N blobs at once')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s')
+            [CompletionResult]::new('--registry-auth', '--registry-auth', [CompletionResultType]::ParameterName, 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF''s registry]')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust the CA certificates in this PEM file (implies https, loopback included)')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds [default: 30]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]')
+            [CompletionResult]::new('--max-wait', '--max-wait', [CompletionResultType]::ParameterName, 'Longest wait a registry''s Retry-After may impose, in seconds [default: 120]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
+            [CompletionResult]::new('--all-platforms', '--all-platforms', [CompletionResultType]::ParameterName, 'From a multi-platform image, copy every platform and the index itself [default: this host''s platform only]')
+            [CompletionResult]::new('--plain-http', '--plain-http', [CompletionResultType]::ParameterName, 'Talk plain HTTP to every registry (loopback registries use HTTP already)')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password (or token) for --username from stdin')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Accept any TLS certificate, unverified (implies https, loopback included)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on stdout, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress and no informational messages on stderr (errors are still shown)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'layerget;sync' {
+            [CompletionResult]::new('--match', '--match', [CompletionResultType]::ParameterName, 'Only the references whose full name matches GLOB (`*` any characters, `?` one)')
+            [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Send up to N blobs at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Send up to N blobs at once')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s')
+            [CompletionResult]::new('--registry-auth', '--registry-auth', [CompletionResultType]::ParameterName, 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF''s registry]')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust the CA certificates in this PEM file (implies https, loopback included)')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends nothing for this many seconds [default: 30]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]')
+            [CompletionResult]::new('--max-wait', '--max-wait', [CompletionResultType]::ParameterName, 'Longest wait a registry''s Retry-After may impose, in seconds [default: 120]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none')
+            [CompletionResult]::new('--verify-cached', '--verify-cached', [CompletionResultType]::ParameterName, 'Re-hash cached blobs before sending anything')
             [CompletionResult]::new('--plain-http', '--plain-http', [CompletionResultType]::ParameterName, 'Talk plain HTTP to every registry (loopback registries use HTTP already)')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password (or token) for --username from stdin')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Accept any TLS certificate, unverified (implies https, loopback included)')
@@ -350,6 +433,9 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             [CompletionResult]::new('head', 'head', [CompletionResultType]::ParameterValue, 'Ask a registry about a blob without downloading it')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Pull whole images (manifests, configs, layers) into the cache and record their references')
+            [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Push an image recorded in the cache (or one cached blob) to a registry')
+            [CompletionResult]::new('copy', 'copy', [CompletionResultType]::ParameterValue, 'Copy an image from one registry to another, through the cache')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Push every reference recorded in the cache under one destination prefix')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write completions/ (every supported shell) and man/ (man pages) into DIR')
@@ -366,6 +452,15 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             break
         }
         'layerget;help;pull' {
+            break
+        }
+        'layerget;help;push' {
+            break
+        }
+        'layerget;help;copy' {
+            break
+        }
+        'layerget;help;sync' {
             break
         }
         'layerget;help;cache' {

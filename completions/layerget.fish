@@ -51,6 +51,9 @@ complete -c layerget -n "__fish_layerget_needs_command" -f -a "fetch" -d 'Downlo
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "head" -d 'Ask a registry about a blob without downloading it'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "serve" -d 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "push" -d 'Push an image recorded in the cache (or one cached blob) to a registry'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "copy" -d 'Copy an image from one registry to another, through the cache'
+complete -c layerget -n "__fish_layerget_needs_command" -f -a "sync" -d 'Push every reference recorded in the cache under one destination prefix'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
 complete -c layerget -n "__fish_layerget_needs_command" -f -a "generate" -d 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
@@ -163,6 +166,83 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Prin
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l chunk-size -d 'Blobs of at least this size are sent in chunks of it (PATCH), smaller ones in one PUT; a number of bytes, or with a K, M or G (KiB, MiB, GiB) suffix' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -s j -l jobs -d 'Send up to N blobs at once' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l blob -d 'Push the one cached blob NAME names (a digest) into the repository DEST'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l verify-cached -d 'Re-hash cached blobs before sending anything (a bad one stops the push, exit 5)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l chunk-size -d 'Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -s j -l jobs -d 'Move up to N blobs at once' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l all-platforms -d 'From a multi-platform image, copy every platform and the index itself [default: this host\'s platform only]'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l match -d 'Only the references whose full name matches GLOB (`*` any characters, `?` one)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l chunk-size -d 'Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -s j -l jobs -d 'Send up to N blobs at once' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always (e.g. for a pager that understands ANSI)'
+never\t'Never'"
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l progress -d 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none' -r -f -a "auto\t'Bars when stderr is a terminal, nothing otherwise'
+bar\t'Always bars (drawn only on a terminal)'
+plain\t'A line every few seconds per active blob'
+json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
+none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l verify-cached -d 'Re-hash cached blobs before sending anything'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l json -d 'Print results as JSON on stdout, one object per line'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -317,14 +397,17 @@ complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d '
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "serve" -d 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "generate" -d 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
-complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull cache completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "fetch" -d 'Download blobs by digest into the cache, verified, and print their cache paths'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "head" -d 'Ask a registry about a blob without downloading it'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "serve" -d 'Serve the cache as a registry (OCI Distribution API: pulls; pushes with --allow-push)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "pull" -d 'Pull whole images (manifests, configs, layers) into the cache and record their references'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "push" -d 'Push an image recorded in the cache (or one cached blob) to a registry'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "copy" -d 'Copy an image from one registry to another, through the cache'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "sync" -d 'Push every reference recorded in the cache under one destination prefix'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "cache" -d 'Inspect and look after the cache: ls, du, verify, gc, prune, rm, path'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "completions" -d 'Print shell completions for SHELL on stdout (e.g. `layerget completions bash > ~/.local/share/bash-completion/completions/layerget`)'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "generate" -d 'Write completions/ (every supported shell) and man/ (man pages) into DIR'
+complete -c layerget -n "__fish_layerget_using_subcommand help; and not __fish_seen_subcommand_from fetch head serve pull push copy sync cache completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the references in the cache (index.json), or with --blobs every blob'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Show the cache\'s size: blobs, partial downloads, quarantine'
 complete -c layerget -n "__fish_layerget_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash blobs (all by default); bad ones are moved to quarantine/ (exit 5)'

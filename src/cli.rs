@@ -51,6 +51,22 @@ Examples:
   layerget pull REF --all-platforms                           every platform and the index
   echo \"$TOKEN\" | layerget pull ghcr.io/corp/app:1 --username me --password-stdin";
 
+const PUSH_EXAMPLES: &str = "\
+Examples:
+  layerget push 127.0.0.1:5000/team/app:v1 registry.internal/team/app   same tag, another registry
+  layerget push 127.0.0.1:5000/team/app:v1 registry.internal/app:stable  another tag
+  layerget push --blob sha256:… registry.internal/team/app              one cached blob";
+
+const COPY_EXAMPLES: &str = "\
+Examples:
+  layerget copy 127.0.0.1:5000/team/app:v1 registry.internal/team/app:v1
+  layerget copy alpine:3.20 registry.internal/mirror/alpine --all-platforms";
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  layerget sync registry.internal/mirror          127.0.0.1:5000/team/app:v1 -> registry.internal/mirror/team/app:v1
+  layerget sync registry.internal --match '*/team/*'";
+
 /// Fetch container registry blobs into a verified, crash-safe OCI-layout cache.
 #[derive(Debug, Parser)]
 #[command(name = "layerget", version, after_help = EXIT_CODES, max_term_width = 100)]
@@ -247,6 +263,15 @@ pub enum Command {
     /// Pull whole images (manifests, configs, layers) into the cache and record their references
     #[command(after_help = PULL_EXAMPLES)]
     Pull(PullArgs),
+    /// Push an image recorded in the cache (or one cached blob) to a registry
+    #[command(after_help = PUSH_EXAMPLES)]
+    Push(PushArgs),
+    /// Copy an image from one registry to another, through the cache
+    #[command(after_help = COPY_EXAMPLES)]
+    Copy(CopyArgs),
+    /// Push every reference recorded in the cache under one destination prefix
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
     /// Inspect and look after the cache: ls, du, verify, gc, prune, rm, path
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -264,6 +289,10 @@ impl Command {
             Command::Fetch(a) => &a.refs,
             Command::Pull(a) => &a.refs,
             Command::Head(a) => std::slice::from_ref(&a.reference),
+            // The destination: explicit credentials are for the registry pushed to.
+            Command::Push(a) => std::slice::from_ref(&a.dest),
+            Command::Copy(a) => std::slice::from_ref(&a.dest),
+            Command::Sync(a) => std::slice::from_ref(&a.dest_ref),
             _ => &[],
         }
     }
@@ -274,6 +303,9 @@ impl Command {
             Command::Fetch(a) => Some((&a.registry, &a.transfer)),
             Command::Head(a) => Some((&a.registry, &a.transfer)),
             Command::Pull(a) => Some((&a.registry, &a.transfer)),
+            Command::Push(a) => Some((&a.registry, &a.transfer)),
+            Command::Copy(a) => Some((&a.registry, &a.transfer)),
+            Command::Sync(a) => Some((&a.registry, &a.transfer)),
             _ => None,
         }
     }
@@ -582,6 +614,136 @@ pub struct PullArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// `layerget push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to push.
+    #[arg(
+        value_name = "NAME",
+        help = "What to push: a reference as `cache ls` shows it (REGISTRY/NAME[:TAG|@DIGEST]) or a manifest digest; with --blob, a blob digest"
+    )]
+    pub source: String,
+
+    /// Where to push it.
+    #[arg(
+        value_name = "DEST",
+        help = "Where: [REGISTRY[:PORT]/]NAME[:TAG|@DIGEST] (without a tag, NAME's tag); with --blob, a repository"
+    )]
+    pub dest: String,
+
+    /// Push the one cached blob NAME names (a digest) into the repository DEST
+    #[arg(long)]
+    pub blob: bool,
+
+    /// Blobs of at least this size are sent in chunks of it (PATCH), smaller ones in one PUT;
+    /// a number of bytes, or with a K, M or G (KiB, MiB, GiB) suffix
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+
+    /// Send up to N blobs at once
+    #[arg(short, long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Re-hash cached blobs before sending anything (a bad one stops the push, exit 5)
+    #[arg(long)]
+    pub verify_cached: bool,
+
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// `layerget copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to copy.
+    #[arg(
+        value_name = "SRC",
+        help = "The image to copy: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST] (the tag defaults to latest)"
+    )]
+    pub source: String,
+
+    /// Where to copy it.
+    #[arg(
+        value_name = "DEST",
+        help = "Where: [REGISTRY[:PORT]/]NAME[:TAG|@DIGEST] (without a tag, SRC's tag)"
+    )]
+    pub dest: String,
+
+    /// From a multi-platform image, copy every platform and the index itself [default: this
+    /// host's platform only]
+    #[arg(long)]
+    pub all_platforms: bool,
+
+    /// Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+
+    /// Move up to N blobs at once
+    #[arg(short, long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// How to reach the registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// `layerget sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Where every recorded reference goes.
+    #[arg(
+        value_name = "DEST_PREFIX",
+        help = "HOST[:PORT][/PATH] every recorded reference is pushed under (its repository path and tag kept)"
+    )]
+    pub dest_prefix: String,
+
+    /// Only the references whose full name matches GLOB (`*` any characters, `?` one)
+    #[arg(long = "match", value_name = "GLOB")]
+    pub pattern: Option<String>,
+
+    /// A reference in DEST_PREFIX's registry (`DEST_PREFIX/sync`), set by `commands::run`, so
+    /// that explicit credentials are for that registry even when the prefix is a bare host.
+    #[arg(skip)]
+    pub dest_ref: String,
+
+    /// Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+
+    /// Send up to N blobs at once
+    #[arg(short, long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Re-hash cached blobs before sending anything
+    #[arg(long)]
+    pub verify_cached: bool,
+
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// Parses `--chunk-size` as [`parse_size`] does, refusing 0.
+pub fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err("the chunk size must be at least 1 byte".into()),
+        n => Ok(n),
+    }
 }
 
 /// `layerget cache …`.

@@ -103,6 +103,23 @@ pub(crate) async fn follow(
     headers: &HeaderMap,
     credential: Option<(&Origin, &header::HeaderValue)>,
 ) -> Result<reqwest::Response, RegistryError> {
+    follow_with(pools, home, method, url, headers, credential, None).await
+}
+
+/// Makes a request body, once per request sent (an upload's bytes, streamed from the cache).
+pub(crate) type BodyFn<'a> = dyn Fn() -> Result<reqwest::Body, RegistryError> + Send + Sync + 'a;
+
+/// [`follow`] with a request body: each hop gets a fresh one from `body` (a 307 or 308 asks for
+/// the same request again, body included).
+pub(crate) async fn follow_with(
+    pools: &Pools,
+    home: &Origin,
+    method: Method,
+    url: &Url,
+    headers: &HeaderMap,
+    credential: Option<(&Origin, &header::HeaderValue)>,
+    body: Option<&BodyFn<'_>>,
+) -> Result<reqwest::Response, RegistryError> {
     let mut visited = vec![url.clone()];
     let mut current = url.clone();
     let mut trail = Trail::default();
@@ -115,6 +132,9 @@ pub(crate) async fn follow(
             && Origin::of(&current).as_ref() == Some(origin)
         {
             request = request.header(header::AUTHORIZATION, value.clone());
+        }
+        if let Some(make) = body {
+            request = request.body(make()?);
         }
         let mut response = request
             .send()

@@ -28,6 +28,7 @@ mod blob;
 mod error;
 mod headers;
 mod http;
+mod upload;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,8 @@ pub use self::error::{RegistryError, TransportKind, error_text, transport_error}
 pub(crate) use self::headers::header_str;
 pub use self::headers::{ContentRange, RateLimit, host_port, parse_warnings, redact};
 pub use self::http::HttpSetupError;
-pub(crate) use self::http::{Pools, follow};
+pub(crate) use self::http::{BodyFn, Pools, follow};
+pub use self::upload::{ManifestPut, Started, UploadError, push_scope};
 
 /// Most redirects followed for one request (the same cap as curl's and reqwest's default).
 pub const MAX_REDIRECTS: usize = 10;
@@ -262,20 +264,38 @@ impl Client {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
-        let home = self.home(reference)?;
         let scope = format!("repository:{}:pull", reference.repository());
+        self.send_as(reference, &scope, method, url, headers, None)
+            .await
+    }
+
+    /// [`Client::send`] for a token `scope` of the caller's (a push needs
+    /// `repository:NAME:pull,push`) and, for uploads, a request body: `body` makes a fresh one
+    /// for every request sent (a challenge answered or a redirect followed sends it again).
+    pub(crate) async fn send_as(
+        &self,
+        reference: &Reference,
+        scope: &str,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<&BodyFn<'_>>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let home = self.home(reference)?;
+        let scope = scope.to_owned();
         let mut authorization = self.auth.authorize(&home, &scope).await?;
         let mut answered_challenge = false;
         loop {
             self.wait_for_host(url).await;
             let credential = authorization.as_ref().map(|a| (&a.origin, &a.header));
-            let mut response = follow(
+            let mut response = http::follow_with(
                 home.pools,
                 &home.origin,
                 method.clone(),
                 url,
                 &headers,
                 credential,
+                body,
             )
             .await?;
             let status = response.status().as_u16();

@@ -3,12 +3,15 @@
 //! turns any error into the category that decides the exit code.
 
 mod cache;
+mod copy;
 mod fetch;
 mod generate;
 mod head;
 mod place;
 mod pull;
+mod push;
 mod serve;
+mod sync;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -193,7 +196,12 @@ fn credentials_registry(
 }
 
 /// Runs the command line.
-pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    if let Command::Sync(a) = &mut cli.command {
+        // A prefix may be a bare host, which as a reference would be a Docker Hub name: the
+        // registry credentials are for is the prefix's (see `SyncArgs::dest_ref`).
+        a.dest_ref = format!("{}/sync", a.dest_prefix.trim_end_matches('/'));
+    }
     // These only print what the clap definition says: no config file, no credentials.
     match &cli.command {
         Command::Generate(args) => return generate::run(&args.dir).map(|()| Outcome::Success),
@@ -286,6 +294,21 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             let settings = PullSettings::from_args(args)?;
             pull::run(&common()?, settings, printer).await
         }
+        Command::Push(args) => {
+            let common = common()?;
+            let settings = push::PushSettings::from_args(args, &common)?;
+            push::run(&common, settings, printer).await
+        }
+        Command::Copy(args) => {
+            let common = common()?;
+            let settings = copy::CopySettings::from_args(args, &common)?;
+            copy::run(&common, settings, printer).await
+        }
+        Command::Sync(args) => {
+            let common = common()?;
+            let settings = sync::SyncSettings::from_args(args, &common)?;
+            sync::run(&common, settings, printer).await
+        }
         Command::Cache(command) => cache::run(&common()?, command, printer).await,
         // Handled above.
         Command::Generate(_) | Command::Completions(_) => Ok(Outcome::Success),
@@ -321,6 +344,8 @@ fn category_of_cause(cause: &(dyn std::error::Error + 'static)) -> Option<Catego
     }
     by_type!(
         crate::transfer::image::PullError,
+        crate::transfer::push::PushError,
+        crate::client::UploadError,
         crate::client::manifest::ManifestFetchError,
         TransferError,
         RegistryError,

@@ -290,6 +290,29 @@ pub async fn pull<'a>(
     limiter: &Semaphore,
     progress: &ProgressFactory<'a>,
 ) -> Result<PulledImage, PullError> {
+    pull_with(
+        client,
+        store,
+        reference,
+        options,
+        limiter,
+        progress,
+        &|_| {},
+    )
+    .await
+}
+
+/// [`pull`], calling `on_blob` with each config and layer as soon as it is verified in the
+/// store (or found there), before the others are done: `copy` pushes it on at once.
+pub async fn pull_with<'a>(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    options: &PullOptions,
+    limiter: &Semaphore,
+    progress: &ProgressFactory<'a>,
+    on_blob: &(dyn Fn(&Descriptor) + Sync),
+) -> Result<PulledImage, PullError> {
     let name = reference.to_string();
     let target = match (reference.digest(), reference.tag()) {
         (Some(d), _) => ManifestTarget::Digest(d),
@@ -457,6 +480,7 @@ pub async fn pull<'a>(
             !outcome.cached,
             outcome.bytes_transferred,
         );
+        on_blob(d);
     }
     drop(fetches);
 

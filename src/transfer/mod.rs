@@ -35,8 +35,10 @@ mod error;
 pub mod image;
 mod manifests;
 mod plan;
+pub mod push;
 mod record;
 mod segments;
+pub mod sync;
 
 use self::download::download;
 pub use self::error::TransferError;

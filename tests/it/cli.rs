@@ -164,6 +164,9 @@ fn help_of_every_subcommand() {
         &["fetch"],
         &["head"],
         &["pull"],
+        &["push"],
+        &["copy"],
+        &["sync"],
         &["serve"],
         &["cache"],
         &["cache", "ls"],
@@ -189,8 +192,10 @@ fn help_of_every_subcommand() {
         } else {
             format!("help_{}", words.join("_"))
         };
-        let talks_to_registries =
-            matches!(words.first(), None | Some(&"fetch" | &"head" | &"pull"));
+        let talks_to_registries = matches!(
+            words.first(),
+            None | Some(&"fetch" | &"head" | &"pull" | &"push" | &"copy" | &"sync")
+        );
         for client_only in [
             "--retries",
             "--plain-http",

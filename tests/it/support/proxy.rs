@@ -50,6 +50,11 @@ pub enum Fault {
     },
     /// Close the connection without answering.
     Hangup,
+    /// Read this many bytes of the request body, then close the connection without
+    /// forwarding anything upstream: an upload whose connection broke mid-body, before the
+    /// registry saw the request (what a real registry cannot be made to do; `layerget push`
+    /// must then ask the session what it holds and go on from there).
+    CutRequestAfter(u64),
 }
 
 impl Fault {
@@ -147,10 +152,16 @@ fn proxy_one(mut conn: Conn, upstream: &str, fault: &Fault) {
             let _ = conn.stream().shutdown(Shutdown::Both);
             return;
         }
+        Fault::CutRequestAfter(n) => {
+            let _ = io::copy(&mut (&mut conn.reader).take(*n), &mut io::sink());
+            let _ = conn.stream().shutdown(Shutdown::Both);
+            return;
+        }
         _ => {}
     }
     if conn.request.header("transfer-encoding").is_some() {
-        // Not needed by any test: layerget only fetches, and the registry is seeded directly.
+        // Not needed by any test: layerget sends Content-Length with every upload, and the
+        // registry is seeded directly.
         return conn.respond(
             501,
             &[],
