@@ -178,6 +178,33 @@ fn push_to_another_registry_reads_back_identical_and_a_second_push_sends_no_blob
     assert_eq!(skopeo_raw(&tagged), image.manifest);
 }
 
+/// `layerget push` into `layerget serve --allow-push` (issue 11's registry): skopeo reads the
+/// same manifest and blobs back, a second push sends no blob bytes, and `layerget pull` from it
+/// into another cache records the same digest.
+#[test]
+fn push_into_serve_reads_back_identical_and_pulls_again() {
+    let source = TestRegistry::start();
+    let (cache, image, name) = pulled(&source, "team/app", "v1", false);
+    let served = TempCache::new();
+    let serve = Serve::start(served.path(), &["--allow-push"]);
+    let target = format!("{}/team/app:v1", serve.addr);
+    let a = run(&cache, &["--json", "push", &name, &target]).success();
+    let doc = json(&a);
+    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    assert_eq!(doc["blobs_pushed"], 3, "{doc}");
+    assert_served(&target, &image);
+    let a = run(&cache, &["--json", "push", &name, &target]).success();
+    let doc = json(&a);
+    assert_eq!(
+        (doc["blobs_pushed"].as_u64(), doc["blobs_present"].as_u64()),
+        (Some(0), Some(3)),
+        "{doc}"
+    );
+    let again = TempCache::new();
+    let a = run(&again, &["--json", "pull", &target]).success();
+    assert_eq!(json(&a)["digest"], image.digest.as_str());
+}
+
 #[test]
 fn a_docker_image_is_pushed_as_the_registry_s_original_bytes() {
     let source = TestRegistry::start();
