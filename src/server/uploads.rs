@@ -215,11 +215,7 @@ async fn status<S: ContentStore>(
     name: &str,
     id: &UploadId,
 ) -> Result<Response<Body>, ApiError> {
-    let writer = app
-        .source
-        .upload(id, None)
-        .await?
-        .ok_or(ApiError::BlobUploadUnknown)?;
+    let writer = resume(app, id).await?;
     let offset = writer.close().await?;
     let mut response = accepted(name, id, offset);
     *response.status_mut() = StatusCode::NO_CONTENT;
@@ -235,25 +231,9 @@ async fn patch<S: ContentStore>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
-    let mut writer = app
-        .source
-        .upload(id, None)
-        .await?
-        .ok_or(ApiError::BlobUploadUnknown)?;
+    let writer = resume(app, id).await?;
     app.sessions.touch(id);
-    let declared = match chunk_length(headers, writer.offset()) {
-        Ok(declared) => declared,
-        Err(e) => {
-            writer.close().await?;
-            return Err(e);
-        }
-    };
-    if let Err(e) = check_size(app, writer.offset(), declared) {
-        return Err(give_up(app, id, writer, Pour::Refused(e)).await);
-    }
-    if let Err(e) = pour(app, &mut writer, body, declared).await {
-        return Err(give_up(app, id, writer, e).await);
-    }
+    let writer = receive(app, id, writer, headers, body).await?;
     let offset = writer.close().await?;
     Ok(accepted(name, id, offset))
 }
@@ -268,11 +248,7 @@ async fn finish<S: ContentStore>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
-    let mut writer = app
-        .source
-        .upload(id, None)
-        .await?
-        .ok_or(ApiError::BlobUploadUnknown)?;
+    let writer = resume(app, id).await?;
     app.sessions.touch(id);
     let digest = match query.digest.as_deref().map(str::parse::<Digest>) {
         Some(Ok(d)) => d,
@@ -284,19 +260,7 @@ async fn finish<S: ContentStore>(
             return Err(give_up(app, id, writer, Pour::Refused(e)).await);
         }
     };
-    let declared = match chunk_length(headers, writer.offset()) {
-        Ok(declared) => declared,
-        Err(e) => {
-            writer.close().await?;
-            return Err(e);
-        }
-    };
-    if let Err(e) = check_size(app, writer.offset(), declared) {
-        return Err(give_up(app, id, writer, Pour::Refused(e)).await);
-    }
-    if let Err(e) = pour(app, &mut writer, body, declared).await {
-        return Err(give_up(app, id, writer, e).await);
-    }
+    let writer = receive(app, id, writer, headers, body).await?;
     commit(app, name, id, writer, &digest).await
 }
 
@@ -305,11 +269,7 @@ async fn cancel<S: ContentStore>(
     app: &Arc<App<S>>,
     id: &UploadId,
 ) -> Result<Response<Body>, ApiError> {
-    let writer = app
-        .source
-        .upload(id, None)
-        .await?
-        .ok_or(ApiError::BlobUploadUnknown)?;
+    let writer = resume(app, id).await?;
     writer.abort().await?;
     app.sessions.forget(id);
     let mut response = Response::new(Body::empty());
@@ -338,6 +298,41 @@ async fn commit<S: ContentStore>(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Opens session `id` for this request: 404 `BLOB_UPLOAD_UNKNOWN` when there is none (never
+/// started, finished, cancelled or expired).
+async fn resume<S: ContentStore>(app: &Arc<App<S>>, id: &UploadId) -> Result<S::Writer, ApiError> {
+    app.source
+        .upload(id, None)
+        .await?
+        .ok_or(ApiError::BlobUploadUnknown)
+}
+
+/// Takes the request's body as the session's next chunk (its `Content-Range` and
+/// `Content-Length` checked, `--max-blob-size` kept). A chunk that does not fit where the
+/// session ends leaves the session as it was; any other refusal ends as [`give_up`] says.
+async fn receive<S: ContentStore>(
+    app: &Arc<App<S>>,
+    id: &UploadId,
+    mut writer: S::Writer,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<S::Writer, ApiError> {
+    let declared = match chunk_length(headers, writer.offset()) {
+        Ok(declared) => declared,
+        Err(e) => {
+            writer.close().await?;
+            return Err(e);
+        }
+    };
+    if let Err(e) = check_size(app, writer.offset(), declared) {
+        return Err(give_up(app, id, writer, Pour::Refused(e)).await);
+    }
+    if let Err(e) = pour(app, &mut writer, body, declared).await {
+        return Err(give_up(app, id, writer, e).await);
+    }
+    Ok(writer)
 }
 
 /// Why a body was not taken whole.
@@ -393,10 +388,11 @@ async fn pour<S: ContentStore>(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Pour::Stopped(e.to_string()))?;
         let end = writer.offset().saturating_add(chunk.len() as u64);
-        if declared.is_some_and(|d| end - start > d) {
+        if let Some(d) = declared
+            && end - start > d
+        {
             return Err(Pour::Refused(ApiError::SizeInvalid(format!(
-                "the body is longer than the {} bytes declared",
-                declared.unwrap_or(0)
+                "the body is longer than the {d} bytes declared"
             ))));
         }
         if end > max {

@@ -317,7 +317,12 @@ pub async fn pull_with<'a>(
     let target = match (reference.digest(), reference.tag()) {
         (Some(d), _) => ManifestTarget::Digest(d),
         (None, Some(t)) => ManifestTarget::Tag(t),
-        (None, None) => unreachable!("the caller gives every reference a tag or a digest"),
+        // The commands add `:latest` (`parse_image_reference`); a library caller may not have.
+        (None, None) => {
+            return Err(PullError::Internal(format!(
+                "`{name}` names neither a tag nor a digest"
+            )));
+        }
     };
     let mut totals = BlobTotals::default();
     let top = fetch_manifest(client, store, reference, target, None, options, &mut totals).await?;
