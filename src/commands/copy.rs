@@ -18,7 +18,6 @@ use crate::manifest::Descriptor;
 use crate::manifest::PlatformSpec;
 use crate::output::Printer;
 use crate::reference::Reference;
-use crate::store::{CacheLockMode, Store};
 use crate::transfer::image::{PlatformChoice, PullOptions, pull_with};
 use crate::transfer::push::{BlobOutcome, PushOptions, push_blob, push_image, resolve};
 use crate::transfer::{FetchOptions, segments_for};
@@ -76,11 +75,7 @@ pub async fn run(
     settings: CopySettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open_for(&common.cache_dir, CacheLockMode::Shared, || {
-        printer.info("waiting for a `layerget cache` command that holds the cache");
-    })
-    .await
-    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let store = common.open_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     let (given, source) = &settings.source;
     let (dest_given, dest) = &settings.dest;

@@ -84,23 +84,42 @@ pub struct Common {
 }
 
 impl Common {
-    /// Opens the cache for a command that puts content into it (`fetch`, `pull`), holding the
-    /// cache-wide lock shared until the store is dropped: `cache gc`, `prune` and `rm` (which
-    /// hold it exclusively) then never remove a blob between its commit and its use. Says so
-    /// once if such a command holds the cache and this one waits.
+    /// Opens the cache for a command that puts content into it (`fetch`, `pull`, `copy`),
+    /// creating it if needed, holding the cache-wide lock shared until the store is dropped:
+    /// `cache gc`, `prune` and `rm` (which hold it exclusively) then never remove a blob
+    /// between its commit and its use. Says so once if such a command holds the cache and this
+    /// one waits.
     pub(crate) async fn open_store_shared(
         &self,
         printer: &Printer,
     ) -> anyhow::Result<crate::store::Store> {
+        self.open_store(printer, true).await
+    }
+
+    /// [`Common::open_store_shared`] for a command that only reads a cache that must exist
+    /// (`push`, `sync`): a missing cache is an error, not an empty new one.
+    pub(crate) async fn open_existing_store_shared(
+        &self,
+        printer: &Printer,
+    ) -> anyhow::Result<crate::store::Store> {
+        self.open_store(printer, false).await
+    }
+
+    async fn open_store(
+        &self,
+        printer: &Printer,
+        create: bool,
+    ) -> anyhow::Result<crate::store::Store> {
+        use crate::store::{CacheLockMode, Store};
         let waiting =
             || printer.info("waiting for a `layerget cache` command that holds the cache");
-        crate::store::Store::open_for(
-            &self.cache_dir,
-            crate::store::CacheLockMode::Shared,
-            waiting,
-        )
-        .await
-        .with_context(|| format!("opening the cache `{}`", self.cache_dir.display()))
+        let dir = &self.cache_dir;
+        let opened = if create {
+            Store::open_for(dir, CacheLockMode::Shared, waiting).await
+        } else {
+            Store::open_existing_for(dir, CacheLockMode::Shared, waiting).await
+        };
+        opened.with_context(|| format!("opening the cache `{}`", dir.display()))
     }
 }
 

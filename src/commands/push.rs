@@ -13,7 +13,6 @@ use crate::client::Client;
 use crate::digest::Digest;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
-use crate::store::{CacheLockMode, Store};
 use crate::transfer::push::{
     BlobOutcome, PushOptions, PushedImage, push_blob, push_image, resolve,
 };
@@ -80,11 +79,7 @@ pub async fn run(
     settings: PushSettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open_existing_for(&common.cache_dir, CacheLockMode::Shared, || {
-        printer.info("waiting for a `layerget cache` command that holds the cache");
-    })
-    .await
-    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let store = common.open_existing_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     let (given, source) = &settings.source;
     let (_, dest) = &settings.dest;

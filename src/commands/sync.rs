@@ -11,7 +11,6 @@ use super::{Common, Outcome, UsageError, report_item_error};
 use crate::cli::SyncArgs;
 use crate::client::Client;
 use crate::output::Printer;
-use crate::store::{CacheLockMode, Store};
 use crate::transfer::push::{PushOptions, push_image, resolve};
 use crate::transfer::sync::{dest_for, recorded_names};
 
@@ -58,11 +57,7 @@ pub async fn run(
     settings: SyncSettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = Store::open_existing_for(&common.cache_dir, CacheLockMode::Shared, || {
-        printer.info("waiting for a `layerget cache` command that holds the cache");
-    })
-    .await
-    .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let store = common.open_existing_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     let names = recorded_names(&store, settings.pattern.as_deref())
         .await

@@ -351,6 +351,18 @@ pub trait BlobWriter: Send + Sized {
     fn close(self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// The contract's rule for [`BlobWriter::commit`]: a writer opened for digest `own` (`None`
+/// for an upload) can only become that digest. Backends call it first.
+pub(crate) fn check_commit_target(own: Option<&Digest>, digest: &Digest) -> Result<(), StoreError> {
+    match own {
+        Some(own) if own != digest => Err(StoreError::Corrupt {
+            path: format!("ingest of {own}").into(),
+            reason: format!("it cannot be committed as {digest}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a whole small blob (a manifest) into memory: `None` when it is missing, an error when
 /// it is larger than `max` bytes.
 pub async fn read_small<S: ContentStore>(

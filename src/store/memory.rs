@@ -406,15 +406,7 @@ impl BlobWriter for MemoryWriter {
     }
 
     async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
-        // A writer opened for a digest can only become that digest (the contract).
-        if let Key::Digest(own) = &self.key
-            && own != digest
-        {
-            return Err(StoreError::Corrupt {
-                path: format!("ingest of {own}").into(),
-                reason: format!("it cannot be committed as {digest}"),
-            });
-        }
+        crate::store::content::check_commit_target(self.digest(), digest)?;
         let part = self.part.take().ok_or_else(|| StoreError::Corrupt {
             path: "a memory writer".into(),
             reason: "it was committed or aborted".into(),

@@ -208,14 +208,7 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
-        if let Key::Digest(own) = &self.key
-            && own != digest
-        {
-            return Err(StoreError::Corrupt {
-                path: format!("ingest of {own}").into(),
-                reason: format!("it cannot be committed as {digest}"),
-            });
-        }
+        crate::store::content::check_commit_target(self.digest(), digest)?;
         // Every queued byte on disk and fsynced; the appending writer's hash is the proof if
         // one still runs (a later `write_at` finished it and dropped its hash).
         let streamed = self.finish_sequential().await?;
