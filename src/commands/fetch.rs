@@ -202,10 +202,20 @@ async fn place(
     outcome: &FetchOutcome,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    if *target == OutputTarget::None {
+        return Ok(());
+    }
+    // The cache here is a directory (`Common::open_store_shared`): its blobs have paths.
+    let src = outcome.path.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "blob {} has no file in this cache to copy from",
+            outcome.digest
+        )
+    })?;
     let dest = match target {
         OutputTarget::None => return Ok(()),
         OutputTarget::Stdout => {
-            printer.copy_to_stdout(&outcome.path)?;
+            printer.copy_to_stdout(&src)?;
             return Ok(());
         }
         OutputTarget::File(p) => p.clone(),
@@ -213,7 +223,6 @@ async fn place(
         // sha512).
         OutputTarget::Dir(d) => d.join(outcome.digest.hex()),
     };
-    let src = outcome.path.clone();
     let dest2 = dest.clone();
     // Linking, or copying and fsyncing, blocks: off the runtime.
     tokio::task::spawn_blocking(move || link_or_copy(&src, &dest2))
@@ -243,8 +252,10 @@ fn report(
             "bytes_transferred": o.bytes_transferred,
             "duration_ms": done.millis,
         }))?;
-    } else if *target == OutputTarget::None {
-        printer.data_line(&o.path.display().to_string())?;
+    } else if *target == OutputTarget::None
+        && let Some(path) = &o.path
+    {
+        printer.data_line(&path.display().to_string())?;
     }
     if o.cached {
         printer.info(&format!(

@@ -107,6 +107,21 @@ impl Blob {
         }
     }
 
+    /// What the blob's bytes hash to with `algorithm` (`--verify-cached`). Blocks for as long
+    /// as reading the blob takes.
+    pub fn hash(&self, algorithm: Algorithm) -> io::Result<Digest> {
+        let mut verifier = algorithm.verifier();
+        match &self.body {
+            Body::Memory(b) => verifier.update(b),
+            Body::File(f) => {
+                // From the start, whatever position the file has: a reader of its own.
+                let reader = positioned_reader(f);
+                super::hash_reader(reader, &mut verifier, self.size)?;
+            }
+        }
+        Ok(verifier.finish())
+    }
+
     /// The bytes of `span` as a stream of chunks of at most [`STREAM_CHUNK`], read as the
     /// consumer asks for them (a file is read by an async reader, never whole into memory).
     pub fn stream(
@@ -140,6 +155,23 @@ impl Blob {
             }
         })
     }
+}
+
+/// A reader of `file` from its first byte, by positional reads (the file's own position is
+/// left alone).
+fn positioned_reader(file: &File) -> impl io::Read + '_ {
+    struct At<'a> {
+        file: &'a File,
+        pos: u64,
+    }
+    impl io::Read for At<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.file.read_at(buf, self.pos)?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+    At { file, pos: 0 }
 }
 
 /// Where a client should get a blob's bytes from.
@@ -241,6 +273,34 @@ pub enum Deleted {
     Busy,
 }
 
+/// What [`ContentStore::try_writer`] found.
+#[derive(Debug)]
+pub enum WriterAttempt<W> {
+    /// The digest's lock is taken: here is its writer.
+    Ready(W),
+    /// Another writer holds the digest; `holder` is its process id when the backend knows it.
+    Busy {
+        /// The holding process.
+        holder: Option<u32>,
+    },
+}
+
+/// What a writer keeps for whoever resumes its partial, besides the bytes: the size the blob is
+/// to have, where the bytes come from, and the plan of a download in segments. A backend
+/// stores it as it is given and hands it to the next writer of the digest
+/// ([`BlobWriter::checkpoint`]); only `size` has a meaning to the store (commit requires it, and
+/// a write past it is refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The size the blob must have, when known.
+    pub size: Option<u64>,
+    /// Where the bytes come from (`registry/repository`), for `cache ls` and people.
+    pub source: Option<String>,
+    /// A download in segments: each segment's bounds and how many of its bytes are written.
+    /// The partial then has holes, and only `start..start + written` of each segment is valid.
+    pub segments: Option<Vec<super::Segment>>,
+}
+
 /// A cache backend. See the module docs for the four parts and what each promises.
 pub trait ContentStore: Send + Sync + 'static {
     /// The writer [`ContentStore::writer`] gives.
@@ -275,6 +335,14 @@ pub trait ContentStore: Send + Sync + 'static {
         size: Option<u64>,
     ) -> impl Future<Output = Result<Self::Writer, StoreError>> + Send;
 
+    /// Like [`ContentStore::writer`], but without waiting: [`WriterAttempt::Busy`] while another
+    /// writer holds the digest (so a caller can say whom it waits for before it does).
+    fn try_writer(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> impl Future<Output = Result<WriterAttempt<Self::Writer>, StoreError>> + Send;
+
     /// A writer for upload session `id`, whose digest is told at [`BlobWriter::commit`]:
     /// `start` creates the session (hashed with that algorithm as the bytes come; a commit
     /// with a digest of another algorithm reads them back once; an existing one is an error),
@@ -297,6 +365,19 @@ pub trait ContentStore: Send + Sync + 'static {
 
     /// Removes a verified blob unless a writer holds its lock.
     fn delete(&self, digest: &Digest) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
+
+    /// Marks a blob as used now, for least-recently-used eviction (`cache prune`). Missing is
+    /// fine; a backend that keeps no such order does nothing.
+    fn touch(&self, _digest: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// The path of a verified blob on this machine's file system, for callers that can hand
+    /// out a link to it (`fetch -o`, which hard-links); `None` for a backend without files or a
+    /// blob it does not have. Everything else reads through [`ContentStore::open`].
+    fn local_path(&self, _digest: &Digest) -> Option<std::path::PathBuf> {
+        None
+    }
 
     /// Takes a blob that failed verification out of service (kept for inspection where the
     /// backend can); afterwards it is not found. Missing is fine.
@@ -334,6 +415,28 @@ pub trait BlobWriter: Send + Sized {
         at: u64,
         bytes: Bytes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What the writer keeps for a later writer of its partial (see [`Checkpoint`]): as the
+    /// previous writer left it, or as last saved or queued by this one.
+    fn checkpoint(&self) -> &Checkpoint;
+
+    /// Keeps `checkpoint` for a later writer; durable when this returns, and so is every byte
+    /// written before the call (segment progress in it must count only such bytes). A `size`
+    /// in it becomes the size commit requires.
+    fn save_checkpoint(
+        &mut self,
+        checkpoint: Checkpoint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Like [`BlobWriter::save_checkpoint`], but without waiting for the disk: the backend
+    /// records `checkpoint` once every byte written before this call is durable, while writes
+    /// go on (for progress saved every second of a long download). Best effort: a checkpoint
+    /// that cannot be recorded is dropped, and a resume then starts from an earlier one.
+    fn queue_checkpoint(&mut self, checkpoint: Checkpoint) -> impl Future<Output = ()> + Send;
+
+    /// Drops every byte from `len` on (`len` at most [`BlobWriter::offset`]); the offset becomes
+    /// `len`. Truncating to 0 starts the blob over. The checkpoint is left as it is.
+    fn truncate(&mut self, len: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Publishes the bytes as blob `digest` if they are it: size (when the writer was given
     /// one) and digest are checked here, and the bytes made durable before the name is
@@ -471,6 +574,101 @@ pub(crate) mod contract {
         assert_eq!(w.offset(), 1000);
         w.commit(&bd).await.unwrap();
         assert_eq!(read_all(&store, &bd).await.unwrap(), big);
+
+        // A download in segments: two halves written at offsets, progress checkpointed, a
+        // second writer resumes the plan and the bytes, fills the rest and commits.
+        let seg: Vec<u8> = (0..4000u32).map(|i| (i % 241) as u8).collect();
+        let sd = digest_bytes(Algorithm::Sha256, &seg);
+        let plan = vec![
+            super::super::Segment {
+                start: 0,
+                end: 2000,
+                written: 0,
+            },
+            super::super::Segment {
+                start: 2000,
+                end: 4000,
+                written: 0,
+            },
+        ];
+        let mut w = store.writer(&sd, Some(4000)).await.unwrap();
+        assert_eq!(
+            w.checkpoint(),
+            &Checkpoint {
+                size: Some(4000),
+                ..Checkpoint::default()
+            }
+        );
+        let mut note = Checkpoint {
+            size: Some(4000),
+            source: Some("registry.example/team/app".into()),
+            segments: Some(plan),
+        };
+        w.save_checkpoint(note.clone()).await.unwrap();
+        w.write_at(2000, Bytes::copy_from_slice(&seg[2000..3000]))
+            .await
+            .unwrap();
+        w.write_at(0, Bytes::copy_from_slice(&seg[..500]))
+            .await
+            .unwrap();
+        if let Some(s) = note.segments.as_mut() {
+            s[0].written = 500;
+            s[1].written = 1000;
+        }
+        w.queue_checkpoint(note.clone()).await;
+        assert_eq!(w.checkpoint(), &note);
+        match store.try_writer(&sd, Some(4000)).await.unwrap() {
+            WriterAttempt::Busy { .. } => {}
+            WriterAttempt::Ready(_) => panic!("a second writer while the first holds the digest"),
+        }
+        assert_eq!(w.close().await.unwrap(), 3000);
+        let mut w = match store.try_writer(&sd, Some(4000)).await.unwrap() {
+            WriterAttempt::Ready(w) => w,
+            WriterAttempt::Busy { .. } => panic!("the digest is free after close"),
+        };
+        assert_eq!(
+            w.checkpoint(),
+            &note,
+            "the checkpoint is kept for the next writer"
+        );
+        assert_eq!(w.offset(), 3000, "the end of the furthest write");
+        w.write_at(3000, Bytes::copy_from_slice(&seg[3000..]))
+            .await
+            .unwrap();
+        w.write_at(500, Bytes::copy_from_slice(&seg[500..2000]))
+            .await
+            .unwrap();
+        w.commit(&sd).await.unwrap();
+        assert_eq!(read_all(&store, &sd).await.unwrap(), seg);
+        // Truncation keeps a prefix; appending continues from it; a size recorded before
+        // survives a writer that is told none, and another size starts over.
+        let td = digest_bytes(Algorithm::Sha256, b"truncated and continued");
+        let mut w = store.writer(&td, Some(23)).await.unwrap();
+        w.write(Bytes::from_static(b"truncated and garbage!!!"))
+            .await
+            .unwrap_err();
+        w.write(Bytes::from_static(b"truncated xx")).await.unwrap();
+        w.truncate(10).await.unwrap();
+        assert_eq!(w.offset(), 10);
+        w.close().await.unwrap();
+        let mut w = store.writer(&td, None).await.unwrap();
+        assert_eq!((w.offset(), w.checkpoint().size), (10, Some(23)));
+        w.write(Bytes::from_static(b"and continued")).await.unwrap();
+        w.commit(&td).await.unwrap();
+        assert_eq!(
+            read_all(&store, &td).await.unwrap(),
+            b"truncated and continued"
+        );
+        let mut w = store.writer(&td, Some(14)).await.unwrap();
+        w.write(Bytes::from_static(b"some")).await.unwrap();
+        w.close().await.unwrap();
+        let w = store.writer(&td, Some(15)).await.unwrap();
+        assert_eq!(
+            w.offset(),
+            0,
+            "a partial recorded for another size starts over"
+        );
+        w.abort().await.unwrap();
 
         // Wrong bytes are never published, and the partial is gone.
         let other = digest_bytes(Algorithm::Sha256, b"something else");

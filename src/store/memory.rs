@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 
 use std::time::SystemTime;
 
-use super::content::{Blob, BlobWriter, ContentStore, Deleted, Partial, StoredBlob};
+use super::content::{
+    Blob, BlobWriter, Checkpoint, ContentStore, Deleted, Partial, StoredBlob, WriterAttempt,
+};
 use super::{LayoutIndex, Mismatch, Refs, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest, digest_bytes};
 
@@ -26,14 +28,15 @@ enum Key {
     Upload(UploadId),
 }
 
-/// A partial blob: its bytes, the size it was declared to have, its upload's algorithm (for
-/// sessions) and when it last changed.
+/// A partial blob: its bytes, its checkpoint (with the size it was declared to have), its
+/// upload's algorithm (for sessions) and when it last changed.
 #[derive(Debug, Clone)]
 struct Part {
     /// The bytes written so far; the writer's offset is their length.
     bytes: Vec<u8>,
-    /// What commit will require, when a writer was told; always `None` for an upload session.
-    size: Option<u64>,
+    /// What a later writer is told; its `size` is what commit will require (always `None` for
+    /// an upload session).
+    note: Checkpoint,
     /// The algorithm an upload session was started with; `None` for a digest's partial.
     algorithm: Option<Algorithm>,
     /// Set by every write: `uploads()` reports it as the session's last activity.
@@ -106,6 +109,41 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A writer of the held `key`, resuming `part`. Recorded for another size: no prefix of
+    /// this blob, so it starts over (as the local store does). A writer told no size keeps the
+    /// one recorded before.
+    fn resume(
+        &self,
+        key: Key,
+        mut part: Option<Part>,
+        held: Held,
+        size: Option<u64>,
+    ) -> MemoryWriter {
+        let part = part.get_or_insert_with(|| Part::new(None));
+        if size.is_some() && part.note.size.is_some_and(|r| Some(r) != size) {
+            part.bytes.clear();
+            part.note.segments = None;
+        }
+        part.note.size = size.or(part.note.size);
+        MemoryWriter::new(self, key, part.clone(), held)
+    }
+
+    /// Takes the lock of `key` if no writer holds it (see [`MemoryStore::hold`]).
+    fn try_hold(&self, key: Key) -> Option<(Option<Part>, Held)> {
+        let mut state = self.lock();
+        if !state.locked.insert(key.clone()) {
+            return None;
+        }
+        let part = state.partials.remove(&key);
+        Some((
+            part,
+            Held {
+                store: self.clone(),
+                key,
+            },
+        ))
+    }
+
     /// Takes the lock of `key`, waiting while a writer holds it; returns its partial (taken
     /// out: the writer gives it back) and a guard that releases the lock when dropped.
     async fn hold(&self, key: Key) -> (Option<Part>, Held) {
@@ -114,15 +152,9 @@ impl MemoryStore {
             // this waiter (a `Notified` receives every `notify_waiters` made after its creation).
             let released = self.released.notified();
             {
-                let mut state = self.lock();
-                if state.locked.insert(key.clone()) {
-                    // Out of the map while held: a partial in use is not listed as one at rest.
-                    let part = state.partials.remove(&key);
-                    let held = Held {
-                        store: self.clone(),
-                        key,
-                    };
-                    return (part, held);
+                // Out of the map while held: a partial in use is not listed as one at rest.
+                if let Some(held) = self.try_hold(key.clone()) {
+                    return held;
                 }
             }
             released.await;
@@ -145,16 +177,21 @@ impl ContentStore for MemoryStore {
 
     async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<MemoryWriter, StoreError> {
         let key = Key::Digest(digest.clone());
-        let (mut part, held) = self.hold(key.clone()).await;
-        let part = part.get_or_insert_with(|| Part::new(None));
-        // Recorded for another size: no prefix of this blob, so start over (as the local
-        // store does).
-        if size.is_some() && part.size.is_some_and(|r| Some(r) != size) {
-            part.bytes.clear();
-        }
-        // A writer told no size keeps the one recorded before.
-        part.size = size.or(part.size);
-        Ok(MemoryWriter::new(self, key, part.clone(), held))
+        let (part, held) = self.hold(key.clone()).await;
+        Ok(self.resume(key, part, held, size))
+    }
+
+    async fn try_writer(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<WriterAttempt<MemoryWriter>, StoreError> {
+        let key = Key::Digest(digest.clone());
+        Ok(match self.try_hold(key.clone()) {
+            Some((part, held)) => WriterAttempt::Ready(self.resume(key, part, held, size)),
+            // The holder is in this process: there is no other pid to name.
+            None => WriterAttempt::Busy { holder: None },
+        })
     }
 
     async fn upload(
@@ -280,7 +317,7 @@ impl Part {
     fn new(algorithm: Option<Algorithm>) -> Part {
         Part {
             bytes: Vec::new(),
-            size: None,
+            note: Checkpoint::default(),
             algorithm,
             updated: SystemTime::now(),
         }
@@ -341,7 +378,7 @@ impl MemoryWriter {
         };
         // Only a digest's partial has a declared size; an upload's is known at commit. On a
         // 32-bit target an end past `usize::MAX` could not be held in memory at all.
-        match (self.part()?.size, digest) {
+        match (self.part()?.note.size, digest) {
             (Some(size), Some(digest)) if end > size => Err(StoreError::WrongSize {
                 digest,
                 expected: size,
@@ -414,7 +451,7 @@ impl BlobWriter for MemoryWriter {
         // From here on the partial is out of the writer: on a mismatch the drop that follows
         // discards it rather than keeping it. Size first: a wrong length is reported as such.
         let len = part.bytes.len() as u64;
-        if let Some(expected) = part.size
+        if let Some(expected) = part.note.size
             && expected != len
         {
             let mismatch = Mismatch::Size {
@@ -442,6 +479,32 @@ impl BlobWriter for MemoryWriter {
     async fn abort(mut self) -> Result<(), StoreError> {
         // Nothing to put back: the drop only releases the lock.
         self.part = None;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> &Checkpoint {
+        static NONE: std::sync::LazyLock<Checkpoint> =
+            std::sync::LazyLock::new(Checkpoint::default);
+        self.part.as_ref().map_or(&NONE, |p| &p.note)
+    }
+
+    async fn save_checkpoint(&mut self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        // Memory is as durable as it gets here: the next writer sees it.
+        self.part()?.note = checkpoint;
+        Ok(())
+    }
+
+    async fn queue_checkpoint(&mut self, checkpoint: Checkpoint) {
+        if let Ok(part) = self.part() {
+            part.note = checkpoint;
+        }
+    }
+
+    async fn truncate(&mut self, len: u64) -> Result<(), StoreError> {
+        let part = self.part()?;
+        part.bytes
+            .truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        part.updated = SystemTime::now();
         Ok(())
     }
 

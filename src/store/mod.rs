@@ -35,7 +35,8 @@ use std::sync::Arc;
 
 pub use cache_lock::{CacheLock, CacheLockMode};
 pub use content::{
-    Blob, BlobWriter, ContentStore, Deleted, Location, Partial, StoredBlob, UploadId, UploadInfo,
+    Blob, BlobWriter, Checkpoint, ContentStore, Deleted, Location, Partial, StoredBlob, UploadId,
+    UploadInfo, WriterAttempt,
 };
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{

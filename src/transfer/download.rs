@@ -1,56 +1,96 @@
-//! One attempt at a blob: resume what the ingest holds, ask for the rest, stream it through
-//! the hashing writer (or in segments, for a big blob on a fresh start), and publish it through
+//! One attempt at a blob: resume what the store's writer holds, ask for the rest, stream it
+//! through the writer (or in segments, for a big blob on a fresh start), and publish it through
 //! the store's verifying commit. What a response means is decided in `plan`; this module acts
 //! on the decisions: restart once when the server ignored Range or a resumed prefix did not
 //! verify, keep the partial after a broken body, discard it after an integrity failure.
 
-use std::path::PathBuf;
-
 use futures_util::StreamExt;
 
 use super::plan::{Plan, check_declared_digest, check_declared_size, plan};
-use super::{FetchOptions, Progress, SizeLimit, TransferError, blocking, segments};
+use super::{FetchOptions, Progress, SizeLimit, TransferError, segments, store_error};
 use crate::client::{BlobResponse, Client, redact};
 use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::store::{Commit, Hashed, Ingest, IngestWriter, Mismatch};
+use crate::store::{BlobWriter, ContentStore, StoreError};
 
-/// Commits through the store's verifying commit (off the runtime: it fsyncs).
-pub(super) async fn commit(ingest: Ingest, hashed: Hashed) -> Result<Commit, TransferError> {
-    Ok(blocking(move || ingest.commit(hashed)).await??)
-}
-
-/// The error for data the commit refused, once the ingest is discarded.
-pub(super) fn refused(digest: &Digest, mismatch: Mismatch, url: String) -> TransferError {
-    match mismatch {
-        Mismatch::Digest { actual, bytes } => TransferError::DigestMismatch {
-            expected: digest.clone(),
-            actual,
-            bytes,
-            url,
-        },
-        Mismatch::Size { expected, actual } => TransferError::SizeMismatch {
-            digest: digest.clone(),
+/// The error for data the commit refused (the store discarded the partial), or `None` when the
+/// commit failed for another reason.
+fn refused(error: &StoreError, url: &str) -> Option<TransferError> {
+    match error {
+        StoreError::Mismatch {
             expected,
             actual,
-            url,
+            bytes,
+        } => Some(TransferError::DigestMismatch {
+            expected: expected.clone(),
+            actual: actual.clone(),
+            bytes: *bytes,
+            url: url.to_owned(),
+        }),
+        StoreError::WrongSize {
+            digest,
+            expected,
+            actual,
+        } => Some(TransferError::SizeMismatch {
+            digest: digest.clone(),
+            expected: *expected,
+            actual: *actual,
+            url: url.to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// How a commit ended, for the loops below.
+enum Committed {
+    /// Published.
+    Done,
+    /// The bytes are not the blob; the store discarded them. The error to give, should no
+    /// restart be allowed.
+    Refused(TransferError),
+}
+
+/// Commits through the store's verifying commit.
+async fn commit<W: BlobWriter>(
+    writer: W,
+    digest: &Digest,
+    url: &str,
+) -> Result<Committed, TransferError> {
+    match writer.commit(digest).await {
+        Ok(()) => Ok(Committed::Done),
+        Err(e) => match refused(&e, url) {
+            Some(refusal) => Ok(Committed::Refused(refusal)),
+            None => Err(store_error(e)),
         },
     }
 }
 
-/// Streams the blob into `ingest`, resuming what it holds, and publishes it. Returns the blob
-/// path and its size; adds the bytes received to `transferred`. Restarts and segment
-/// fallbacks happen within this one attempt; an error goes back to the retry driver, whose
-/// next attempt reopens the ingest from disk (so a broken body resumes where it stopped).
-pub(super) async fn download(
+/// The size a fresh writer is told: the descriptor's, when there is one.
+fn known_size(options: FetchOptions) -> Option<u64> {
+    match options.size {
+        SizeLimit::Exact(n) => Some(n),
+        SizeLimit::AtMost(_) => None,
+    }
+}
+
+/// Streams the blob into `writer`, resuming what it holds, and publishes it. Returns the blob's
+/// size; adds the bytes received to `transferred`. Restarts and segment fallbacks happen within
+/// this one attempt; an error goes back to the retry driver with the writer left in `slot` when
+/// it is worth continuing (a broken body resumes where it stopped), or without it when the
+/// partial was discarded or the writer failed (the next attempt opens the store's partial
+/// again).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn download<S: ContentStore>(
     client: &Client,
+    store: &S,
     reference: &Reference,
     digest: &Digest,
-    mut ingest: Ingest,
+    mut writer: S::Writer,
+    slot: &mut Option<S::Writer>,
     options: FetchOptions,
     progress: &dyn Progress,
     transferred: &mut u64,
-) -> Result<(PathBuf, u64), TransferError> {
+) -> Result<u64, TransferError> {
     // One restart from zero is allowed: when the server ignores Range, or when a resumed
     // partial turns out not to be a prefix of the blob.
     let mut restarted = false;
@@ -58,123 +98,118 @@ pub(super) async fn download(
     // segments would only repeat that.
     let mut one_stream = false;
     let cap = options.size.cap();
-    if let SizeLimit::Exact(n) = options.size {
-        // The descriptor's size is the size: the commit checks it. A partial recorded under
-        // another size (a server's claim, from an earlier `fetch`) is not trusted: its segment
-        // plan and its data go.
-        if ingest.state.size.is_some_and(|s| s != n) {
-            ingest.state.segments = None;
-            ingest.restart()?;
-        }
-        ingest.state.size = Some(n);
-    }
     loop {
-        // A segmented download recorded in state.json (by an earlier attempt or run) goes on
-        // in segments.
-        if ingest.state.segments.is_some() && ingest.state.size.is_some() {
+        let mut note = writer.checkpoint().clone();
+        // The descriptor's size is the size (the writer was opened with it; a fallback that
+        // dropped a server's claim does not drop it).
+        if let SizeLimit::Exact(n) = options.size {
+            note.size = Some(n);
+        }
+        // A segmented download recorded in the checkpoint (by an earlier attempt or run) goes
+        // on in segments.
+        if note.segments.is_some() && note.size.is_some() {
             // Bytes from before this attempt: only then may a failed verification be the old
             // bytes' fault, worth the one restart.
-            let resumed = ingest
-                .state
-                .segments
-                .iter()
-                .flatten()
-                .any(|s| s.written > 0);
+            let resumed = note.segments.iter().flatten().any(|s| s.written > 0);
             let end = segments::download(
                 client,
                 reference,
                 digest,
-                &mut ingest,
+                &mut writer,
                 None,
                 progress,
                 transferred,
             )
-            .await?;
-            match finish_segmented(digest, ingest, end, resumed && !restarted, progress).await? {
-                Segmented::Done(path, size) => return Ok((path, size)),
+            .await;
+            let end = match end {
+                Ok(end) => end,
+                Err(e) => return Err(keep(e, writer, slot)),
+            };
+            match finish_segmented(digest, writer, end, resumed && !restarted, progress).await? {
+                Segmented::Done(size) => return Ok(size),
                 Segmented::FallBack(back, why) => {
-                    ingest = back;
+                    writer = match back {
+                        Some(w) => w,
+                        None => store.writer(digest, known_size(options)).await?,
+                    };
                     match why {
                         Fallback::OneStream => one_stream = true,
                         Fallback::FromZero => restarted = true,
-                    }
-                    if let SizeLimit::Exact(n) = options.size {
-                        ingest.state.size = Some(n);
                     }
                     continue;
                 }
             }
         }
-        // The data file's length is the truth, whatever state.json says.
-        let offset = ingest.partial_len()?;
-        // Re-hashing a partial of several GiB takes seconds: keep it off the runtime.
-        let (back, hashed) = blocking(move || {
-            let hashed = ingest.rehash(offset);
-            (ingest, hashed)
-        })
-        .await?;
-        ingest = back;
-        let hashed = hashed?;
+        // Where the writer goes on; it checks what it holds when the first byte is appended.
+        let offset = writer.offset();
         // Closed when the size is known (some servers insist). Open when the partial is that
         // long already: a server should answer 416, and then the commit decides.
         let range = (offset > 0).then(|| {
-            let last = ingest.state.size.filter(|s| *s > offset).map(|s| s - 1);
+            let last = note.size.filter(|s| *s > offset).map(|s| s - 1);
             (offset, last)
         });
-        let response = client.get_blob(reference, digest, range).await?;
+        let response = match client.get_blob(reference, digest, range).await {
+            Ok(r) => r,
+            Err(e) => return Err(keep(e.into(), writer, slot)),
+        };
         let url = redact(&response.final_url);
         // Before anything is written: a server that announces another blob is refused.
-        check_declared_digest(digest, &response, &url)?;
-        let start = match plan(digest, offset, &response, &url)? {
-            Plan::Stream { start, size } => {
-                check_declared_size(digest, options.size, size, &url)?;
+        if let Err(e) = check_declared_digest(digest, &response, &url) {
+            return Err(keep(e, writer, slot));
+        }
+        let planned = plan(digest, offset, &response, &url).and_then(|p| match p {
+            Plan::Stream { size, .. } => {
+                check_declared_size(digest, options.size, size, &url).map(|()| p)
+            }
+            Plan::AlreadyComplete => Ok(p),
+        });
+        let start = match planned {
+            Err(e) => return Err(keep(e, writer, slot)),
+            Ok(Plan::Stream { start, size }) => {
                 // A declared size replaces a remembered one (with an exact limit they are
                 // equal: checked just above).
-                ingest.state.size = size.or(ingest.state.size);
+                note.size = size.or(note.size);
                 start
             }
-            Plan::AlreadyComplete => {
+            Ok(Plan::AlreadyComplete) => {
                 // 416 on a resume: the partial may be the whole blob. Never trust the body of
                 // a 416 (the reference registry declares the full size and sends 33 bytes):
                 // the verifying commit decides, from the hash of the data itself.
-                match commit(ingest, hashed).await? {
-                    Commit::Published(path) => {
+                match commit(writer, digest, &url).await? {
+                    Committed::Done => {
                         progress.started(Some(offset), offset);
-                        return Ok((path, offset));
+                        return Ok(offset);
                     }
-                    Commit::Rejected(back, _) => ingest = *back,
-                }
-                // This attempt has restarted once already: refuse rather than loop.
-                if restarted {
-                    ingest.restart()?;
-                    return Err(TransferError::BadRange {
-                        digest: digest.clone(),
-                        offset,
-                        answer: "416 Range Not Satisfiable twice".into(),
-                        url,
-                    });
+                    // The store discarded the partial; this attempt has restarted once
+                    // already: refuse rather than loop.
+                    Committed::Refused(_) if restarted => {
+                        return Err(TransferError::BadRange {
+                            digest: digest.clone(),
+                            offset,
+                            answer: "416 Range Not Satisfiable twice".into(),
+                            url,
+                        });
+                    }
+                    Committed::Refused(_) => {}
                 }
                 restarted = true;
                 progress.restarted(
                     "the server refused to resume and the partial data is not the whole blob",
                 );
-                ingest.restart()?;
+                writer = store.writer(digest, known_size(options)).await?;
                 continue;
             }
         };
-        let hashed = if start == 0 && offset > 0 {
+        if start == 0 && offset > 0 {
             progress.restarted("the server ignored the Range request; starting over");
-            ingest.restart()?
-        } else {
-            hashed
-        };
-        // For `cache ls` and people: where the first bytes came from.
-        if ingest.state.source.is_none() {
-            ingest.state.source = Some(reference.location());
+            writer.truncate(0).await?;
         }
-        ingest.state.bytes = start;
+        // For `cache ls` and people: where the first bytes came from.
+        if note.source.is_none() {
+            note.source = Some(reference.location());
+        }
         // `max(1)`: an empty blob is never split, whatever `--segment-min` says.
-        if let Some(size) = ingest.state.size
+        if let Some(size) = note.size
             && start == 0
             && response.status == 200
             && options.segments > 1
@@ -182,58 +217,48 @@ pub(super) async fn download(
             && !one_stream
         {
             // Big blob, fresh start: this response serves segment 0, Range requests the rest.
-            ingest.state.segments = Some(segments::plan(size, options.segments));
-            // The plan is on disk before any segment's bytes, so a crash resumes segmented.
-            ingest.restart()?;
-            ingest.save_state()?;
+            // The plan is durable before any segment's bytes, so a crash resumes segmented.
+            writer.truncate(0).await?;
+            note.segments = Some(segments::plan(size, options.segments));
+            writer.save_checkpoint(note).await?;
             let end = segments::download(
                 client,
                 reference,
                 digest,
-                &mut ingest,
+                &mut writer,
                 Some(response),
                 progress,
                 transferred,
             )
-            .await?;
-            match finish_segmented(digest, ingest, end, false, progress).await? {
-                Segmented::Done(path, size) => return Ok((path, size)),
+            .await;
+            let end = match end {
+                Ok(end) => end,
+                Err(e) => return Err(keep(e, writer, slot)),
+            };
+            match finish_segmented(digest, writer, end, false, progress).await? {
+                Segmented::Done(size) => return Ok(size),
                 Segmented::FallBack(back, why) => {
-                    ingest = back;
+                    writer = match back {
+                        Some(w) => w,
+                        None => store.writer(digest, known_size(options)).await?,
+                    };
                     one_stream |= why == Fallback::OneStream;
-                    if let SizeLimit::Exact(n) = options.size {
-                        ingest.state.size = Some(n);
-                    }
                     continue;
                 }
             }
         }
-        // The size reaches state.json before the body does, so a later resume knows it.
-        ingest.save_state()?;
-        let mut writer = ingest.append(hashed)?;
-        progress.started(ingest.state.size, start);
-        // A limit on the data file, resumed prefix included: the blob's size when known,
-        // never above the cap.
-        let limit = ingest.state.size.map_or(cap, |s| s.min(cap));
+        // The size reaches the checkpoint before the body does, so a later resume knows it.
+        writer.save_checkpoint(note.clone()).await?;
+        progress.started(note.size, start);
+        // A limit on the partial, resumed prefix included: the blob's size when known, never
+        // above the cap.
+        let limit = note.size.map_or(cap, |s| s.min(cap));
         let outcome = stream_body(response, &mut writer, limit, progress).await;
-        // The writer began at `start` (what `hashed` covered), so this cannot underflow.
-        let received = writer.bytes() - start;
-        *transferred += received;
-        let total = writer.bytes();
-        // Waits for the writer thread to write and fsync everything: its write error, if any,
-        // comes out here, before the stream's outcome is looked at.
-        let written = blocking(move || writer.finish()).await?;
-        let hashed = match written {
-            Ok(hashed) => hashed,
-            Err(source) => {
-                return Err(TransferError::Write {
-                    path: ingest.data_path().to_owned(),
-                    source,
-                });
-            }
-        };
+        // The writer began at `start`, so this cannot underflow.
+        let total = writer.offset();
+        *transferred += total - start;
         // A body that ended cleanly but short is an interruption too: the next attempt resumes.
-        let outcome = match (outcome, ingest.state.size) {
+        let outcome = match (outcome, note.size) {
             (StreamEnd::Complete, Some(size)) if total < size => {
                 StreamEnd::Broken(format!("the body ended after {total} bytes"))
             }
@@ -243,76 +268,75 @@ pub(super) async fn download(
             StreamEnd::Complete => {}
             // Longer than the declared size: the server is wrong about this blob, so none of
             // its bytes is kept.
-            StreamEnd::TooLong if ingest.state.size.is_some() => {
-                let expected = ingest.state.size.unwrap_or(total);
-                blocking(move || ingest.discard()).await??;
+            StreamEnd::TooLong if note.size.is_some() => {
+                writer.abort().await?;
                 return Err(TransferError::TooLong {
                     digest: digest.clone(),
-                    expected,
+                    expected: note.size.unwrap_or(total),
                     url,
                 });
             }
             // No size known and the cap (`--max-size`) reached.
             StreamEnd::TooLong => {
-                blocking(move || ingest.discard()).await??;
+                writer.abort().await?;
                 return Err(TransferError::TooLarge {
                     digest: digest.clone(),
                     limit: cap,
                     url,
                 });
             }
-            // The bytes are fsynced (`finish`) and worth resuming. Saving the state is best
-            // effort: the data file's length is the truth anyway.
+            // The bytes are with the writer and worth resuming: the next attempt goes on with
+            // it (and a later process from what it makes durable).
             StreamEnd::Broken(reason) => {
-                ingest.state.bytes = total;
-                let _ = ingest.save_state();
-                return Err(TransferError::Interrupted {
-                    digest: digest.clone(),
-                    received: total,
-                    expected: ingest.state.size,
-                    url,
-                    reason,
-                });
-            }
-            // `finish` would have returned the thread's error: this is a stop without one.
-            StreamEnd::WriterStopped => {
-                return Err(TransferError::Internal(
-                    "the writer thread stopped without an error".into(),
+                return Err(keep(
+                    TransferError::Interrupted {
+                        digest: digest.clone(),
+                        received: total,
+                        expected: note.size,
+                        url,
+                        reason,
+                    },
+                    writer,
+                    slot,
                 ));
             }
+            // The writer failed (a full disk): it is dropped, keeping what reached the disk, and
+            // the next attempt opens the partial again.
+            StreamEnd::WriteFailed(e) => return Err(store_error(e)),
         }
-        let (back, mismatch) = match commit(ingest, hashed).await? {
-            Commit::Published(path) => return Ok((path, total)),
-            Commit::Rejected(back, mismatch) => (*back, mismatch),
+        let refusal = match commit(writer, digest, &url).await? {
+            Committed::Done => return Ok(total),
+            Committed::Refused(refusal) => refusal,
         };
-        ingest = back;
         if start > 0 && !restarted {
             // The resumed prefix may be what was wrong (a crash can leave garbage): start
-            // over once before calling the registry a liar.
+            // over once before calling the registry a liar. A size learned from the server
+            // may have been part of what was wrong: the new writer knows only the
+            // descriptor's.
             restarted = true;
             progress.restarted("the resumed download did not verify; starting over");
-            // A size learned from the server may have been part of what was wrong: keep only
-            // the descriptor's.
-            ingest.state.size = match options.size {
-                SizeLimit::Exact(n) => Some(n),
-                SizeLimit::AtMost(_) => None,
-            };
-            ingest.restart()?;
+            writer = store.writer(digest, known_size(options)).await?;
             continue;
         }
         // The bytes are fresh, or the one restart is spent: the registry's bytes are wrong,
-        // and none is kept.
-        blocking(move || ingest.discard()).await??;
-        return Err(refused(digest, mismatch, url));
+        // and none is kept (the commit discarded them).
+        return Err(refusal);
     }
 }
 
+/// Leaves `writer` in `slot` for the next attempt, and gives back `error`.
+fn keep<W>(error: TransferError, writer: W, slot: &mut Option<W>) -> TransferError {
+    *slot = Some(writer);
+    error
+}
+
 /// How a segmented download ended, for the loop in [`download`].
-enum Segmented {
-    /// Published: the blob's path and size.
-    Done(PathBuf, u64),
-    /// Not published: go on with this ingest, as the fallback says.
-    FallBack(Ingest, Fallback),
+enum Segmented<W> {
+    /// Published: the blob's size.
+    Done(u64),
+    /// Not published: go on (with this writer, or a fresh one when the store discarded the
+    /// partial), as the fallback says.
+    FallBack(Option<W>, Fallback),
 }
 
 /// What a segmented download falls back to.
@@ -324,41 +348,36 @@ enum Fallback {
     FromZero,
 }
 
-/// Publishes a verified segmented download, or prepares the ingest for the single-stream path.
+/// Publishes a verified segmented download, or prepares the writer for the single-stream path.
 /// `may_restart` allows the one restart from zero, when segments resumed older bytes.
-async fn finish_segmented(
+async fn finish_segmented<W: BlobWriter>(
     digest: &Digest,
-    mut ingest: Ingest,
+    mut writer: W,
     end: segments::SegmentedEnd,
     may_restart: bool,
     progress: &dyn Progress,
-) -> Result<Segmented, TransferError> {
+) -> Result<Segmented<W>, TransferError> {
     // Segments are planned only with a known size: this is it.
-    let size = ingest.state.size.unwrap_or(0);
+    let size = writer.checkpoint().size.unwrap_or(0);
+    let mut note = writer.checkpoint().clone();
+    note.segments = None;
     match end {
-        segments::SegmentedEnd::Hashed(hashed) => {
-            let mismatch = match commit(ingest, *hashed).await? {
-                Commit::Published(path) => return Ok(Segmented::Done(path, size)),
-                Commit::Rejected(back, mismatch) => {
-                    ingest = *back;
-                    mismatch
-                }
+        segments::SegmentedEnd::Written => {
+            // Several requests brought these bytes: there is no one URL to name.
+            let refusal = match commit(writer, digest, "the registry").await? {
+                Committed::Done => return Ok(Segmented::Done(size)),
+                Committed::Refused(refusal) => refusal,
             };
             if may_restart {
                 progress.restarted("the resumed download did not verify; starting over");
-                ingest.state.segments = None;
-                ingest.restart()?;
-                ingest.save_state()?;
-                return Ok(Segmented::FallBack(ingest, Fallback::FromZero));
+                return Ok(Segmented::FallBack(None, Fallback::FromZero));
             }
-            blocking(move || ingest.discard()).await??;
-            // Several requests brought these bytes: there is no one URL to name.
-            Err(refused(digest, mismatch, String::from("the registry")))
+            Err(refusal)
         }
         // The store never lets recorded progress run ahead of the data: something else changed
-        // the file, so nothing in it is trusted.
+        // the partial, so nothing in it is trusted.
         segments::SegmentedEnd::Short { bytes, claimed } => {
-            blocking(move || ingest.discard()).await??;
+            writer.abort().await?;
             Err(TransferError::PartialShort {
                 digest: digest.clone(),
                 bytes,
@@ -368,25 +387,21 @@ async fn finish_segmented(
         segments::SegmentedEnd::RangesIgnored { contiguous } => {
             // The contiguous prefix is good: the single stream resumes from it.
             progress.restarted("the server ignored a Range request; continuing as one stream");
-            ingest.state.segments = None;
-            ingest.state.bytes = contiguous;
-            ingest.truncate(contiguous)?;
-            ingest.save_state()?;
-            Ok(Segmented::FallBack(ingest, Fallback::OneStream))
+            writer.truncate(contiguous).await?;
+            writer.save_checkpoint(note).await?;
+            Ok(Segmented::FallBack(Some(writer), Fallback::OneStream))
         }
         segments::SegmentedEnd::BadPlan { contiguous, reason } => {
             // The size the plan came from was wrong (a lying first Content-Length): drop the
-            // plan and its size, keep the prefix, and go on as one stream, whose answer tells
-            // the real size.
+            // plan and its size (unless a descriptor gave it), keep the prefix, and go on as
+            // one stream, whose answer tells the real size.
             progress.restarted(&format!(
                 "{reason}; dropping the segment plan and continuing as one stream"
             ));
-            ingest.state.segments = None;
-            ingest.state.size = None;
-            ingest.state.bytes = contiguous;
-            ingest.truncate(contiguous)?;
-            ingest.save_state()?;
-            Ok(Segmented::FallBack(ingest, Fallback::OneStream))
+            writer.truncate(contiguous).await?;
+            note.size = None;
+            writer.save_checkpoint(note).await?;
+            Ok(Segmented::FallBack(Some(writer), Fallback::OneStream))
         }
     }
 }
@@ -399,15 +414,15 @@ enum StreamEnd {
     TooLong,
     /// The connection failed mid-body; the reason, for the error.
     Broken(String),
-    /// The writer thread stopped (its error comes from `IngestWriter::finish`).
-    WriterStopped,
+    /// The store's writer failed.
+    WriteFailed(StoreError),
 }
 
-/// Streams a body into the store's writer (which hashes each chunk here and writes it on its
-/// own thread), stopping once the data file would exceed `limit` bytes.
-async fn stream_body(
+/// Streams a body into the store's writer (which hashes each chunk as it takes it), stopping
+/// once the partial would exceed `limit` bytes.
+async fn stream_body<W: BlobWriter>(
     response: BlobResponse,
-    writer: &mut IngestWriter,
+    writer: &mut W,
     limit: u64,
     progress: &dyn Progress,
 ) -> StreamEnd {
@@ -417,13 +432,13 @@ async fn stream_body(
             Ok(chunk) => chunk,
             Err(e) => return StreamEnd::Broken(crate::client::error_text(&e)),
         };
-        // Checked before the chunk is written, so the data file never exceeds the limit.
-        if writer.bytes().saturating_add(chunk.len() as u64) > limit {
+        // Checked before the chunk is written, so the partial never exceeds the limit.
+        if writer.offset().saturating_add(chunk.len() as u64) > limit {
             return StreamEnd::TooLong;
         }
         let len = chunk.len() as u64;
-        if !writer.write(chunk).await {
-            return StreamEnd::WriterStopped;
+        if let Err(e) = writer.write(chunk).await {
+            return StreamEnd::WriteFailed(e);
         }
         progress.advanced(len);
     }

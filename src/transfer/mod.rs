@@ -28,7 +28,7 @@ use crate::client::retry::{self, Request, RetryPolicy};
 use crate::digest::Digest;
 use crate::exit::Category;
 use crate::reference::Reference;
-use crate::store::{IngestLock, LockAttempt, Store, StoreError};
+use crate::store::{BlobWriter, ContentStore, StoreError, WriterAttempt};
 
 mod download;
 mod error;
@@ -139,8 +139,8 @@ pub struct FetchOutcome {
     pub digest: Digest,
     /// Its size in bytes.
     pub size: u64,
-    /// Its path in the cache.
-    pub path: PathBuf,
+    /// Its path in the cache, for a store with files ([`ContentStore::local_path`]).
+    pub path: Option<PathBuf>,
     /// Answered from the cache without a request.
     pub cached: bool,
     /// Body bytes received over the network by this process.
@@ -149,31 +149,41 @@ pub struct FetchOutcome {
 
 /// Fetches `digest` from `reference`'s repository into `store`, or answers from the cache
 /// (and marks the cached blob as used).
-pub async fn fetch_blob(
+pub async fn fetch_blob<S: ContentStore>(
     client: &Client,
-    store: &Store,
+    store: &S,
     reference: &Reference,
     digest: &Digest,
     options: FetchOptions,
     progress: &dyn Progress,
 ) -> Result<FetchOutcome, TransferError> {
-    if let Some(outcome) = cached(store, digest, options).await? {
-        return Ok(outcome);
-    }
-    let lock = acquire_lock(store, digest, progress).await?;
-    // The previous holder may have published it while we waited. A cached blob that failed
-    // `--verify-cached` is removed only now, under its lock (and checked again: another
-    // process may have replaced it meanwhile).
-    if store.lookup(digest)?.is_some() {
-        if !options.verify_cached {
-            return Ok(cache_hit(store, digest)?);
+    let size = match options.size {
+        SizeLimit::Exact(n) => Some(n),
+        SizeLimit::AtMost(_) => None,
+    };
+    let writer = loop {
+        if let Some(outcome) = cached(store, digest, options).await? {
+            return Ok(outcome);
         }
-        let (s, d) = (store.clone(), digest.clone());
-        if blocking(move || s.hash_blob(&d)).await?? == *digest {
-            return Ok(cache_hit(store, digest)?);
+        let writer = match store.try_writer(digest, size).await? {
+            WriterAttempt::Ready(w) => w,
+            WriterAttempt::Busy { holder } => {
+                progress.waiting_for_lock(holder);
+                store.writer(digest, size).await?
+            }
+        };
+        // The previous holder may have published it while we waited.
+        if store.stat(digest).await?.is_none() {
+            break writer;
         }
-        store.remove_blob(digest)?;
-    }
+        if !options.verify_cached || verify(store, digest).await? {
+            writer.close().await?;
+            return Ok(cache_hit(store, digest).await?);
+        }
+        // Replaced by bytes that fail `--verify-cached` while we waited: taken out of service
+        // (which waits for the digest's lock) and checked again.
+        writer.close().await?;
+    };
     let mut transferred = 0u64;
     let what = format!("blob `{digest}` of `{}`", reference.location());
     let request = Request {
@@ -182,16 +192,25 @@ pub async fn fetch_blob(
         url: client.blob_url(reference, digest),
         what: &what,
     };
+    // The writer goes from attempt to attempt while it is worth continuing; an attempt that
+    // finds none (the last one discarded its partial, or failed writing) opens the partial
+    // again.
+    let mut slot = Some(writer);
     let result = retry::run(
         &request,
         |attempt, wait, error| progress.retrying(attempt, wait, error),
         async |_| {
-            let ingest = store.ingest(&lock, digest)?;
+            let writer = match slot.take() {
+                Some(w) => w,
+                None => store.writer(digest, size).await?,
+            };
             download(
                 client,
+                store,
                 reference,
                 digest,
-                ingest,
+                writer,
+                &mut slot,
                 options,
                 progress,
                 &mut transferred,
@@ -202,75 +221,89 @@ pub async fn fetch_blob(
     .await
     .map_err(|gave_up| gave_up.report(TransferError::Exhausted));
     progress.finished();
-    let (path, size) = match result {
-        Ok(done) => done,
+    let size = match result {
+        Ok(size) => size,
         Err(e) => {
-            // Keep a partial worth resuming; remove an entry that never got a byte (a 404),
-            // and one whose bytes can only be wrong (integrity failures).
-            let ingest = store.ingest(&lock, digest)?;
-            if ingest.partial_len()? == 0 || e.category() == Category::Integrity {
-                ingest.discard()?;
-                lock.release_and_remove();
+            // Keep a partial worth resuming; remove one that never got a byte (a 404), and
+            // one whose bytes can only be wrong (integrity failures).
+            if let Some(writer) = slot.take() {
+                if writer.offset() == 0 || e.category() == Category::Integrity {
+                    writer.abort().await?;
+                } else {
+                    writer.close().await?;
+                }
             }
             return Err(e);
         }
     };
-    lock.release_and_remove();
     Ok(FetchOutcome {
         digest: digest.clone(),
         size,
-        path,
+        path: store.local_path(digest),
         cached: false,
         bytes_transferred: transferred,
     })
 }
 
+/// The transfer error for a failure of the store: a failed write names the partial it was
+/// writing (a full disk), everything else is the store's own error.
+pub(super) fn store_error(e: StoreError) -> TransferError {
+    match e {
+        StoreError::Io {
+            action: "write",
+            path,
+            source,
+        } => TransferError::Write { path, source },
+        e => TransferError::Store(e),
+    }
+}
+
 /// The outcome for a blob found in the cache, marked as used: `cache prune` evicts least
-/// recently used first (one futimens, no data written).
-fn cache_hit(store: &Store, digest: &Digest) -> Result<FetchOutcome, StoreError> {
-    store.touch_blob(digest)?;
+/// recently used first.
+async fn cache_hit<S: ContentStore>(
+    store: &S,
+    digest: &Digest,
+) -> Result<FetchOutcome, StoreError> {
+    store.touch(digest).await?;
     Ok(FetchOutcome {
         digest: digest.clone(),
-        size: store.lookup(digest)?.unwrap_or(0),
-        path: store.blob_path(digest),
+        size: store.stat(digest).await?.unwrap_or(0),
+        path: store.local_path(digest),
         cached: true,
         bytes_transferred: 0,
     })
 }
 
-/// A cached blob, verified first when asked. One that fails verification is not served; the
-/// caller removes it under its lock and fetches it again.
-async fn cached(
-    store: &Store,
+/// Whether a cached blob's bytes hash to its digest (`false` when it is gone meanwhile).
+async fn verify<S: ContentStore>(store: &S, digest: &Digest) -> Result<bool, TransferError> {
+    let Some(blob) = store.open(digest).await? else {
+        return Ok(false);
+    };
+    let algorithm = digest.algorithm();
+    let actual = blocking(move || blob.hash(algorithm)).await?;
+    let actual = actual.map_err(|source| StoreError::Io {
+        action: "read",
+        path: digest.to_string().into(),
+        source,
+    })?;
+    Ok(actual == *digest)
+}
+
+/// A cached blob, verified first when asked. One that fails verification is taken out of
+/// service (kept in quarantine where the backend can), and the caller fetches it again.
+async fn cached<S: ContentStore>(
+    store: &S,
     digest: &Digest,
     options: FetchOptions,
 ) -> Result<Option<FetchOutcome>, TransferError> {
-    if store.lookup(digest)?.is_none() {
+    if store.stat(digest).await?.is_none() {
         return Ok(None);
     }
-    if options.verify_cached {
-        let (s, d) = (store.clone(), digest.clone());
-        let actual = blocking(move || s.hash_blob(&d)).await??;
-        if &actual != digest {
-            return Ok(None);
-        }
+    if options.verify_cached && !verify(store, digest).await? {
+        store.quarantine(digest).await?;
+        return Ok(None);
     }
-    Ok(Some(cache_hit(store, digest)?))
-}
-
-async fn acquire_lock(
-    store: &Store,
-    digest: &Digest,
-    progress: &dyn Progress,
-) -> Result<IngestLock, TransferError> {
-    match store.try_lock(digest)? {
-        LockAttempt::Acquired(lock) => Ok(lock),
-        LockAttempt::Busy { holder } => {
-            progress.waiting_for_lock(holder);
-            let (s, d) = (store.clone(), digest.clone());
-            Ok(blocking(move || s.lock_blocking(&d)).await??)
-        }
-    }
+    Ok(Some(cache_hit(store, digest).await?))
 }
 
 /// Runs blocking file work off the async runtime (for blobs, manifests and the refs table

@@ -1,43 +1,33 @@
-//! Segmented download of one big blob: several Range requests at once, positional writes
-//! into the ingest file, and a "hash follower" that hashes the contiguous prefix in order as
-//! it grows.
+//! Segmented download of one big blob: several Range requests at once, each writing its bytes
+//! at their offsets through the store's writer ([`BlobWriter::write_at`]).
 //!
-//! SHA-256 cannot take bytes out of order, so the follower thread re-reads the file (from the
-//! page cache) behind the writers. Each segment's progress is counted only once its bytes are
-//! written, and recorded in the ingest state every second and on failure, so a rerun after
-//! `kill -9` asks only for what no segment had written; the data it counts is fdatasync'ed
-//! before it is recorded, so recorded progress never runs ahead of the disk. If a server
-//! answers a range with a full 200, it does not honour Range: the caller falls back to one
-//! stream, keeping the contiguous prefix already on disk. If it answers with another total, a
-//! 416 or a range that was not asked for, the plan came from a wrong size (a lying first
-//! `Content-Length`): the caller drops the plan and goes on as one stream, once. The sizes here
-//! come from servers and from `state.json`, so all arithmetic on them is checked.
+//! This module is the network side: the plan, the requests, what their answers mean. The disk
+//! side (where positional bytes go, hashing them in order, making progress durable before it is
+//! recorded) is the store's. Each segment's progress is counted once its bytes are handed to the
+//! writer, and queued as a checkpoint every second and on failure ([`BlobWriter::queue_checkpoint`]:
+//! the store records it only once those bytes are durable), so a rerun after `kill -9` asks only
+//! for what no segment had written. If a server answers a range with a full 200, it does not
+//! honour Range: the caller falls back to one stream, keeping the contiguous prefix already
+//! written. If it answers with another total, a 416 or a range that was not asked for, the plan
+//! came from a wrong size (a lying first `Content-Length`): the caller drops the plan and goes
+//! on as one stream, once. The sizes here come from servers and from the store's checkpoint, so
+//! all arithmetic on them is checked.
 
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::future::OptionFuture;
 use tokio::sync::mpsc;
 
-use super::{Progress, TransferError, blocking, check_declared_digest};
+use super::{Progress, TransferError, check_declared_digest, store_error};
 use crate::client::{BlobResponse, Client, redact};
 use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::store::{
-    Flusher, Hashed, Ingest, PrefixHasher, Segment, StoreError, WRITE_QUEUE, is_valid_plan,
-};
+use crate::store::{BlobWriter, Checkpoint, Segment, WRITE_QUEUE, is_valid_plan};
 
-/// How often segment progress is written to the ingest state while segments run.
+/// How often segment progress is queued as a checkpoint while segments run.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
-/// How long the follower sleeps when no new contiguous bytes arrived (a wake-up comes sooner
-/// after each write).
-const FOLLOWER_NAP: Duration = Duration::from_millis(50);
 
 /// Splits `size` bytes into `count` nearly equal segments. (In 128 bits: `size * i` overflows
 /// 64 for a declared size near `u64::MAX`.)
@@ -57,9 +47,9 @@ pub(super) fn plan(size: u64, count: u32) -> Vec<Segment> {
 
 /// How a segmented download ended, when it did not fail.
 pub(super) enum SegmentedEnd {
-    /// Every byte is on disk (fsynced) and hashed: the proof for the verifying commit.
-    Hashed(Box<Hashed>),
-    /// The data file ends before the recorded progress says it does.
+    /// Every segment's bytes are with the writer: commit it.
+    Written,
+    /// The partial ends before the recorded progress says it does.
     Short {
         /// Its length.
         bytes: u64,
@@ -67,15 +57,15 @@ pub(super) enum SegmentedEnd {
         claimed: u64,
     },
     /// A range answer does not fit the plan (another total, 416, another range): the size
-    /// the plan came from is wrong. Bytes `0..contiguous` are on disk.
+    /// the plan came from is wrong. Bytes `0..contiguous` are written.
     BadPlan {
         /// Length of the valid prefix.
         contiguous: u64,
         /// What the server answered.
         reason: String,
     },
-    /// A range request got a full 200: the server ignores Range. Bytes `0..contiguous` are on
-    /// disk and valid.
+    /// A range request got a full 200: the server ignores Range. Bytes `0..contiguous` are
+    /// written and valid.
     RangesIgnored {
         /// Length of the valid prefix.
         contiguous: u64,
@@ -94,63 +84,32 @@ impl From<TransferError> for SegmentFailure {
     }
 }
 
-/// Shared between the writer thread, the follower thread and the coordinator.
-struct Shared {
-    bounds: Vec<(u64, u64)>,
-    written: Vec<AtomicU64>,
-    stop: AtomicBool,
-    wake: (Mutex<()>, Condvar),
-}
-
-impl Shared {
-    /// End of the valid prefix: the first segment that is not complete decides.
-    fn contiguous(&self) -> u64 {
-        let mut pos = 0;
-        for (i, &(start, end)) in self.bounds.iter().enumerate() {
-            let w = self.written.get(i).map_or(0, |w| w.load(Ordering::Acquire));
-            let reached = start.saturating_add(w);
-            if reached < end {
-                return reached;
-            }
-            pos = end;
+/// End of the valid prefix of `segments`: the first segment that is not complete decides.
+fn contiguous(segments: &[Segment]) -> u64 {
+    let mut pos = 0;
+    for s in segments {
+        let reached = s.start.saturating_add(s.written);
+        if reached < s.end {
+            return reached;
         }
-        pos
+        pos = s.end;
     }
-
-    fn notify(&self) {
-        let _guard = self
-            .wake
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.wake.1.notify_all();
-    }
-
-    fn segments(&self) -> Vec<Segment> {
-        self.bounds
-            .iter()
-            .zip(&self.written)
-            .map(|(&(start, end), w)| Segment {
-                start,
-                end,
-                written: w.load(Ordering::Acquire),
-            })
-            .collect()
-    }
+    pos
 }
 
-/// Runs the segments recorded in `ingest.state.segments` (its size must be known). `first`,
-/// when given, is an open full-body (200) response that serves segment 0.
-pub(super) async fn download(
+/// Runs the segments of the writer's checkpoint (its size must be known). `first`, when given,
+/// is an open full-body (200) response that serves segment 0.
+pub(super) async fn download<W: BlobWriter>(
     client: &Client,
     reference: &Reference,
     digest: &Digest,
-    ingest: &mut Ingest,
+    writer: &mut W,
     first: Option<BlobResponse>,
     progress: &dyn Progress,
     transferred: &mut u64,
 ) -> Result<SegmentedEnd, TransferError> {
-    let (Some(size), Some(segments)) = (ingest.state.size, ingest.state.segments.clone()) else {
+    let mut note: Checkpoint = writer.checkpoint().clone();
+    let (Some(size), Some(mut segments)) = (note.size, note.segments.take()) else {
         return Err(TransferError::Internal(
             "a segmented download without a size or a plan".into(),
         ));
@@ -161,19 +120,22 @@ pub(super) async fn download(
             reason: "the recorded segment plan does not fit the blob size".into(),
         });
     }
-    let shared = Arc::new(Shared {
-        bounds: segments.iter().map(|s| (s.start, s.end)).collect(),
-        written: segments.iter().map(|s| AtomicU64::new(s.written)).collect(),
-        stop: AtomicBool::new(false),
-        wake: (Mutex::new(()), Condvar::new()),
-    });
-    let file = Arc::new(ingest.positional()?);
-    let data_path = ingest.data_path().to_owned();
+    // The store never lets recorded progress run ahead of the data: a partial shorter than
+    // the progress claims was changed by something else, and nothing in it is trusted.
+    let claimed = segments
+        .iter()
+        .filter(|s| s.written > 0)
+        .map(|s| s.start.saturating_add(s.written))
+        .max()
+        .unwrap_or(0);
+    if claimed > writer.offset() {
+        return Ok(SegmentedEnd::Short {
+            bytes: writer.offset(),
+            claimed,
+        });
+    }
 
-    let (tx, rx) = mpsc::channel::<(usize, u64, Bytes)>(WRITE_QUEUE);
-    let writer = spawn_writer(file.clone(), shared.clone(), rx);
-    let follower = spawn_follower(ingest.prefix_hasher()?, shared.clone(), size);
-
+    let (tx, mut rx) = mpsc::channel::<(usize, u64, Bytes)>(WRITE_QUEUE);
     let done: u64 = segments.iter().map(|s| s.written).sum();
     progress.started(Some(size), done);
     let received = AtomicU64::new(0);
@@ -204,84 +166,55 @@ pub(super) async fn download(
         .collect::<Vec<_>>();
     drop(first);
     drop(tx);
-    // Boxed, so that dropping it below really drops the segment futures and their channel
-    // senders (the writer thread finishes when the last sender is gone).
+    // Boxed, so that dropping it really drops the segment futures and their channel senders.
     let mut joined = Box::pin(futures_util::future::try_join_all(tasks));
     let mut tick = tokio::time::interval(SAVE_EVERY);
     tick.tick().await;
-    // Progress is recorded only once the bytes it counts are durable: each tick takes a
-    // snapshot and starts an fdatasync on a blocking thread; the snapshot is saved when that
-    // sync is done. The segments keep streaming meanwhile.
-    let mut syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, Vec<Segment>)> = None;
-    let result = loop {
+    let mut outcome: Option<Result<(), SegmentFailure>> = None;
+    let with = |segments: &[Segment]| Checkpoint {
+        segments: Some(segments.to_vec()),
+        ..note.clone()
+    };
+    let ended = loop {
         tokio::select! {
-            r = &mut joined => break r,
-            _ = tick.tick(), if syncing.is_none() => {
-                let (f, snapshot) = (file.clone(), shared.segments());
-                syncing = Some((tokio::task::spawn_blocking(move || f.sync_data()), snapshot));
-            }
-            Some(synced) = OptionFuture::from(syncing.as_mut().map(|(h, _)| h)), if syncing.is_some() => {
-                // Taken whatever the result: a finished handle is never polled again.
-                if let (Ok(Ok(())), Some((_, snapshot))) = (synced, syncing.take()) {
-                    ingest.state.segments = Some(snapshot);
-                    let _ = ingest.save_state();
+            r = &mut joined, if outcome.is_none() => match r {
+                // Every segment has sent its bytes: write what is still queued.
+                Ok(_) => outcome = Some(Ok(())),
+                // A failure: what was handed to the writer is counted, the rest is dropped.
+                Err(e) => break Err(e),
+            },
+            chunk = rx.recv() => match chunk {
+                Some((index, at, bytes)) => {
+                    let len = bytes.len() as u64;
+                    if let Err(e) = writer.write_at(at, bytes).await {
+                        break Err(SegmentFailure::Error(store_error(e)));
+                    }
+                    if let Some(s) = segments.get_mut(index) {
+                        s.written += len;
+                    }
                 }
-            }
+                // Every sender is gone: the segments are done (or failed: `joined` says).
+                None if outcome.is_some() => break Ok(()),
+                None => {}
+            },
+            _ = tick.tick() => writer.queue_checkpoint(with(&segments)).await,
         }
     };
     drop(joined);
     *transferred += received.load(Ordering::Relaxed);
-
-    let written = blocking(move || writer.join()).await?;
-    let stop_follower = || {
-        shared.stop.store(true, Ordering::Release);
-        shared.notify();
-    };
-    if let Err(source) =
-        written.unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked")))
-    {
-        stop_follower();
-        let _ = blocking(move || follower.join()).await?;
-        // Whatever the writes that failed left, the synced part can still be recorded.
-        let _ = ingest.record_segments(&file, shared.segments());
-        return Err(TransferError::Write {
-            path: data_path,
-            source,
-        });
-    }
-    // The writer fsynced the file when it finished: this progress is durable.
-    let _ = ingest.record_segments(&file, shared.segments());
-    match result {
-        Ok(_) => {
-            let hashed = blocking(move || follower.join()).await?;
-            match hashed {
-                Ok(Ok(Some(hasher))) => Ok(SegmentedEnd::Hashed(Box::new(hasher.finish()?))),
-                Ok(Ok(None)) => Err(TransferError::Internal(
-                    "the hash follower stopped early".into(),
-                )),
-                Ok(Err((bytes, e))) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    let claimed = shared.contiguous();
-                    let bytes = ingest.partial_len().unwrap_or(bytes);
-                    Ok(SegmentedEnd::Short { bytes, claimed })
-                }
-                Ok(Err((_, e))) => Err(StoreError::io("read", &data_path)(e).into()),
-                Err(_) => Err(TransferError::Internal("the hash follower panicked".into())),
-            }
-        }
-        Err(failure) => {
-            stop_follower();
-            let _ = blocking(move || follower.join()).await?;
-            match failure {
-                SegmentFailure::RangesIgnored => Ok(SegmentedEnd::RangesIgnored {
-                    contiguous: shared.contiguous(),
-                }),
-                SegmentFailure::BadPlan(reason) => Ok(SegmentedEnd::BadPlan {
-                    contiguous: shared.contiguous(),
-                    reason,
-                }),
-                SegmentFailure::Error(e) => Err(e),
-            }
-        }
+    // What was written is recorded once durable, whatever comes next: a retry, a fallback, or
+    // another process after this one died.
+    writer.queue_checkpoint(with(&segments)).await;
+    match ended {
+        Ok(()) => Ok(SegmentedEnd::Written),
+        Err(SegmentFailure::RangesIgnored) => Ok(SegmentedEnd::RangesIgnored {
+            contiguous: contiguous(&segments),
+        }),
+        Err(SegmentFailure::BadPlan(reason)) => Ok(SegmentedEnd::BadPlan {
+            contiguous: contiguous(&segments),
+            reason,
+        }),
+        Err(SegmentFailure::Error(e)) => Err(e),
     }
 }
 
@@ -375,71 +308,6 @@ fn interrupted(digest: &Digest, pos: u64, size: u64, url: &str, reason: String) 
     })
 }
 
-/// Writes positioned chunks, counts them per segment, fsyncs at the end.
-fn spawn_writer(
-    file: Arc<File>,
-    shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<(usize, u64, Bytes)>,
-) -> std::thread::JoinHandle<io::Result<()>> {
-    std::thread::spawn(move || {
-        let result = (|| {
-            let mut flusher = Flusher::new(&file)?;
-            while let Some((index, offset, chunk)) = rx.blocking_recv() {
-                file.write_all_at(&chunk, offset)?;
-                if let Some(w) = shared.written.get(index) {
-                    w.fetch_add(chunk.len() as u64, Ordering::Release);
-                }
-                shared.notify();
-                flusher.wrote(chunk.len() as u64);
-            }
-            flusher.finish()?;
-            file.sync_all()
-        })();
-        if result.is_err() {
-            // The follower would otherwise wait for bytes that will never come.
-            shared.stop.store(true, Ordering::Release);
-            shared.notify();
-        }
-        result
-    })
-}
-
-/// Hashes the contiguous prefix as it grows (through the store's [`PrefixHasher`], which reads
-/// the data file back). Returns the hasher once all `size` bytes are hashed, or `None` when
-/// stopped first; a read error comes with the bytes hashed until then.
-#[allow(clippy::type_complexity)]
-fn spawn_follower(
-    mut hasher: PrefixHasher,
-    shared: Arc<Shared>,
-    size: u64,
-) -> std::thread::JoinHandle<Result<Option<PrefixHasher>, (u64, io::Error)>> {
-    std::thread::spawn(move || {
-        loop {
-            let available = shared.contiguous();
-            if hasher.bytes() < available {
-                hasher.hash_to(available).map_err(|e| (hasher.bytes(), e))?;
-                continue;
-            }
-            if hasher.bytes() >= size {
-                return Ok(Some(hasher));
-            }
-            if shared.stop.load(Ordering::Acquire) {
-                return Ok(None);
-            }
-            let guard = shared
-                .wake
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Re-check under the lock so a notify between the check and the wait is not lost
-            // for longer than one nap.
-            if shared.contiguous() == available && !shared.stop.load(Ordering::Acquire) {
-                let _ = shared.wake.1.wait_timeout(guard, FOLLOWER_NAP);
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,16 +336,16 @@ mod tests {
 
     #[test]
     fn contiguous_stops_at_the_first_gap() {
-        let shared = Shared {
-            bounds: vec![(0, 10), (10, 20), (20, 30)],
-            written: vec![AtomicU64::new(10), AtomicU64::new(4), AtomicU64::new(10)],
-            stop: AtomicBool::new(false),
-            wake: (Mutex::new(()), Condvar::new()),
+        let seg = |start, end, written| Segment {
+            start,
+            end,
+            written,
         };
-        assert_eq!(shared.contiguous(), 14);
-        shared.written[1].store(10, Ordering::Release);
-        assert_eq!(shared.contiguous(), 30);
-        shared.written[0].store(3, Ordering::Release);
-        assert_eq!(shared.contiguous(), 3);
+        let mut s = vec![seg(0, 10, 10), seg(10, 20, 4), seg(20, 30, 10)];
+        assert_eq!(contiguous(&s), 14);
+        s[1].written = 10;
+        assert_eq!(contiguous(&s), 30);
+        s[0].written = 3;
+        assert_eq!(contiguous(&s), 3);
     }
 }

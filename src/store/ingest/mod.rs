@@ -27,6 +27,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+mod positional;
+
+pub use positional::{Extents, PositionalWriter};
 pub use write::{Flusher, IngestWriter, PrefixHasher, WRITE_QUEUE};
 
 use super::{IngestLock, Store, StoreError, UploadId, sync_dir};
@@ -482,28 +485,24 @@ impl Ingest {
 
     /// Writes the state file atomically (temp file + rename).
     pub fn save_state(&mut self) -> Result<(), StoreError> {
-        self.state.updated = now();
-        let path = self.dir.join("state.json");
-        let tmp = self.dir.join("state.json.tmp");
-        let json = serde_json::to_vec(&self.state).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        fs::write(&tmp, json).map_err(StoreError::io("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))
+        write_state(&self.dir, &mut self.state)
     }
 
-    /// Records segment progress, after making the data it counts durable: `file` is the data
-    /// file the segments were written through. Progress on disk never runs ahead of the data.
-    pub fn record_segments(
-        &mut self,
-        file: &File,
-        segments: Vec<Segment>,
-    ) -> Result<(), StoreError> {
-        file.sync_data()
-            .map_err(StoreError::io("sync", &self.data))?;
-        self.state.segments = Some(segments);
-        self.save_state()
+    /// Starts positional writes into the data file (see [`PositionalWriter`]), keeping whatever
+    /// it holds within the blob's size. `hasher` continues an earlier follower's hash (a fresh
+    /// one from the file's start otherwise); `extents` says which bytes are written already.
+    pub fn positional_writer(
+        &self,
+        hasher: Option<PrefixHasher>,
+        extents: Extents,
+    ) -> Result<PositionalWriter, StoreError> {
+        let file = self.positional()?;
+        let hasher = match hasher {
+            Some(h) if h.bytes() <= extents.contiguous() => h,
+            _ => self.prefix_hasher()?,
+        };
+        PositionalWriter::start(file, self.data.clone(), self.dir.clone(), hasher, extents)
+            .map_err(StoreError::io("open", &self.data))
     }
 
     /// Keeps `hashed` beside the data (`hash.state`: the data file's stamp and the hash state),
@@ -621,6 +620,19 @@ impl Ingest {
         remove_dir(&self.dir)?;
         Ok(Commit::Published(self.blob))
     }
+}
+
+/// Writes an ingest's state file into `dir` atomically (temp file + rename), stamped now.
+pub(super) fn write_state(dir: &Path, state: &mut IngestState) -> Result<(), StoreError> {
+    state.updated = now();
+    let path = dir.join("state.json");
+    let tmp = dir.join("state.json.tmp");
+    let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    fs::write(&tmp, json).map_err(StoreError::io("write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), StoreError> {

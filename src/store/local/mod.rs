@@ -24,7 +24,8 @@ pub(super) use read::SafeRoot;
 use writer::Key;
 pub use writer::LocalWriter;
 
-use super::content::{Blob, ContentStore, Deleted, Partial, StoredBlob};
+use super::LockAttempt;
+use super::content::{Blob, ContentStore, Deleted, Partial, StoredBlob, WriterAttempt};
 use super::{LayoutIndex, Refs, Store, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest};
 
@@ -44,6 +45,30 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 impl Store {
+    /// A writer for `digest` under its held `lock`, resuming its partial. A partial recorded
+    /// for another size than `size` is no prefix of this blob: it starts over. A writer told no
+    /// size keeps the size recorded before. Blocks (file work).
+    fn resume(
+        &self,
+        lock: super::IngestLock,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<LocalWriter, StoreError> {
+        let mut ingest = self.ingest(&lock, &digest)?;
+        if size.is_some() && ingest.state.size.is_some_and(|s| Some(s) != size) {
+            ingest.truncate(0)?;
+            ingest.state.segments = None;
+        }
+        if size.is_some() {
+            ingest.state.size = size;
+        }
+        // The data file's length is the truth (a crash can leave the count in `state.json`
+        // behind it); the record catches up now, so a later process resumes from here.
+        ingest.state.bytes = ingest.partial_len()?;
+        ingest.save_state()?;
+        LocalWriter::new(self.clone(), Key::Digest(digest), ingest, lock)
+    }
+
     /// Turns a failed read of `what` (a path below the root) into an error naming its path.
     fn read_error(&self, what: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
         let path = self.root().join(what);
@@ -82,34 +107,22 @@ impl ContentStore for Store {
         off_runtime("wait for the lock", move || {
             // The wait lasts as long as another writer of the digest, in any process, runs.
             let lock = store.lock_blocking(&digest)?;
-            let mut ingest = store.ingest(&lock, &digest)?;
-            // A partial recorded for another size, or with the holes of a segmented download,
-            // is no prefix this writer can continue.
-            let foreign_size = size.is_some() && ingest.state.size.is_some_and(|s| Some(s) != size);
-            if foreign_size || ingest.state.segments.is_some() {
-                ingest.truncate(0)?;
-                ingest.state.segments = None;
+            store.resume(lock, digest, size)
+        })
+        .await
+    }
+
+    async fn try_writer(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<WriterAttempt<LocalWriter>, StoreError> {
+        let (store, digest) = (self.clone(), digest.clone());
+        off_runtime("lock", move || match store.try_lock(&digest)? {
+            LockAttempt::Acquired(lock) => {
+                Ok(WriterAttempt::Ready(store.resume(lock, digest, size)?))
             }
-            // A writer told no size keeps the size recorded before.
-            if size.is_some() {
-                ingest.state.size = size;
-            }
-            // The data file's length is the truth (a crash can leave the count in `state.json`
-            // behind it); the record catches up now, so a later process resumes from here.
-            let offset = ingest.partial_len()?;
-            ingest.state.bytes = offset;
-            ingest.save_state()?;
-            Ok(LocalWriter {
-                store: store.clone(),
-                key: Key::Digest(digest),
-                offset,
-                ingest: Some(ingest),
-                // Neither writer runs until the first write: `write` starts the appending one,
-                // `write_at` opens the file for positional writes.
-                sequential: None,
-                positional: None,
-                lock: Some(lock),
-            })
+            LockAttempt::Busy { holder } => Ok(WriterAttempt::Busy { holder }),
         })
         .await
     }
@@ -127,16 +140,13 @@ impl ContentStore for Store {
                 lock.release_and_remove();
                 return Ok(None);
             };
-            Ok(Some(LocalWriter {
-                store: store.clone(),
-                // A session resumes at its data file's length; no record counts its bytes.
-                offset: ingest.partial_len()?,
-                key: Key::Upload(id),
-                ingest: Some(ingest),
-                sequential: None,
-                positional: None,
-                lock: Some(lock),
-            }))
+            // A session resumes at its data file's length; no record counts its bytes.
+            Ok(Some(LocalWriter::new(
+                store.clone(),
+                Key::Upload(id),
+                ingest,
+                lock,
+            )?))
         })
         .await
     }
@@ -238,6 +248,15 @@ impl ContentStore for Store {
         } else {
             Deleted::Busy
         })
+    }
+
+    async fn touch(&self, digest: &Digest) -> Result<(), StoreError> {
+        // One futimens: not worth a thread.
+        self.touch_blob(digest)
+    }
+
+    fn local_path(&self, digest: &Digest) -> Option<std::path::PathBuf> {
+        Some(self.blob_path(digest))
     }
 
     async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {

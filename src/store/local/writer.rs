@@ -1,20 +1,22 @@
-//! Writing into the local store: [`LocalWriter`], over the ingest area (`ingest.rs`), for a
+//! Writing into the local store: [`LocalWriter`], over the ingest area (`ingest/`), for a
 //! digest's partial or an upload session.
 //!
 //! A writer appends (through the ingest's writer thread, which hashes what it writes) or writes
-//! at offsets (hashed by reading the file back at commit). Going from positional writes back to
-//! appending re-hashes the file once; nothing is ever hashed from a caller's say-so.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+//! at offsets (through the ingest's positional writer, whose follower thread hashes the
+//! contiguous prefix by reading it back as it grows). Going from one to the other hands the
+//! hash over when it covers exactly what the file holds, and re-hashes the file once otherwise;
+//! nothing is ever hashed from a caller's say-so.
 
 use bytes::Bytes;
 
 use super::off_runtime;
 use crate::digest::Digest;
-use crate::store::content::BlobWriter;
-use crate::store::{Commit, Ingest, IngestLock, IngestWriter, Store, StoreError, UploadId};
+use crate::store::content::{BlobWriter, Checkpoint};
+use crate::store::ingest::{Extents, PositionalWriter};
+use crate::store::{
+    Commit, Hashed, Ingest, IngestLock, IngestWriter, PrefixHasher, Store, StoreError, UploadId,
+    is_valid_plan,
+};
 
 /// What a [`LocalWriter`] writes.
 #[derive(Debug, Clone)]
@@ -28,37 +30,56 @@ pub(super) enum Key {
 /// A [`BlobWriter`] into the local layout's ingest area (see the module docs).
 pub struct LocalWriter {
     /// The store written into: its locks and blob paths.
-    pub(super) store: Store,
+    store: Store,
     /// What is written; an upload becomes a digest only at commit.
-    pub(super) key: Key,
+    key: Key,
     /// Where the next append goes: what the file held at the start, plus appended bytes, or
     /// the end of the furthest positional write if that is further.
-    pub(super) offset: u64,
+    offset: u64,
+    /// What a later writer is told (kept in `state.json` with the ingest's own fields).
+    note: Checkpoint,
     /// `None` only while a blocking task has it.
-    pub(super) ingest: Option<Ingest>,
+    ingest: Option<Ingest>,
     /// The appending writer, once [`BlobWriter::write`] was called.
-    pub(super) sequential: Option<IngestWriter>,
-    /// The data file opened for positional writes, once [`BlobWriter::write_at`] was called.
-    pub(super) positional: Option<Arc<File>>,
+    sequential: Option<IngestWriter>,
+    /// The positional writer, once [`BlobWriter::write_at`] was called.
+    positional: Option<PositionalWriter>,
+    /// The hash of the written prefix that the last positional writer's follower reached.
+    prefix: Option<PrefixHasher>,
+    /// The proof the last appending writer left of what the file held when it finished (until
+    /// a positional write or a truncation changes the file).
+    appended: Option<Hashed>,
+    /// Which bytes of the data file are known written (by this writer or, per the checkpoint's
+    /// segments, an earlier one). Maintained by the positional writer while it runs.
+    extents: Extents,
     /// The digest's lock; `None` once commit, abort or close has handed it on.
-    pub(super) lock: Option<IngestLock>,
+    lock: Option<IngestLock>,
 }
 
 impl Drop for LocalWriter {
     fn drop(&mut self) {
-        // The writer thread may still hold queued bytes: keep the digest locked until they are
-        // on disk, so that the next writer resumes from a file nobody appends to.
-        if let (Some(writer), Some(lock)) = (self.sequential.take(), self.lock.take()) {
-            // A thread of its own, not `spawn_blocking`: a drop cannot await, and may run while
-            // the runtime shuts down. Positional writes need no such wait: each was done before
-            // its `write_at` returned.
-            std::thread::spawn(move || {
-                if let Err(e) = writer.finish() {
-                    tracing::warn!("finishing an abandoned write: {e}");
-                }
-                drop(lock);
-            });
+        // The writer threads may still hold queued bytes: keep the digest locked until they are
+        // on disk, so that the next writer resumes from a file nobody writes to.
+        let (sequential, positional) = (self.sequential.take(), self.positional.take());
+        if sequential.is_none() && positional.is_none() {
+            return;
         }
+        let lock = self.lock.take();
+        // A thread of its own, not `spawn_blocking`: a drop cannot await, and may run while
+        // the runtime shuts down.
+        std::thread::spawn(move || {
+            if let Some(writer) = sequential
+                && let Err(e) = writer.finish()
+            {
+                tracing::warn!("finishing an abandoned write: {e}");
+            }
+            if let Some(writer) = positional
+                && let (_, Err(e)) = writer.finish()
+            {
+                tracing::warn!("finishing abandoned positional writes: {e}");
+            }
+            drop(lock);
+        });
     }
 }
 
@@ -67,16 +88,61 @@ impl std::fmt::Debug for LocalWriter {
         f.debug_struct("LocalWriter")
             .field("key", &self.key)
             .field("offset", &self.offset)
+            .field("note", &self.note)
             .finish_non_exhaustive()
     }
 }
 
 impl LocalWriter {
+    /// A writer over `ingest`, holding `lock`, resuming what the data file holds. For a digest,
+    /// the ingest's state is the checkpoint; the written ranges are the segments it records
+    /// (when they form a plan for its size), else the whole file.
+    pub(super) fn new(
+        store: Store,
+        key: Key,
+        ingest: Ingest,
+        lock: IngestLock,
+    ) -> Result<LocalWriter, StoreError> {
+        let offset = ingest.partial_len()?;
+        let state = &ingest.state;
+        let note = match key {
+            Key::Digest(_) => Checkpoint {
+                size: state.size,
+                source: state.source.clone(),
+                segments: state.segments.clone(),
+            },
+            Key::Upload(_) => Checkpoint::default(),
+        };
+        let extents = match (&note.segments, note.size) {
+            (Some(segments), Some(size)) if is_valid_plan(segments, size) => {
+                let mut e = Extents::default();
+                for s in segments {
+                    e.add(s.start, s.start.saturating_add(s.written).min(offset));
+                }
+                e
+            }
+            _ => Extents::prefix(offset),
+        };
+        Ok(LocalWriter {
+            store,
+            key,
+            offset,
+            note,
+            ingest: Some(ingest),
+            sequential: None,
+            positional: None,
+            prefix: None,
+            appended: None,
+            extents,
+            lock: Some(lock),
+        })
+    }
+
     fn ingest(&self) -> Result<&Ingest, StoreError> {
         self.ingest.as_ref().ok_or_else(|| self.gone())
     }
 
-    /// The error once a write failed part way (the writer thread stopped, or a blocking task
+    /// The error once a write failed part way (a writer thread stopped, or a blocking task
     /// that had the ingest failed): what the data file holds is then unknown to this writer.
     fn gone(&self) -> StoreError {
         let what = match &self.key {
@@ -91,7 +157,7 @@ impl LocalWriter {
 
     /// Refuses a write that would end past the declared size, before anything is written.
     fn check_room(&self, end: u64) -> Result<(), StoreError> {
-        match (self.ingest()?.state.size, &self.key) {
+        match (self.note.size, &self.key) {
             // An upload has no declared size: its commit names the blob.
             (Some(size), Key::Digest(digest)) if end > size => Err(StoreError::WrongSize {
                 digest: digest.clone(),
@@ -104,7 +170,7 @@ impl LocalWriter {
 
     /// Waits for the appending writer to finish (everything it was given on disk): `None` when
     /// none runs, otherwise its proof of what the file holds.
-    async fn finish_sequential(&mut self) -> Result<Option<crate::store::Hashed>, StoreError> {
+    async fn finish_sequential(&mut self) -> Result<Option<Hashed>, StoreError> {
         let Some(writer) = self.sequential.take() else {
             return Ok(None);
         };
@@ -113,7 +179,36 @@ impl LocalWriter {
             writer.finish().map_err(StoreError::io("write", &path))
         })
         .await?;
+        self.extents = Extents::prefix(hashed.bytes());
+        self.appended = Some(hashed.clone());
         Ok(Some(hashed))
+    }
+
+    /// Waits for the positional writer to finish (everything it was given durable, its last
+    /// checkpoint recorded); keeps its follower's hash and the written ranges.
+    async fn finish_positional(&mut self) -> Result<(), StoreError> {
+        let Some(writer) = self.positional.take() else {
+            return Ok(());
+        };
+        let path = self.ingest()?.data_path().to_owned();
+        let (done, written) = off_runtime("write", move || Ok(writer.finish())).await?;
+        self.prefix = done.hasher;
+        self.extents = done.extents;
+        written.map_err(StoreError::io("write", &path))
+    }
+
+    /// The ingest state as it is to be recorded: the checkpoint's fields and the offset.
+    fn state_to_record(&self) -> Result<crate::store::IngestState, StoreError> {
+        let mut state = self.ingest()?.state.clone();
+        self.apply_note(&mut state);
+        Ok(state)
+    }
+
+    fn apply_note(&self, state: &mut crate::store::IngestState) {
+        state.size = self.note.size;
+        state.source = self.note.source.clone();
+        state.segments = self.note.segments.clone();
+        state.bytes = self.offset;
     }
 
     /// Runs `work` on the ingest off the runtime, and takes the ingest back.
@@ -131,6 +226,35 @@ impl LocalWriter {
         .await?;
         self.ingest = Some(ingest);
         result
+    }
+
+    /// The proof of what the first `len` bytes of the data file hash to: the follower's hash
+    /// when it covers them (or can be finished over what it has not read yet), else a kept
+    /// hash of exactly that file, else one read of the file. Stops every writer first.
+    async fn hashed(&mut self, len: u64) -> Result<Hashed, StoreError> {
+        self.finish_sequential().await?;
+        self.finish_positional().await?;
+        if let Some(hashed) = self.appended.take()
+            && hashed.bytes() == len
+        {
+            return Ok(hashed);
+        }
+        let prefix = self.prefix.take();
+        self.with_ingest(move |ingest| {
+            if let Some(mut hasher) = prefix
+                && hasher.bytes() <= len
+                && ingest.partial_len()? == len
+            {
+                let path = ingest.data_path().to_owned();
+                hasher.hash_to(len).map_err(StoreError::io("read", &path))?;
+                return hasher.finish();
+            }
+            match ingest.saved_hashed()? {
+                Some(h) if h.bytes() == len => Ok(h),
+                _ => ingest.rehash(len),
+            }
+        })
+        .await
     }
 }
 
@@ -150,16 +274,24 @@ impl BlobWriter for LocalWriter {
         self.check_room(self.offset.saturating_add(chunk.len() as u64))?;
         if self.sequential.is_none() {
             // Continue the hash from what the file holds (a resumed partial, positional
-            // writes): read back once, then hash as the bytes pass.
-            // From here on only the appending writer touches the file. `rehash(offset)` drops
-            // whatever lies past the offset, so file and hash agree from the first byte appended.
-            self.positional = None;
+            // writes): handed over or read back once, then hashed as the bytes pass. From here
+            // on only the appending writer touches the file; `append` drops whatever lies past
+            // the offset, so file and hash agree from the first byte appended.
             let offset = self.offset;
+            self.finish_positional().await?;
+            let (prefix, appended) = (self.prefix.take(), self.appended.take());
             let writer = self
                 .with_ingest(move |ingest| {
-                    let hashed = match ingest.saved_hashed()? {
-                        Some(h) if h.bytes() == offset => h,
-                        _ => ingest.rehash(offset)?,
+                    let len = ingest.partial_len()?;
+                    let hashed = match (appended, prefix) {
+                        (Some(h), _) if h.bytes() == offset && len == offset => h,
+                        (_, Some(hasher)) if hasher.bytes() == offset && len == offset => {
+                            hasher.finish()?
+                        }
+                        _ => match ingest.saved_hashed()? {
+                            Some(h) if h.bytes() == offset => h,
+                            _ => ingest.rehash(offset)?,
+                        },
                     };
                     ingest.append(hashed)
                 })
@@ -183,39 +315,102 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn write_at(&mut self, at: u64, bytes: Bytes) -> Result<(), StoreError> {
-        // Queued appends land first, so positional writes never race the writer thread.
-        // Their hash is dropped: after a positional write, commit reads the file back.
-        self.finish_sequential().await?;
-        let file = match &self.positional {
-            Some(f) => f.clone(),
-            None => {
-                let f = Arc::new(self.ingest()?.positional()?);
-                self.positional = Some(f.clone());
-                f
-            }
-        };
-        let path = self.ingest()?.data_path().to_owned();
         let end = at.saturating_add(bytes.len() as u64);
         self.check_room(end)?;
-        off_runtime("write", move || {
-            file.write_all_at(&bytes, at)
-                .map_err(StoreError::io("write", &path))
-        })
-        .await?;
+        if self.positional.is_none() {
+            // Queued appends land first, so positional writes never race the appending thread;
+            // their hash no longer covers the file once it is written at offsets.
+            self.finish_sequential().await?;
+            self.appended = None;
+            let (prefix, extents) = (self.prefix.take(), self.extents.clone());
+            let writer = self
+                .with_ingest(move |ingest| ingest.positional_writer(prefix, extents))
+                .await?;
+            self.positional = Some(writer);
+        }
+        let accepted = match self.positional.as_mut() {
+            Some(writer) => writer.write_at(at, bytes).await,
+            None => false,
+        };
+        if !accepted {
+            self.finish_positional().await?;
+            return Err(self.gone());
+        }
         // The contract: the offset becomes the end of the furthest write.
         self.offset = self.offset.max(end);
         Ok(())
     }
 
+    fn checkpoint(&self) -> &Checkpoint {
+        &self.note
+    }
+
+    async fn save_checkpoint(&mut self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        // Every byte written so far durable first: progress on disk never runs ahead of it.
+        // (A finished appending writer's hash is kept: the next `write` continues from it.)
+        self.finish_sequential().await?;
+        self.finish_positional().await?;
+        self.note = checkpoint;
+        let state = self.state_to_record()?;
+        self.with_ingest(move |ingest| {
+            ingest.state = state;
+            ingest.save_state()
+        })
+        .await
+    }
+
+    async fn queue_checkpoint(&mut self, checkpoint: Checkpoint) {
+        self.note = checkpoint;
+        let Ok(state) = self.state_to_record() else {
+            return;
+        };
+        match self.positional.as_mut() {
+            // Recorded by the positional writer's syncer once the writes before it are durable.
+            Some(writer) => writer.checkpoint(state).await,
+            // Appends and a checkpoint: a kept state never counts more than the file holds
+            // (the data file's length is the truth for a sequential resume anyway).
+            None => {
+                let _ = self
+                    .with_ingest(move |ingest| {
+                        ingest.state = state;
+                        ingest.save_state()
+                    })
+                    .await;
+            }
+        }
+    }
+
+    async fn truncate(&mut self, len: u64) -> Result<(), StoreError> {
+        self.finish_sequential().await?;
+        self.finish_positional().await?;
+        let len = len.min(self.offset);
+        self.with_ingest(move |ingest| ingest.truncate(len)).await?;
+        self.extents.clip(len);
+        if self.prefix.as_ref().is_some_and(|h| h.bytes() > len) {
+            self.prefix = None;
+        }
+        if self.appended.as_ref().is_some_and(|h| h.bytes() != len) {
+            self.appended = None;
+        }
+        self.offset = len;
+        Ok(())
+    }
+
     async fn commit(mut self, digest: &Digest) -> Result<(), StoreError> {
         crate::store::content::check_commit_target(self.digest(), digest)?;
-        // Every queued byte on disk and fsynced; the appending writer's hash is the proof if
-        // one still runs (a later `write_at` finished it and dropped its hash).
-        let streamed = self.finish_sequential().await?;
-        let offset = self.offset;
+        // Every queued byte on disk; the proof of what the file holds is the writers' hash when
+        // it covers the file, else a hash an earlier request of a push kept (its last chunk,
+        // then `PUT ?digest=`), else one read of the file. The longer of what was written and
+        // what the file holds (a resumed partial not written to), so that no resumed byte is
+        // cut off before hashing.
+        let (offset, upload) = (self.offset, matches!(self.key, Key::Upload(_)));
+        self.finish_sequential().await?;
+        self.finish_positional().await?;
+        let len = offset.max(self.ingest()?.partial_len()?);
+        let hashed = self.hashed(len).await?;
         let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
-        let (digest, lock) = (digest.clone(), self.lock.take());
-        let (store, upload) = (self.store.clone(), matches!(self.key, Key::Upload(_)));
+        self.apply_note(&mut ingest.state);
+        let (digest, lock, store) = (digest.clone(), self.lock.take(), self.store.clone());
         off_runtime("commit", move || {
             // An upload becomes `digest` under that digest's lock, as a fetch of it would.
             // The algorithm the bytes were hashed with as they came (an upload's is chosen
@@ -228,22 +423,10 @@ impl BlobWriter for LocalWriter {
                 }
                 false => None,
             };
-            let hashed = match streamed {
-                Some(h) if hashed_with == digest.algorithm() => h,
+            let hashed = match hashed_with == digest.algorithm() {
+                true => hashed,
                 // Hashed with another algorithm: read back once with the digest's own.
-                Some(_) => ingest.rehash(offset.max(ingest.partial_len()?))?,
-                // Nothing streamed by this writer: a hash an earlier request of the push kept
-                // (its last chunk, then `PUT ?digest=`), if the file is still exactly as it
-                // left it; else (positional writes, or none at all) the file is read back
-                // once. The longer of what was written and what the file holds (a resumed
-                // partial not written to), so that no resumed byte is cut off before hashing.
-                None => {
-                    let len = offset.max(ingest.partial_len()?);
-                    match ingest.saved_hashed()? {
-                        Some(h) if h.bytes() == len => h,
-                        _ => ingest.rehash(len)?,
-                    }
-                }
+                false => ingest.rehash(len)?,
             };
             let result = match ingest.commit(hashed)? {
                 Commit::Published(_) => Ok(()),
@@ -263,8 +446,9 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn abort(mut self) -> Result<(), StoreError> {
-        // Whether the writer thread failed does not matter: its bytes are thrown away.
+        // Whether the writer threads failed does not matter: their bytes are thrown away.
         self.finish_sequential().await.ok();
+        self.finish_positional().await.ok();
         let ingest = self.ingest.take().ok_or_else(|| self.gone())?;
         let lock = self.lock.take();
         off_runtime("remove", move || {
@@ -284,19 +468,14 @@ impl BlobWriter for LocalWriter {
             self.with_ingest(move |ingest| ingest.save_hashed(&hashed))
                 .await?;
         }
-        // Positional bytes are written but not yet durable: `close` promises they are.
-        if let Some(file) = self.positional.take() {
-            let path = self.ingest()?.data_path().to_owned();
-            off_runtime("sync", move || {
-                file.sync_data().map_err(StoreError::io("sync", &path))
-            })
-            .await?;
-        }
+        // Positional bytes are durable once their writer finished: `close` promises it.
+        self.finish_positional().await?;
         let offset = self.offset;
         if matches!(self.key, Key::Digest(_)) {
             // An upload's progress is its data file's length and time.
+            let state = self.state_to_record()?;
             self.with_ingest(move |ingest| {
-                ingest.state.bytes = offset;
+                ingest.state = state;
                 ingest.save_state()
             })
             .await?;
