@@ -331,3 +331,6 @@ impl From<TaskDied> for image::PullError {
         image::PullError::Internal(died.0)
     }
 }
+
+#[cfg(test)]
+mod tests;
