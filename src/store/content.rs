@@ -499,6 +499,57 @@ pub async fn read_small<S: ContentStore>(
         })
 }
 
+/// Reads a small blob (a manifest) if it is there, at most `max` bytes, and it hashes to its
+/// name. One that is too large or does not match is deleted (unless a writer holds its
+/// digest), so that the next attempt stores the right bytes; `None` then, as for a missing blob.
+pub async fn read_verified<S: ContentStore>(
+    store: &S,
+    digest: &Digest,
+    max: u64,
+) -> Result<Option<Bytes>, StoreError> {
+    let bytes = match read_small(store, digest, max).await {
+        Ok(bytes) => bytes,
+        Err(StoreError::TooLarge { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(bytes) = bytes
+        && crate::digest::digest_bytes(digest.algorithm(), &bytes) == *digest
+    {
+        return Ok(Some(bytes));
+    }
+    if store.stat(digest).await?.is_some() {
+        store.delete(digest).await?;
+    }
+    Ok(None)
+}
+
+/// Stores `bytes` (held in memory: a manifest) as blob `digest` unless it is there already;
+/// `true` when it was. The verifying commit checks the bytes: a mismatch is
+/// [`StoreError::Mismatch`], and nothing is stored.
+pub async fn put_bytes<S: ContentStore>(
+    store: &S,
+    digest: &Digest,
+    bytes: Bytes,
+) -> Result<bool, StoreError> {
+    if store.stat(digest).await?.is_some() {
+        return Ok(true);
+    }
+    let mut writer = store.writer(digest, Some(bytes.len() as u64)).await?;
+    // Another writer may have published it while this one waited for the digest.
+    if store.stat(digest).await?.is_some() {
+        writer.close().await?;
+        return Ok(true);
+    }
+    // A partial left by an interrupted fetch of the same digest is of no use: all the bytes
+    // are here.
+    if writer.offset() > 0 {
+        writer.truncate(0).await?;
+    }
+    writer.write(bytes).await?;
+    writer.commit(digest).await?;
+    Ok(false)
+}
+
 /// The contract every [`ContentStore`] keeps, as tests any implementation must pass
 /// (`local.rs` and `memory.rs` run them).
 #[cfg(test)]
@@ -799,6 +850,32 @@ pub(crate) mod contract {
         assert!("../x".parse::<UploadId>().is_err());
         assert!("".parse::<UploadId>().is_err());
         assert!("a".repeat(65).parse::<UploadId>().is_err());
+
+        // Small blobs held in memory: stored once, through the verifying commit, over any
+        // partial; read back only while they verify.
+        let small = Bytes::from_static(b"{\"manifest\": true}");
+        let sm = digest_bytes(Algorithm::Sha256, &small);
+        let mut w = store.writer(&sm, None).await.unwrap();
+        w.write(Bytes::from_static(b"left over")).await.unwrap();
+        w.close().await.unwrap();
+        assert!(!put_bytes(&store, &sm, small.clone()).await.unwrap());
+        assert!(put_bytes(&store, &sm, small.clone()).await.unwrap());
+        assert_eq!(
+            read_verified(&store, &sm, 1000).await.unwrap(),
+            Some(small.clone())
+        );
+        assert_eq!(
+            read_verified(&store, &sm, 3).await.unwrap(),
+            None,
+            "too large"
+        );
+        assert_eq!(store.stat(&sm).await.unwrap(), None, "and so deleted");
+        let claimed = digest_bytes(Algorithm::Sha256, b"claimed");
+        let wrong = put_bytes(&store, &claimed, small.clone()).await;
+        assert!(
+            matches!(wrong, Err(StoreError::Mismatch { .. })),
+            "{wrong:?}"
+        );
 
         // Refs: atomic updates that concurrent writers do not lose.
         assert!(store.refs().await.unwrap().is_empty());

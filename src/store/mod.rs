@@ -353,30 +353,6 @@ impl Store {
         Ok(verifier.finish())
     }
 
-    /// Reads a small cached blob (a manifest) if it is there, at most `max` bytes, and it
-    /// hashes to its name. A blob that is too large or does not match is removed (unless a
-    /// fetch holds its lock), so the next attempt stores the right bytes; `None` then, as for
-    /// a missing blob.
-    pub fn read_verified(&self, digest: &Digest, max: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.blob_path(digest);
-        let file = match fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("open", &path)(e)),
-        };
-        let mut bytes = Vec::new();
-        file.take(max.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(StoreError::io("read", &path))?;
-        let good = bytes.len() as u64 <= max
-            && crate::digest::digest_bytes(digest.algorithm(), &bytes) == *digest;
-        if good {
-            return Ok(Some(bytes));
-        }
-        self.remove_blob_unless_locked(digest)?;
-        Ok(None)
-    }
-
     /// Removes a cached blob (one that failed verification). Missing is fine. The caller holds
     /// the blob's per-digest lock.
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::manifests::{FetchedManifest, fetch_child, fetch_manifest};
 use super::record::{self, Recorded, Shape};
-use super::{FetchOptions, Progress, SizeLimit, TransferError, blocking, fetch_blob};
+use super::{FetchOptions, Progress, SizeLimit, TransferError, fetch_blob};
 use crate::client::Client;
 use crate::client::manifest::{ManifestFetchError, ManifestTarget};
 use crate::client::retry::{Failure, GaveUp, Retryable};
@@ -31,7 +31,7 @@ use crate::manifest::{
     self, Descriptor, ImageManifest, Manifest, ManifestError, Platform, PlatformSpec,
 };
 use crate::reference::Reference;
-use crate::store::{Store, StoreError};
+use crate::store::{ContentStore, StoreError};
 
 /// Deepest nesting of indexes followed (an index of indexes is legal, if rare).
 const MAX_DEPTH: usize = 4;
@@ -282,9 +282,9 @@ fn no_platform(reference: String, spec: &PlatformSpec, index: &manifest::Index) 
 }
 
 /// Pulls `reference` (which has a tag or a digest) into `store` and records it.
-pub async fn pull<'a>(
+pub async fn pull<'a, S: ContentStore>(
     client: &Client,
-    store: &Store,
+    store: &S,
     reference: &Reference,
     options: &PullOptions,
     limiter: &Semaphore,
@@ -304,9 +304,9 @@ pub async fn pull<'a>(
 
 /// [`pull`], calling `on_blob` with each config and layer as soon as it is verified in the
 /// store (or found there), before the others are done: `copy` pushes it on at once.
-pub async fn pull_with<'a>(
+pub async fn pull_with<'a, S: ContentStore>(
     client: &Client,
-    store: &Store,
+    store: &S,
     reference: &Reference,
     options: &PullOptions,
     limiter: &Semaphore,
@@ -490,11 +490,9 @@ pub async fn pull_with<'a>(
     drop(fetches);
 
     // Last use, for `cache prune`: every blob of the image was used now.
-    let (s, used) = (
-        store.clone(),
-        totals.blobs.iter().cloned().collect::<Vec<_>>(),
-    );
-    blocking(move || used.iter().try_for_each(|d| s.touch_blob(d))).await??;
+    for d in &totals.blobs {
+        store.touch(d).await?;
+    }
 
     let Recorded { recorded, replaced } =
         record::record(store, &name, shape, top.as_ref(), &images, &mut totals).await?;

@@ -6,7 +6,6 @@
 //! again): content addressing makes it the same document. A tag is always asked again, since
 //! tags move.
 
-use super::blocking;
 use super::image::{BlobTotals, PullError, PullOptions};
 use crate::client::Client;
 use crate::client::manifest::{ManifestResponse, ManifestTarget};
@@ -14,7 +13,8 @@ use crate::client::retry::{self, Request};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, MAX_MANIFEST, Manifest};
 use crate::reference::Reference;
-use crate::store::{Store, StoreError};
+use crate::store::ContentStore;
+use crate::store::content::{put_bytes, read_verified};
 
 /// A manifest fetched (or read from the cache), parsed and stored.
 pub(super) struct FetchedManifest {
@@ -31,9 +31,9 @@ pub(super) struct FetchedManifest {
 
 /// Gets a manifest (from the cache when asked by a digest it holds), parses it, stores it.
 /// `expected` is the size a descriptor gave, checked when known.
-pub(super) async fn fetch_manifest(
+pub(super) async fn fetch_manifest<S: ContentStore>(
     client: &Client,
-    store: &Store,
+    store: &S,
     reference: &Reference,
     target: ManifestTarget<'_>,
     hint: Option<&str>,
@@ -41,21 +41,16 @@ pub(super) async fn fetch_manifest(
     totals: &mut BlobTotals,
 ) -> Result<FetchedManifest, PullError> {
     let name = reference.to_string();
-    if let ManifestTarget::Digest(d) = target
-        && store.lookup(d)?.is_some()
-    {
-        let (s, d2, h) = (store.clone(), d.clone(), hint.map(str::to_owned));
-        let cached = blocking(move || {
-            // Bounded and re-hashed: the cache is a file system others can write to. A bad
-            // one is removed, so the one fetched below replaces it.
-            let Some(bytes) = s.read_verified(&d2, MAX_MANIFEST as u64)? else {
-                return Ok(None);
-            };
+    if let ManifestTarget::Digest(d) = target {
+        // Bounded and re-hashed: the cache is a file system others can write to. A bad one is
+        // removed, so the one fetched below replaces it.
+        let cached = read_verified(store, d, MAX_MANIFEST as u64)
+            .await?
             // A file has no Content-Type: the descriptor's media type, if any, stands in.
-            let parsed = manifest::parse(&bytes, h.as_deref()).ok();
-            Ok::<_, StoreError>(parsed.map(|m| (bytes, m)))
-        })
-        .await??;
+            .and_then(|bytes| {
+                let parsed = manifest::parse(&bytes, hint).ok();
+                parsed.map(|m| (bytes.to_vec(), m))
+            });
         // A cached blob that is no manifest we can read is asked for again, and then parsed
         // with the registry's Content-Type, which gives a precise error.
         if let Some((bytes, manifest)) = cached {
@@ -80,14 +75,10 @@ pub(super) async fn fetch_manifest(
             reason,
         })?;
     let size = response.bytes.len() as u64;
-    let (s, digest, bytes) = (
-        store.clone(),
-        response.digest.clone(),
-        response.bytes.clone(),
-    );
     // Through the verifying commit, like every blob. `cached` when the cache had it already
     // (a tag asked again whose manifest did not change, or another pull's).
-    let (_, cached) = blocking(move || s.put_bytes(&digest, &bytes)).await??;
+    let bytes = bytes::Bytes::from(response.bytes.clone());
+    let cached = put_bytes(store, &response.digest, bytes).await?;
     // The bytes came over the network either way; `fetched` says whether they were new.
     totals.add(&response.digest, size, !cached, size);
     Ok(FetchedManifest {
@@ -99,9 +90,9 @@ pub(super) async fn fetch_manifest(
 }
 
 /// Gets a manifest an index lists, checking the size its descriptor gives.
-pub(super) async fn fetch_child(
+pub(super) async fn fetch_child<S: ContentStore>(
     client: &Client,
-    store: &Store,
+    store: &S,
     reference: &Reference,
     d: &Descriptor,
     options: &PullOptions,

@@ -13,12 +13,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::blocking;
 use super::image::{BlobTotals, PullError};
 use super::manifests::FetchedManifest;
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::manifest::{self, Descriptor, OCI_INDEX, OCI_MANIFEST, REF_NAME};
-use crate::store::{SOURCE_OF, Store};
+use crate::store::content::put_bytes;
+use crate::store::{ContentStore, SOURCE_OF};
 
 /// What a pull recorded.
 pub(super) struct Recorded {
@@ -30,8 +30,8 @@ pub(super) struct Recorded {
 
 /// Records `name` for what a pull fetched: builds the entries (storing OCI conversions) and
 /// replaces the name's entries in `index.json` with them, atomically.
-pub(super) async fn record(
-    store: &Store,
+pub(super) async fn record<S: ContentStore>(
+    store: &S,
     name: &str,
     shape: Shape,
     top: Option<&FetchedManifest>,
@@ -43,14 +43,14 @@ pub(super) async fn record(
         return Err(PullError::Internal("nothing to record".into()));
     };
     let new: HashSet<Digest> = entries.iter().map(|d| d.digest.clone()).collect();
-    let (s, n) = (store.clone(), name.to_owned());
-    let mut replaced: Vec<Digest> =
-        blocking(move || s.update_index(|index| (index.set_ref(&n, entries), true)))
-            .await??
-            .into_iter()
-            .map(|d| d.digest)
-            .filter(|d| !new.contains(d))
-            .collect();
+    let n = name.to_owned();
+    let mut replaced: Vec<Digest> = store
+        .update_refs(move |index| (index.set_ref(&n, entries), true))
+        .await?
+        .into_iter()
+        .map(|d| d.digest)
+        .filter(|d| !new.contains(d))
+        .collect();
     replaced.dedup();
     Ok(Recorded { recorded, replaced })
 }
@@ -87,8 +87,8 @@ fn descriptor(
 }
 
 /// Stores the OCI version of a Docker document; returns its digest and size.
-async fn store_as_oci(
-    store: &Store,
+async fn store_as_oci<S: ContentStore>(
+    store: &S,
     bytes: &[u8],
     children: &HashMap<Digest, (Digest, u64)>,
     totals: &mut BlobTotals,
@@ -97,16 +97,15 @@ async fn store_as_oci(
         .map_err(|e| PullError::Internal(format!("converting a Docker manifest to OCI: {e}")))?;
     let digest = digest_bytes(Algorithm::Sha256, &oci);
     let size = oci.len() as u64;
-    let (s, d) = (store.clone(), digest.clone());
-    blocking(move || s.put_bytes(&d, &oci)).await??;
+    put_bytes(store, &digest, oci.into()).await?;
     totals.add(&digest, size, false, 0);
     Ok((digest, size))
 }
 
 /// The `index.json` entries for a pull (see `store::index` for why they look so). The first
 /// carries the name.
-async fn entries(
-    store: &Store,
+async fn entries<S: ContentStore>(
+    store: &S,
     name: &str,
     shape: Shape,
     top: Option<&FetchedManifest>,

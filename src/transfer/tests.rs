@@ -325,3 +325,70 @@ async fn a_missing_blob_leaves_no_partial() {
     assert_eq!(err.category(), Category::NotFound, "{err}");
     assert!(store.partials().await.unwrap().is_empty());
 }
+
+/// A whole image pulled from one in-memory store into another: manifest, config and layer
+/// through the verifying commit, the tag recorded in the refs table; pulled again, nothing
+/// comes over the network but the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_records_an_image_in_a_memory_store() {
+    let layer = blob(2 << 20, 3);
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let (ld, cd) = (
+        digest_bytes(Algorithm::Sha256, &layer),
+        digest_bytes(Algorithm::Sha256, &config),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cd, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": ld, "size": layer.len()}],
+    })
+    .to_string()
+    .into_bytes();
+    let md = digest_bytes(Algorithm::Sha256, &manifest);
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": crate::manifest::OCI_MANIFEST, "digest": md, "size": manifest.len(),
+        "annotations": {crate::manifest::REF_NAME: "registry.example/team/app:v1"}}]});
+    let source = MemoryStore::with(
+        [layer.clone(), config.clone(), manifest.clone()],
+        index.to_string().as_bytes(),
+    );
+    let addr = serve(source).await;
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let reference: Reference = format!("{addr}/team/app:v1").parse().unwrap();
+    let store = MemoryStore::new();
+    let options = image::PullOptions {
+        platforms: image::PlatformChoice::All,
+        fetch: options(1),
+        jobs: 4,
+    };
+    let limiter = tokio::sync::Semaphore::new(4);
+    let factory = |_: &str| -> Box<dyn Progress> { Box::new(NoProgress) };
+    let pulled = image::pull(&client, &store, &reference, &options, &limiter, &factory)
+        .await
+        .unwrap();
+    assert_eq!(pulled.digest, md);
+    for (d, bytes) in [(&ld, &layer), (&cd, &config), (&md, &manifest)] {
+        assert_eq!(&stored(&store, d).await, bytes);
+    }
+    let refs = store.refs().await.unwrap();
+    assert_eq!(refs.tag("team/app", "v1", None).unwrap().digest, md);
+    let again = image::pull(&client, &store, &reference, &options, &limiter, &factory)
+        .await
+        .unwrap();
+    assert_eq!(again.digest, md);
+    assert_eq!((pulled.blobs, pulled.fetched), (3, 3));
+    assert_eq!(
+        pulled.bytes_transferred,
+        (layer.len() + config.len() + manifest.len()) as u64
+    );
+    assert_eq!(again.fetched, 0);
+    assert_eq!(
+        again.bytes_transferred,
+        manifest.len() as u64,
+        "a tag is asked again"
+    );
+    assert_eq!(store.blobs().await.unwrap().len(), 3);
+}
