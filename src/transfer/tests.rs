@@ -77,6 +77,26 @@ async fn setup(len: usize) -> Setup {
     }
 }
 
+impl Setup {
+    /// Fetches the blob into `store`.
+    async fn fetch(
+        &self,
+        store: &MemoryStore,
+        options: FetchOptions,
+        progress: &dyn Progress,
+    ) -> Result<FetchOutcome, TransferError> {
+        fetch_blob(
+            &self.client,
+            store,
+            &self.reference,
+            &self.digest,
+            options,
+            progress,
+        )
+        .await
+    }
+}
+
 fn options(segments: u32) -> FetchOptions {
     FetchOptions {
         segments,
@@ -104,31 +124,16 @@ async fn fetches_into_memory_in_one_stream_and_in_segments_then_hits_the_cache()
     for segments in [1, 4] {
         let store = MemoryStore::new();
         let progress = Recorded::default();
-        let got = fetch_blob(
-            &s.client,
-            &store,
-            &s.reference,
-            &s.digest,
-            options(segments),
-            &progress,
-        )
-        .await
-        .unwrap();
+        let got = s.fetch(&store, options(segments), &progress).await.unwrap();
         assert_eq!((got.size, got.cached), (s.data.len() as u64, false));
         assert_eq!(got.bytes_transferred, s.data.len() as u64, "{segments}");
         assert_eq!(got.path, None, "a store without files has no path");
         assert_eq!(stored(&store, &s.digest).await, s.data);
         assert!(store.partials().await.unwrap().is_empty());
-        let again = fetch_blob(
-            &s.client,
-            &store,
-            &s.reference,
-            &s.digest,
-            options(segments),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let again = s
+            .fetch(&store, options(segments), &NoProgress)
+            .await
+            .unwrap();
         assert!(again.cached);
         assert_eq!(again.bytes_transferred, 0);
     }
@@ -145,16 +150,7 @@ async fn resumes_a_partial_and_a_segment_plan_asking_only_for_the_rest() {
         .await
         .unwrap();
     w.close().await.unwrap();
-    let got = fetch_blob(
-        &s.client,
-        &store,
-        &s.reference,
-        &s.digest,
-        options(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let got = s.fetch(&store, options(1), &NoProgress).await.unwrap();
     assert_eq!(got.bytes_transferred, n - (1 << 20));
     assert_eq!(stored(&store, &s.digest).await, s.data);
 
@@ -191,19 +187,17 @@ async fn resumes_a_partial_and_a_segment_plan_asking_only_for_the_rest() {
     .unwrap();
     w.close().await.unwrap();
     let progress = Recorded::default();
-    let got = fetch_blob(
-        &s.client,
-        &store,
-        &s.reference,
-        &s.digest,
-        FetchOptions {
-            size: SizeLimit::Exact(n),
-            ..options(4)
-        },
-        &progress,
-    )
-    .await
-    .unwrap();
+    let got = s
+        .fetch(
+            &store,
+            FetchOptions {
+                size: SizeLimit::Exact(n),
+                ..options(4)
+            },
+            &progress,
+        )
+        .await
+        .unwrap();
     assert_eq!(got.bytes_transferred, n - 4000, "{:?}", progress.events());
     assert_eq!(
         progress.events(),
@@ -222,16 +216,7 @@ async fn a_partial_that_is_no_prefix_restarts_once_and_progress_past_the_data_is
     w.write(Bytes::from(vec![0u8; 1 << 20])).await.unwrap();
     w.close().await.unwrap();
     let progress = Recorded::default();
-    let got = fetch_blob(
-        &s.client,
-        &store,
-        &s.reference,
-        &s.digest,
-        options(1),
-        &progress,
-    )
-    .await
-    .unwrap();
+    let got = s.fetch(&store, options(1), &progress).await.unwrap();
     assert_eq!(got.bytes_transferred, (n - (1 << 20)) + n);
     assert!(
         progress
@@ -262,16 +247,7 @@ async fn a_partial_that_is_no_prefix_restarts_once_and_progress_past_the_data_is
     .await
     .unwrap();
     w.close().await.unwrap();
-    let err = fetch_blob(
-        &s.client,
-        &store,
-        &s.reference,
-        &s.digest,
-        options(4),
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = s.fetch(&store, options(4), &NoProgress).await.unwrap_err();
     assert!(matches!(err, TransferError::PartialShort { .. }), "{err}");
     assert_eq!(err.category(), Category::Integrity);
     assert!(store.partials().await.unwrap().is_empty());
@@ -284,14 +260,7 @@ async fn a_held_digest_is_waited_for_and_then_found_published() {
     let store = MemoryStore::new();
     let holder = store.writer(&s.digest, None).await.unwrap();
     let progress = Recorded::default();
-    let fetching = fetch_blob(
-        &s.client,
-        &store,
-        &s.reference,
-        &s.digest,
-        options(1),
-        &progress,
-    );
+    let fetching = s.fetch(&store, options(1), &progress);
     let publish = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut holder = holder;
