@@ -176,13 +176,13 @@ pub async fn fetch_blob<S: ContentStore>(
         if store.stat(digest).await?.is_none() {
             break writer;
         }
+        // Whatever partial the writer holds is of no use now: it goes, with its lock file.
+        writer.abort().await?;
         if !options.verify_cached || verify(store, digest).await? {
-            writer.close().await?;
             return Ok(cache_hit(store, digest).await?);
         }
         // Replaced by bytes that fail `--verify-cached` while we waited: taken out of service
         // (which waits for the digest's lock) and checked again.
-        writer.close().await?;
     };
     let mut transferred = 0u64;
     let what = format!("blob `{digest}` of `{}`", reference.location());
