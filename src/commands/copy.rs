@@ -8,19 +8,32 @@
 use std::time::Instant;
 
 use anyhow::Context as _;
+use std::collections::HashMap;
+
 use futures_util::StreamExt as _;
-use tokio::sync::Semaphore;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::{Common, Outcome, parse_image_reference, report_item_error};
 use crate::cli::CopyArgs;
 use crate::client::Client;
+use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::manifest::PlatformSpec;
 use crate::output::Printer;
 use crate::reference::Reference;
+use crate::transfer::FetchOptions;
 use crate::transfer::image::{PlatformChoice, PullOptions, pull_with};
 use crate::transfer::push::{BlobOutcome, PushOptions, push_blob, push_image, resolve};
-use crate::transfer::{FetchOptions, segments_for};
+use crate::transfer::tee::{self, Tap, TeeStore, Teed};
+
+/// What the pulling side tells the pushing side, in order.
+enum Event {
+    /// A blob's fetch started with a tap: it can be pushed as it comes.
+    Tap(Tap),
+    /// A blob is verified in the cache.
+    Verified(Descriptor),
+}
 
 /// What the blobs pushed while the pull ran amounted to.
 #[derive(Debug, Default)]
@@ -80,11 +93,15 @@ pub async fn run(
     let (given, source) = &settings.source;
     let (dest_given, dest) = &settings.dest;
     let limiter = Semaphore::new(settings.push.jobs);
+    // Pushes from the cache at once (tees are bounded by the fetches, which `limiter` bounds).
+    let pushers = &Semaphore::new(settings.push.jobs.max(1));
     let options = PullOptions {
         platforms: settings.platforms.clone(),
         fetch: FetchOptions {
             retry: common.retry,
-            segments: segments_for(source, None),
+            // One stream per blob: a layer in segments arrives out of order and cannot be teed.
+            // The push is the slower side of a copy, so the tee is worth more than segments.
+            segments: 1,
             ..FetchOptions::default()
         },
         jobs: settings.push.jobs,
@@ -95,46 +112,88 @@ pub async fn run(
     let mount_from = Some(source.repository()).filter(|_| {
         source.registry() == dest.registry() && source.repository() != dest.repository()
     });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    // Layers of at least a chunk (and larger than any manifest) are pushed while they are
+    // fetched; smaller ones once they are verified.
+    let tee_min = settings
+        .push
+        .chunk_size
+        .max(crate::manifest::MAX_MANIFEST as u64 + 1);
     let (client, store, limiter, progress, push_options) =
         (&client, &store, &limiter, &progress, &settings.push);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Descriptor>();
     let pulling = async move {
+        // Owned here, so that its sender goes with the pull, like `on_blob`'s.
+        let taps = tx.clone();
+        let teed = TeeStore::new(
+            store.clone(),
+            tee_min,
+            Box::new(move |tap| taps.send(Event::Tap(tap)).is_ok()),
+        );
         let on_blob = move |d: &Descriptor| {
             // The receiver lives as long as this future does; a failed send means the
             // pushing side failed, which ends the copy anyway.
-            let _ = tx.send(d.clone());
+            let _ = tx.send(Event::Verified(d.clone()));
         };
-        let pulled = pull_with(client, store, source, &options, limiter, progress, &on_blob)
+        let pulled = pull_with(client, &teed, source, &options, limiter, progress, &on_blob)
             .await
             .with_context(|| format!("pulling `{given}`"));
-        drop(on_blob); // closes the channel: the pushing side ends.
+        // Closes the channel: the pushing side ends once its work is done.
+        drop((on_blob, teed));
         pulled
     };
     let pushing = async {
-        let blobs = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
-        let mut uploads = blobs
-            .map(|d| async move {
-                let p = progress(&d.digest.short());
-                push_blob(
-                    client,
-                    store,
-                    dest,
-                    &d.digest,
-                    mount_from,
-                    push_options,
-                    &*p,
-                )
-                .await
-            })
-            .buffer_unordered(push_options.jobs.max(1));
+        // Taps and verified blobs come in one channel, in the order they happened: a blob's
+        // tap (at its writer's start) always before its verification.
+        let mut waiting: HashMap<Digest, oneshot::Receiver<Teed>> = HashMap::new();
+        // Tees, and the blobs verified (each taking its tee's result, or pushed from the cache).
+        let mut tees = FuturesUnordered::new();
+        let mut pushes = FuturesUnordered::new();
         let mut early = Early::default();
-        while let Some(result) = uploads.next().await {
-            let blob = result.with_context(|| format!("pushing `{given}` to `{dest_given}`"))?;
-            early.bytes += blob.bytes_uploaded;
-            match blob.outcome {
-                BlobOutcome::Pushed => early.pushed += 1,
-                BlobOutcome::Mounted => early.mounted += 1,
-                BlobOutcome::Present => {}
+        let mut open = true;
+        while open || !tees.is_empty() || !pushes.is_empty() {
+            tokio::select! {
+                event = rx.recv(), if open => match event {
+                    None => open = false,
+                    Some(Event::Tap(tap)) => {
+                        let (done, result) = oneshot::channel();
+                        waiting.insert(tap.digest.clone(), result);
+                        tees.push(async move {
+                            let p = progress(&tap.digest.short());
+                            let teed = tee::upload(client, dest, tap, mount_from, push_options, &*p).await;
+                            let _ = done.send(teed);
+                        });
+                    }
+                    Some(Event::Verified(d)) => {
+                        let result = waiting.remove(&d.digest);
+                        pushes.push(async move {
+                            if let Some(result) = result
+                                && let Ok(teed) = result.await
+                            {
+                                match teed {
+                                    Teed::Done(blob) => return Ok(blob),
+                                    Teed::FallBack(why) => tracing::info!(
+                                        "{}: not pushed while fetched ({why}); pushing it from the cache",
+                                        d.digest
+                                    ),
+                                }
+                            }
+                            let _permit = pushers.acquire().await;
+                            let p = progress(&d.digest.short());
+                            push_blob(client, store, dest, &d.digest, mount_from, push_options, &*p)
+                                .await
+                        });
+                    }
+                },
+                Some(()) = tees.next() => {}
+                Some(result) = pushes.next() => {
+                    let blob = result.with_context(|| format!("pushing `{given}` to `{dest_given}`"))?;
+                    early.bytes += blob.bytes_uploaded;
+                    match blob.outcome {
+                        BlobOutcome::Pushed => early.pushed += 1,
+                        BlobOutcome::Mounted => early.mounted += 1,
+                        BlobOutcome::Present => {}
+                    }
+                }
             }
         }
         anyhow::Ok(early)

@@ -39,6 +39,7 @@ pub mod push;
 mod record;
 mod segments;
 pub mod sync;
+pub mod tee;
 
 use self::download::download;
 pub use self::error::TransferError;

@@ -13,6 +13,7 @@ mod auth;
 mod cache;
 mod cli;
 mod config;
+mod copy;
 mod diagnostics;
 mod fetch;
 mod harness;

@@ -1,0 +1,130 @@
+//! `layerget copy`'s tee against two reference registries: a large layer is pushed while it is
+//! still being fetched (its first chunk reaches the destination while the source's body is held
+//! back by a stalling proxy), the destination ends with the same bytes and digest, a fetch cut
+//! mid-body resumes without breaking the tee, and every byte is uploaded once.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Layers this large (above the 4 MiB manifest bound and `--chunk-size 1M`) are teed.
+const BIG: usize = 6 << 20;
+
+fn copy(cache: &TempCache, from: &str, to: &str) -> Value {
+    let a = layerget()
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["--json", "copy", "--chunk-size", "1M", from, to])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Every blob of `image` is served by `dest` with the right bytes (a fetch verifies them).
+fn assert_has_blobs(dest: &TestRegistry, repo: &str, image: &Image) {
+    let cache = TempCache::new();
+    for digest in image.blobs().iter().skip(1) {
+        layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(["fetch", &dest.reference(repo, digest)])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn a_large_layer_is_pushed_while_it_is_fetched() {
+    let source = TestRegistry::start();
+    let layers = [layer(31, BIG), layer(32, 3000)];
+    let image = push_image(&source, "team/big", Some("v1"), false, "amd64", &layers);
+    // The source holds every body back for 3 s after its first 3 MiB: a tee sends the first
+    // chunks on meanwhile, a push after verification could not.
+    let slow = FaultProxy::start(&source.addr());
+    slow.set_default(Fault::Stall {
+        after: 3 << 20,
+        secs: 3,
+    });
+    let dest = TestRegistry::start();
+    let watch = FaultProxy::start(&dest.addr());
+    let cache = TempCache::new();
+    let doc = copy(
+        &cache,
+        &format!("{}/team/big:v1", slow.addr()),
+        &format!("{}/copied/big", watch.addr()),
+    );
+    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    assert_eq!(doc["blobs_pushed"], 3, "two layers and the config: {doc}");
+    // `size` counts the image's blobs and manifest, each once.
+    assert_eq!(doc["bytes_uploaded"], doc["size"], "each byte once: {doc}");
+    let big = &image.layers[0];
+    let get = slow
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.path.ends_with(big.as_str()))
+        .expect("the layer was fetched");
+    let first_patch = watch
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the layer went up in chunks");
+    assert!(
+        first_patch.at < get.at + std::time::Duration::from_secs(3),
+        "the first chunk went up {:?} after the fetch began, not while its body was held back",
+        first_patch.at - get.at
+    );
+    assert_has_blobs(&dest, "copied/big", &image);
+}
+
+#[test]
+fn a_fetch_cut_mid_body_resumes_and_the_tee_goes_on() {
+    let source = TestRegistry::start();
+    let layers = [layer(33, BIG)];
+    let image = push_image(&source, "team/cut", Some("v1"), false, "amd64", &layers);
+    let cut = FaultProxy::start(&source.addr());
+    let dest = TestRegistry::start();
+    let watch = FaultProxy::start(&dest.addr());
+    // The manifest and config come whole; the layer's first answer stops after 2 MiB.
+    cut.set_default(Fault::CutAfter(2 << 20));
+    let cache = TempCache::new();
+    let doc = copy(
+        &cache,
+        &format!("{}/team/cut:v1", cut.addr()),
+        &format!("{}/copied/cut", watch.addr()),
+    );
+    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    let gets: Vec<_> = cut
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(image.layers[0].as_str()))
+        .collect();
+    let last = gets.last().expect("the layer was fetched");
+    assert!(
+        last.header("range").is_some(),
+        "the cut fetch resumed with Range"
+    );
+    // The first chunk went up before the fetch was cut (a push from the cache starts only
+    // after the last request of the fetch), and the same upload went on.
+    let first_patch = watch
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the layer went up in chunks");
+    assert!(
+        first_patch.at < last.at,
+        "the tee did not start before the cut"
+    );
+    assert_eq!(
+        doc["bytes_uploaded"], doc["size"],
+        "nothing sent twice: {doc}"
+    );
+    // One upload session for the layer: the tee went on rather than falling back.
+    let sessions = watch
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(sessions, 2, "config and layer: {:?}", watch.requests());
+    assert_has_blobs(&dest, "copied/cut", &image);
+}
