@@ -16,11 +16,14 @@
 //!   touched.
 //!
 //! Both tables live in memory, bounded ([`MAX_LINKS`] and [`MAX_DELETED`], the oldest dropped
-//! first). Forgetting a link is always safe: the mount becomes an upload. Links therefore
-//! start empty on a restart, and only what `index.json` records survives it, as do tombstones
-//! not: after a restart a manifest deleted in one repository but kept for another is found by
-//! digest in both again (a per-repository link table in the store, as distribution's
-//! `_layers` and `_manifests`, would keep it; that is the store's to add).
+//! first), and start empty on a restart. Forgetting a link is always safe: the mount becomes
+//! an upload, and what `index.json` records is still found. Forgetting a tombstone is not
+//! quite: after a restart, a manifest deleted by digest in one repository but kept for another
+//! is found by digest in both again. A per-repository link table in the store (distribution's
+//! `_layers` and `_manifests`) would keep both across restarts; that is the store's to add.
+//!
+//! A mount that no link answers walks the manifests `index.json` records under `R` (reading
+//! each, to the depth `deletes` walks): a cost per mount that grows with `R`'s tags.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
