@@ -7,7 +7,8 @@
 //!   from `index.json`, atomically; the manifest's bytes stay (content, not a name);
 //! - `DELETE …/manifests/<digest>` removes this repository's tags of the digest and its
 //!   referrer entries, then the manifest's blob unless another entry of `index.json` (another
-//!   repository's tag, a manifest that lists it) still uses it;
+//!   repository's tag, a manifest that lists it) still uses it; kept or not, the repository
+//!   no longer finds it by digest ([`Scope::delete`]), while another repository still does;
 //! - `DELETE …/blobs/<digest>` removes the blob unless a manifest `index.json` lists uses it
 //!   (then 409 `DENIED`, naming that manifest), or a writer holds it.
 //!
@@ -19,10 +20,10 @@ use axum::http::{Response, StatusCode};
 
 use super::ApiError;
 use super::referrers::REFERRER_OF;
+use super::scope::{Scope, lists};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::reference::{Reference, is_tag};
-use crate::store::content::read_small;
 use crate::store::{ContentStore, Deleted, owner};
 
 /// Whether an `index.json` entry is a tag `tag` (any, when `None`) of repository `name`.
@@ -46,6 +47,7 @@ fn accepted() -> Response<Body> {
 /// `DELETE /v2/<name>/manifests/<tag or digest>`.
 pub(super) async fn delete_manifest<S: ContentStore>(
     source: &S,
+    scope: &Scope,
     name: &str,
     reference: &str,
 ) -> Result<Response<Body>, ApiError> {
@@ -73,7 +75,7 @@ pub(super) async fn delete_manifest<S: ContentStore>(
         };
     }
     let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
-    if source.stat(&digest).await?.is_none() {
+    if scope.is_deleted(name, &digest) || source.stat(&digest).await?.is_none() {
         return Err(unknown());
     }
     let (n, d) = (name.to_owned(), digest.clone());
@@ -88,6 +90,9 @@ pub(super) async fn delete_manifest<S: ContentStore>(
             ((), removed > 0)
         })
         .await?;
+    // Before the bytes go: from the next request on, this repository does not find it, even
+    // if the bytes stay for another.
+    scope.delete(name, &digest);
     if used_by(source, &digest).await?.is_none() {
         // Busy (a writer holds it) or gone meanwhile: either way it is no longer served by
         // this repository's tags; the bytes go with the next delete or `cache gc`.
@@ -123,28 +128,10 @@ pub(super) async fn delete_blob<S: ContentStore>(
 /// The first manifest listed in `index.json` that is `target` or uses it: as one of its
 /// blobs or children, or (for an index) a blob of one of its children.
 async fn used_by<S: ContentStore>(source: &S, target: &Digest) -> Result<Option<Digest>, ApiError> {
-    const MAX: u64 = crate::manifest::MAX_MANIFEST as u64;
     let refs = source.refs().await?;
     for entry in refs.layout().entries() {
-        if entry.digest == *target {
+        if lists(source, std::iter::once(entry.digest.clone()), target).await? {
             return Ok(Some(entry.digest));
-        }
-        let mut pending = vec![(entry.digest.clone(), 0)];
-        while let Some((digest, depth)) = pending.pop() {
-            let Some(bytes) = read_small(source, &digest, MAX).await.ok().flatten() else {
-                continue;
-            };
-            let Ok(parsed) = crate::manifest::parse(&bytes, None) else {
-                continue;
-            };
-            for child in parsed.children() {
-                if child.digest == *target {
-                    return Ok(Some(entry.digest));
-                }
-                if depth < 2 && matches!(parsed, crate::manifest::Manifest::Index { .. }) {
-                    pending.push((child.digest.clone(), depth + 1));
-                }
-            }
         }
     }
     Ok(None)

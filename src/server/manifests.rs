@@ -48,6 +48,10 @@ pub(super) async fn manifest<S: ContentStore>(
     let source = &app.source;
     let (digest, recorded_type, by_digest) = if reference.contains(':') {
         let digest: Digest = reference.parse().map_err(ApiError::DigestInvalid)?;
+        // Deleted from this repository, though kept for another (`scope`).
+        if app.scope.is_deleted(name, &digest) {
+            return Err(unknown());
+        }
         (digest, None, true)
     } else {
         if !is_tag(reference) {
@@ -307,6 +311,7 @@ pub(super) async fn put_manifest<S: ContentStore>(
     if let Some(subject) = &subject {
         super::referrers::record(source, subject, &digest, &media_type, size, &bytes).await?;
     }
+    app.scope.link(name, &digest);
     let mut response = Response::new(Body::empty());
     *response.status_mut() = axum::http::StatusCode::CREATED;
     let h = response.headers_mut();

@@ -46,8 +46,8 @@
 //! access log), `listen` (the accept loop and its limits) with `conn` (per-connection I/O
 //! accounting), `range` (Range and validators, pure), `auth` (htpasswd), `tls`; with writes
 //! allowed, `uploads` (blob upload sessions and their sweep), `referrers` (the subject index)
-//! and `deletes` (what may be deleted: the repository-scoping rules); manifest PUTs are in
-//! `manifests`. With [`Writes::anonymous_pull`], GET and HEAD skip the credential check.
+//! and `deletes` (what may be deleted), with `scope` (which repository holds what: mounts
+//! from a repository, manifests deleted in one); manifest PUTs are in `manifests`. With [`Writes::anonymous_pull`], GET and HEAD skip the credential check.
 
 pub mod auth;
 mod blobs;
@@ -61,6 +61,7 @@ mod manifests;
 pub mod range;
 mod referrers;
 mod routing;
+mod scope;
 pub mod tls;
 mod uploads;
 

@@ -405,6 +405,35 @@ async fn mounts_link_present_blobs_and_else_open_a_session() {
         assert_eq!(a.status, StatusCode::CREATED, "{query}");
         assert_eq!(a.h("location").unwrap(), format!("/v2/a/blobs/{d}"));
     }
+    // Issue 11: a repository that never had the blob cannot lend it, though the cache holds it.
+    let a = req(
+        &app,
+        Method::POST,
+        &format!("/v2/c/blobs/uploads/?mount={d}&from=nobody"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::ACCEPTED,
+        "from a repository without it"
+    );
+    assert!(a.h("docker-upload-uuid").is_some());
+    // A mount links it: `a` now lends it too.
+    let a = req(
+        &app,
+        Method::POST,
+        &format!("/v2/c/blobs/uploads/?mount={d}&from=a"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "from a repository it was mounted into"
+    );
 }
 
 #[tokio::test]
@@ -968,4 +997,60 @@ proptest::proptest! {
             }
         });
     }
+}
+
+/// Issue 11's repository scoping across a restart: links made by pushes are in memory, but a
+/// blob listed by a manifest tagged in a repository is still lent by it; a repository whose
+/// manifests do not list it does not lend it. A manifest deleted in one repository is gone
+/// there at once, and still read in another that tags it.
+#[tokio::test]
+async fn mounts_and_deletes_are_scoped_to_a_repository() {
+    let app = app();
+    let (manifest, d) = image(&app).await;
+    for target in ["/v2/team/app/manifests/v1", "/v2/team/other/manifests/v1"] {
+        let a = req(
+            &app,
+            Method::PUT,
+            target,
+            &[("content-type", OCI_MANIFEST), ("host", "127.0.0.1:5000")],
+            &manifest,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{target}");
+    }
+    let layer = digest_bytes(Algorithm::Sha256, b"layer");
+    // A new server over the same store: nothing linked in memory.
+    let restarted = App::new(app.source.clone(), None, app.writes);
+    for (from, want) in [
+        ("team/app", StatusCode::CREATED),
+        ("team/third", StatusCode::ACCEPTED),
+    ] {
+        let target = format!("/v2/team/new/blobs/uploads/?mount={layer}&from={from}");
+        let a = req(&restarted, Method::POST, &target, &[], b"").await;
+        assert_eq!(a.status, want, "{target}");
+    }
+    let by_digest = |repo: &str| format!("/v2/{repo}/manifests/{d}");
+    let a = req(&restarted, Method::DELETE, &by_digest("team/app"), &[], b"").await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    for (repo, want) in [
+        ("team/app", StatusCode::NOT_FOUND),
+        ("team/other", StatusCode::OK),
+    ] {
+        let a = req(&restarted, Method::GET, &by_digest(repo), &[], b"").await;
+        assert_eq!(a.status, want, "{repo}");
+    }
+    let a = req(&restarted, Method::DELETE, &by_digest("team/app"), &[], b"").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "deleted already");
+    // Pushed again, it is back.
+    let a = req(
+        &restarted,
+        Method::PUT,
+        &by_digest("team/app"),
+        &[("content-type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let a = req(&restarted, Method::GET, &by_digest("team/app"), &[], b"").await;
+    assert_eq!(a.status, StatusCode::OK);
 }

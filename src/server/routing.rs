@@ -20,6 +20,7 @@ use super::listing::{Query, catalog, tags_list};
 use super::log::{AccessLog, LoggedBody, escape_for_log, query_for_log};
 use super::manifests::{CLASSIFYING, Classified, manifest, put_manifest};
 use super::referrers::referrers;
+use super::scope::Scope;
 use super::uploads::{Sessions, sweep, upload};
 use super::{
     API_VERSION, Access, ApiError, Htpasswd, NOSNIFF, READ_METHODS, Verdict, Writes,
@@ -48,6 +49,8 @@ pub(super) struct App<S> {
     pub(super) writes: Writes,
     /// The upload sessions open, for `--max-upload-sessions`.
     pub(super) sessions: Sessions,
+    /// Which repository holds what, for mounts and deletes (see `scope`).
+    pub(super) scope: Scope,
 }
 
 impl<S: ContentStore> App<S> {
@@ -59,6 +62,7 @@ impl<S: ContentStore> App<S> {
             classifying: Semaphore::new(CLASSIFYING),
             writes,
             sessions: Sessions::default(),
+            scope: Scope::default(),
         })
     }
 
@@ -209,7 +213,7 @@ pub(super) async fn answer<S: ContentStore>(
     if app.writes.delete && method == Method::DELETE {
         match &route {
             ApiRoute::Manifest { name, reference } => {
-                return delete_manifest(source, name, reference).await;
+                return delete_manifest(source, &app.scope, name, reference).await;
             }
             ApiRoute::Blob { digest, .. } => {
                 let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;

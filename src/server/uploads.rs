@@ -13,10 +13,12 @@
 //! first: an id is bound to the repository it was opened in without any table to keep (a
 //! restart loses nothing), and an id used under another name is simply unknown.
 //!
-//! Repository scoping of mounts: the cache is content-addressed and shared by every name (a
-//! blob by digest is served under any valid name already, see the module docs of `server`), so
-//! `?mount=D` succeeds (201) whenever the store holds `D`, whatever `from` says; a digest the
-//! store lacks gets a new session (202), as the spec requires.
+//! Repository scoping of mounts (see `scope`): `?mount=D&from=R` succeeds (201) when the store
+//! holds `D` and `D` is available to `R` (pushed into `R` while this server ran, or listed by a
+//! manifest `index.json` records under `R`); `?mount=D` without `from` whenever the store
+//! holds `D` (the cache is one content-addressed store, and reads by digest already ignore
+//! the name). Anything else gets a new session (202), as the spec requires. Every finished
+//! upload and mount links the blob to its repository.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,6 +103,8 @@ fn session_of(name: &str, text: &str) -> Result<UploadId, ApiError> {
 struct UploadQuery {
     digest: Option<String>,
     mount: Option<String>,
+    /// The repository a mount comes from.
+    from: Option<String>,
     algorithm: Option<String>,
 }
 
@@ -112,8 +116,7 @@ impl UploadQuery {
                 "digest" => q.digest = Some(v),
                 "mount" => q.mount = Some(v),
                 "digest-algorithm" => q.algorithm = Some(v),
-                // `from` names where a mount comes from; see the module docs for why it
-                // decides nothing here.
+                "from" => q.from = Some(v),
                 _ => {}
             }
         }
@@ -158,11 +161,18 @@ async fn start<S: ContentStore>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
-    if let Some(mount) = &query.mount {
+    if let Some(mount) = &query.mount
         // A malformed or absent digest falls back to a session, as any failed mount does.
-        if let Ok(digest) = mount.parse::<Digest>()
-            && app.source.stat(&digest).await?.is_some()
-        {
+        && let Ok(digest) = mount.parse::<Digest>()
+        && app.source.stat(&digest).await?.is_some()
+    {
+        let available = match query.from.as_deref() {
+            // A name that is no repository holds nothing: it matches no link or entry.
+            Some(from) => app.scope.holds(&app.source, from, &digest).await?,
+            None => true,
+        };
+        if available {
+            app.scope.link(name, &digest);
             return Ok(created(name, &digest));
         }
     }
@@ -292,7 +302,10 @@ async fn commit<S: ContentStore>(
     let committed = writer.commit(digest).await;
     app.sessions.forget(id);
     match committed {
-        Ok(()) => Ok(created(name, digest)),
+        Ok(()) => {
+            app.scope.link(name, digest);
+            Ok(created(name, digest))
+        }
         Err(e @ (StoreError::Mismatch { .. } | StoreError::WrongSize { .. })) => {
             Err(ApiError::DigestRejected(e.to_string()))
         }

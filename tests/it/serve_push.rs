@@ -644,8 +644,14 @@ fn upload_endpoints_answer_as_the_reference_registry_does() {
         let at = target_of(post("").header("location").unwrap());
         out.push(seen(&http_request(addr, "DELETE", &at, &[], b"")));
         out.push(seen(&http_request(addr, "GET", &at, &[], b"")));
-        // Mounts: present, and absent (a session).
+        // Mounts: present, present in the cache but not in `from` (a session: issue 11's
+        // scoping), and absent (a session).
         out.push(seen(&post(&format!("?mount={digest}&from={REPO}"))));
+        let r = post(&format!("?mount={digest}&from=team/never"));
+        out.push(Seen {
+            range: None,
+            ..seen(&r)
+        });
         let r = post(&format!("?mount={wrong}&from={REPO}"));
         out.push(Seen {
             range: None,
@@ -724,4 +730,227 @@ fn a_kill_mid_body_publishes_nothing_and_the_session_resumes() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+}
+
+/// What one request of the manifest and delete differential got: status, the error code, and
+/// the headers the spec fixes for a manifest push (`Docker-Content-Digest`, and `Location`
+/// as a path: distribution sends it absolute).
+#[derive(Debug, PartialEq)]
+struct Answer {
+    status: u16,
+    code: Option<String>,
+    digest: Option<String>,
+    location: Option<String>,
+}
+
+/// Labelled answers, in request order.
+type Steps = Vec<(&'static str, Answer)>;
+
+fn answer(r: &HttpResponse) -> Answer {
+    let Seen { status, code, .. } = seen(r);
+    Answer {
+        status,
+        code,
+        digest: r.header("docker-content-digest").map(str::to_owned),
+        location: r.header("location").map(target_of),
+    }
+}
+
+/// The same manifest-push and delete sequences against the reference registry (deletes
+/// enabled) and `serve --allow-push --allow-delete`, both empty at the start: a manifest by
+/// tag and by digest, refused ones (a body that is not its digest, not JSON, a `Content-Type`
+/// that is not its `mediaType`, a layer never pushed), reads, and `DELETE` of a tag, a
+/// manifest and a blob, each followed by the request that must now miss; a delete in one
+/// repository leaves the same image in another readable. Each step must get the same status,
+/// error code, `Docker-Content-Digest` and `Location` path from both.
+///
+/// Documented differences, asserted as such below rather than left out:
+/// - `DELETE …/manifests/<tag>`: serve removes the tag (202; then 404 `MANIFEST_UNKNOWN`, and
+///   404 for a tag that does not exist), as distribution-spec 1.1 allows; distribution 2.8.2
+///   has no tag deletes and answers 400 `DIGEST_INVALID`, the tag staying readable;
+/// - `DELETE` of a blob that a manifest (here another repository's) still lists: serve
+///   refuses (409 `DENIED`: its cache is one content store, and that manifest would break);
+///   distribution unlinks it from this repository only (202).
+///
+/// The scoping this checks (issue 11): after `DELETE …/manifests/<digest>` in one
+/// repository, that repository gets 404 for the digest and its tag while another repository
+/// tagging the same manifest still reads it, on both servers.
+#[test]
+fn manifest_pushes_and_deletes_answer_as_the_reference_registry_does() {
+    const OTHER: &str = "team/other";
+    let registry = TestRegistry::start();
+    let cache = TempCache::new().with_layout();
+    let serve = Serve::start(cache.path(), &["--allow-push", "--allow-delete"]);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer_bytes = layer(21, 5_000);
+    let (config_digest, layer_digest) = (sha256_digest(config), sha256_digest(&layer_bytes));
+    let manifest_of = |layer: &str| {
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer, "size": layer_bytes.len()}],
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let manifest = manifest_of(&layer_digest);
+    let digest = sha256_digest(&manifest);
+    let missing = manifest_of(&sha256_digest(b"never pushed"));
+    let wrong = sha256_digest(b"not the manifest");
+    let run = |addr: &str| -> (Steps, Steps) {
+        let mut same = Vec::new();
+        let mut apart = Vec::new();
+        // POST, then PUT ?digest= with the body (distribution 2.8.2 answers a monolithic
+        // POST ?digest= with a session, 202, so the two-request form is what both take).
+        let blob = |repo: &str, data: &[u8]| {
+            let r = http_request(
+                addr,
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/"),
+                &[],
+                b"",
+            );
+            let at = target_of(r.header("location").unwrap());
+            let sep = if at.contains('?') { '&' } else { '?' };
+            let target = format!("{at}{sep}digest={}", sha256_digest(data));
+            answer(&http_request(addr, "PUT", &target, &[], data))
+        };
+        let put = |repo: &str, reference: &str, media_type: &str, body: &[u8]| {
+            let target = format!("/v2/{repo}/manifests/{reference}");
+            answer(&http_request(
+                addr,
+                "PUT",
+                &target,
+                &[("Content-Type", media_type)],
+                body,
+            ))
+        };
+        let ask = |method: &str, path: &str| {
+            let accept = [("Accept", OCI_MANIFEST)];
+            answer(&http_request(addr, method, path, &accept, b""))
+        };
+        let manifests = |repo: &str, reference: &str| format!("/v2/{repo}/manifests/{reference}");
+        let blobs = |repo: &str, d: &str| format!("/v2/{repo}/blobs/{d}");
+        for repo in [REPO, OTHER] {
+            same.push(("push config", blob(repo, config)));
+            same.push(("push layer", blob(repo, &layer_bytes)));
+        }
+        same.push(("put by tag", put(REPO, "v1", OCI_MANIFEST, &manifest)));
+        same.push(("put by digest", put(REPO, &digest, OCI_MANIFEST, &manifest)));
+        same.push((
+            "put in another repository",
+            put(OTHER, "v1", OCI_MANIFEST, &manifest),
+        ));
+        same.push((
+            "put under a digest it is not",
+            put(REPO, &wrong, OCI_MANIFEST, &manifest),
+        ));
+        same.push((
+            "put what is not JSON",
+            put(REPO, "bad", OCI_MANIFEST, b"{not json"),
+        ));
+        same.push((
+            "put naming a blob never pushed",
+            put(REPO, "gap", OCI_MANIFEST, &missing),
+        ));
+        same.push((
+            "put under another media type",
+            put(REPO, "docker", DOCKER_MANIFEST, &manifest),
+        ));
+        same.push(("get by tag", ask("GET", &manifests(REPO, "v1"))));
+        same.push(("head by digest", ask("HEAD", &manifests(REPO, &digest))));
+        // Deletes: a tag, then what it named is still there by digest.
+        apart.push(("delete tag", ask("DELETE", &manifests(REPO, "v1"))));
+        apart.push(("get deleted tag", ask("GET", &manifests(REPO, "v1"))));
+        same.push((
+            "get by digest after tag delete",
+            ask("GET", &manifests(REPO, &digest)),
+        ));
+        apart.push((
+            "delete unknown tag",
+            ask("DELETE", &manifests(REPO, "nothing")),
+        ));
+        // A manifest by digest: gone here, tags of it too, but not from the other repository.
+        same.push(("tag again", put(REPO, "v2", OCI_MANIFEST, &manifest)));
+        same.push(("delete manifest", ask("DELETE", &manifests(REPO, &digest))));
+        same.push((
+            "get deleted manifest",
+            ask("GET", &manifests(REPO, &digest)),
+        ));
+        same.push((
+            "get tag of deleted manifest",
+            ask("GET", &manifests(REPO, "v2")),
+        ));
+        same.push((
+            "other repository keeps it",
+            ask("GET", &manifests(OTHER, "v1")),
+        ));
+        same.push((
+            "delete deleted manifest",
+            ask("DELETE", &manifests(REPO, &digest)),
+        ));
+        // A blob another repository's manifest still lists.
+        apart.push((
+            "delete a blob in use",
+            ask("DELETE", &blobs(REPO, &layer_digest)),
+        ));
+        // Blobs nothing lists.
+        same.push(("push unlisted blob", blob(REPO, b"unlisted")));
+        let unlisted = sha256_digest(b"unlisted");
+        same.push(("delete blob", ask("DELETE", &blobs(REPO, &unlisted))));
+        same.push(("head deleted blob", ask("HEAD", &blobs(REPO, &unlisted))));
+        same.push(("get deleted blob", ask("GET", &blobs(REPO, &unlisted))));
+        same.push((
+            "delete deleted blob",
+            ask("DELETE", &blobs(REPO, &unlisted)),
+        ));
+        same.push((
+            "delete malformed digest",
+            ask("DELETE", &blobs(REPO, "sha256:xyz")),
+        ));
+        same.push((
+            "other repository still reads",
+            ask("GET", &manifests(OTHER, "v1")),
+        ));
+        (same, apart)
+    };
+    let (theirs, their_apart) = run(&registry.addr());
+    let (ours, our_apart) = run(&serve.addr);
+    let differ: Vec<_> = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((label, a), (_, b))| format!("{label}:\n  serve    {a:?}\n  registry {b:?}"))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert_eq!(ours.len(), theirs.len());
+    let statuses = |v: &[(&str, Answer)]| -> Vec<(String, u16, Option<String>)> {
+        v.iter()
+            .map(|(l, a)| (l.to_string(), a.status, a.code.clone()))
+            .collect()
+    };
+    let row =
+        |l: &str, status: u16, code: Option<&str>| (l.to_owned(), status, code.map(str::to_owned));
+    assert_eq!(
+        statuses(&our_apart),
+        [
+            row("delete tag", 202, None),
+            row("get deleted tag", 404, Some("MANIFEST_UNKNOWN")),
+            row("delete unknown tag", 404, Some("MANIFEST_UNKNOWN")),
+            row("delete a blob in use", 409, Some("DENIED")),
+        ]
+    );
+    assert_eq!(
+        statuses(&their_apart),
+        [
+            row("delete tag", 400, Some("DIGEST_INVALID")),
+            row("get deleted tag", 200, None),
+            row("delete unknown tag", 400, Some("DIGEST_INVALID")),
+            row("delete a blob in use", 202, None),
+        ]
+    );
 }
