@@ -21,6 +21,32 @@ fn copy(cache: &TempCache, from: &str, to: &str) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// Copies `repo:v1` from the source behind `from` into a fresh registry (behind a recording
+/// proxy): the same digest, and each byte uploaded once (`size` counts the image's blobs and
+/// manifest once each).
+fn copy_via(from: &FaultProxy, repo: &str, image: &Image) -> (TestRegistry, FaultProxy, Value) {
+    let dest = TestRegistry::start();
+    let watch = FaultProxy::start(&dest.addr());
+    let cache = TempCache::new();
+    let doc = copy(
+        &cache,
+        &format!("{}/{repo}:v1", from.addr()),
+        &format!("{}/copied/{repo}", watch.addr()),
+    );
+    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    assert_eq!(doc["bytes_uploaded"], doc["size"], "each byte once: {doc}");
+    (dest, watch, doc)
+}
+
+/// The first chunk the destination received.
+fn first_patch(watch: &FaultProxy) -> RecordedRequest {
+    watch
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the layer went up in chunks")
+}
+
 /// Every blob of `image` is served by `dest` with the right bytes (a fetch verifies them).
 fn assert_has_blobs(dest: &TestRegistry, repo: &str, image: &Image) {
     let cache = TempCache::new();
@@ -46,35 +72,21 @@ fn a_large_layer_is_pushed_while_it_is_fetched() {
         after: 3 << 20,
         secs: 3,
     });
-    let dest = TestRegistry::start();
-    let watch = FaultProxy::start(&dest.addr());
-    let cache = TempCache::new();
-    let doc = copy(
-        &cache,
-        &format!("{}/team/big:v1", slow.addr()),
-        &format!("{}/copied/big", watch.addr()),
-    );
-    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    let (dest, watch, doc) = copy_via(&slow, "team/big", &image);
     assert_eq!(doc["blobs_pushed"], 3, "two layers and the config: {doc}");
-    // `size` counts the image's blobs and manifest, each once.
-    assert_eq!(doc["bytes_uploaded"], doc["size"], "each byte once: {doc}");
     let big = &image.layers[0];
     let get = slow
         .requests()
         .into_iter()
         .find(|r| r.method == "GET" && r.path.ends_with(big.as_str()))
         .expect("the layer was fetched");
-    let first_patch = watch
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .expect("the layer went up in chunks");
+    let first_patch = first_patch(&watch);
     assert!(
         first_patch.at < get.at + std::time::Duration::from_secs(3),
         "the first chunk went up {:?} after the fetch began, not while its body was held back",
         first_patch.at - get.at
     );
-    assert_has_blobs(&dest, "copied/big", &image);
+    assert_has_blobs(&dest, "copied/team/big", &image);
 }
 
 #[test]
@@ -83,17 +95,9 @@ fn a_fetch_cut_mid_body_resumes_and_the_tee_goes_on() {
     let layers = [layer(33, BIG)];
     let image = push_image(&source, "team/cut", Some("v1"), false, "amd64", &layers);
     let cut = FaultProxy::start(&source.addr());
-    let dest = TestRegistry::start();
-    let watch = FaultProxy::start(&dest.addr());
-    // The manifest and config come whole; the layer's first answer stops after 2 MiB.
+    // The manifest and config come whole; each answer for the layer stops after 2 MiB.
     cut.set_default(Fault::CutAfter(2 << 20));
-    let cache = TempCache::new();
-    let doc = copy(
-        &cache,
-        &format!("{}/team/cut:v1", cut.addr()),
-        &format!("{}/copied/cut", watch.addr()),
-    );
-    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    let (dest, watch, _) = copy_via(&cut, "team/cut", &image);
     let gets: Vec<_> = cut
         .requests()
         .into_iter()
@@ -106,18 +110,9 @@ fn a_fetch_cut_mid_body_resumes_and_the_tee_goes_on() {
     );
     // The first chunk went up before the fetch was cut (a push from the cache starts only
     // after the last request of the fetch), and the same upload went on.
-    let first_patch = watch
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .expect("the layer went up in chunks");
     assert!(
-        first_patch.at < last.at,
+        first_patch(&watch).at < last.at,
         "the tee did not start before the cut"
-    );
-    assert_eq!(
-        doc["bytes_uploaded"], doc["size"],
-        "nothing sent twice: {doc}"
     );
     // One upload session for the layer: the tee went on rather than falling back.
     let sessions = watch
@@ -126,5 +121,5 @@ fn a_fetch_cut_mid_body_resumes_and_the_tee_goes_on() {
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(sessions, 2, "config and layer: {:?}", watch.requests());
-    assert_has_blobs(&dest, "copied/cut", &image);
+    assert_has_blobs(&dest, "copied/team/cut", &image);
 }
