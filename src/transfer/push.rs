@@ -29,7 +29,7 @@ use futures_util::StreamExt as _;
 use reqwest::Url;
 use tokio::sync::Semaphore;
 
-use super::{Progress, blocking};
+use super::{Progress, Retry, blocking};
 use crate::client::retry::{self, Failure, GaveUp, Request, RetryPolicy, Retryable};
 use crate::client::{Client, RegistryError, Started, UploadError};
 use crate::digest::{Digest, digest_bytes};
@@ -184,6 +184,17 @@ impl PushError {
             PushError::Manifest { .. } | PushError::TooDeep { .. } | PushError::Internal(_) => {
                 Category::Other
             }
+        }
+    }
+}
+
+impl PushError {
+    /// One short line for a retry message, as fetches show it: what failed, without the URL
+    /// and the cause chain the final error gives.
+    pub fn short(&self) -> String {
+        match self {
+            PushError::Registry(e) | PushError::Upload(UploadError::Registry(e)) => e.short(),
+            other => other.to_string(),
         }
     }
 }
@@ -606,10 +617,12 @@ pub async fn push_blob(
         what: &what,
     };
     let on_retry = |attempt: u32, wait: Duration, e: &PushError| {
-        tracing::info!(
-            "{what}: attempt {attempt} failed ({e}); retrying in {:.1} s",
-            wait.as_secs_f64()
-        );
+        progress.retrying(&Retry {
+            attempt,
+            wait,
+            short: &e.short(),
+            error: e,
+        });
     };
     let present = retry::run(&request, on_retry, async |_| {
         Ok::<_, PushError>(client.blob_present(dest, digest).await?)
@@ -862,9 +875,18 @@ pub async fn push_image<'a>(
             what: &what,
         };
         size += m.bytes.len() as u64;
+        // Retries are reported as a blob's are (no bar: a manifest is one small request).
+        let p = progress(&m.digest.short());
         let sent = retry::run(
             &request,
-            |_, _, _: &PushError| {},
+            |attempt, wait, e: &PushError| {
+                p.retrying(&Retry {
+                    attempt,
+                    wait,
+                    short: &e.short(),
+                    error: e,
+                });
+            },
             async |_| {
                 // Already there under this name with this digest: nothing to send.
                 let there = client.manifest_digest(dest, &target, &m.media_type).await?;

@@ -495,14 +495,90 @@ fn a_503_and_a_429_mid_push_are_retried() {
         body: String::new(),
     });
     let target = format!("{}/team/app:v1", proxy.addr());
-    run(&cache, &["push", "-j", "1", &name, &target]).success();
+    let a = run(&cache, &["push", "-j", "1", &name, &target]).success();
     assert_served(&format!("{}/team/app:v1", dest.addr()), &image);
+    // Both shown, as a fetch shows its retries.
+    let err = stderr(&a);
+    let retries: Vec<&str> = err.lines().filter(|l| l.contains("retrying in")).collect();
+    assert_eq!(retries.len(), 2, "{err}");
+    assert!(
+        retries[0].contains(": attempt 1 failed (HTTP 503 Service Unavailable)"),
+        "{err}"
+    );
+    assert!(
+        retries[1].contains(": attempt 2 failed (HTTP 429 Too Many Requests)"),
+        "{err}"
+    );
     let posts = proxy
         .requests()
         .iter()
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(posts, 3 + 2, "two refused POSTs, then one per blob");
+}
+
+/// A 503 in the middle of a chunked upload is reported on stderr as a fetch reports a retry
+/// (`LABEL: attempt 1 failed (HTTP 503 …); retrying in N s`, through `Progress::retrying`, not
+/// only the log), in `--progress json` as a `retry` event, and the upload goes on from what the
+/// session holds.
+#[test]
+fn a_503_mid_chunked_push_shows_the_retry_and_goes_on() {
+    let source = TestRegistry::start();
+    let cache = TempCache::new();
+    let size: u64 = 3 << 20;
+    let digest = source.push_generated_blob("blobs/src", size, 5);
+    run(&cache, &["fetch", &source.reference("blobs/src", &digest)]).success();
+    let label = format!("sha256:{}", &digest["sha256:".len()..][..12]);
+    for json_progress in [false, true] {
+        let dest = TestRegistry::start();
+        let proxy = FaultProxy::start(&dest.addr());
+        // HEAD, POST, PATCH 0-1M: faithful; the second PATCH is answered 503 by the proxy
+        // (the registry never sees it); everything after is faithful.
+        for _ in 0..3 {
+            proxy.push_fault(Fault::None);
+        }
+        proxy.push_fault(Fault::status(503, "busy"));
+        let target = format!("{}/blobs/dest", proxy.addr());
+        let mut args = vec!["push", "--blob", &digest, &target, "--chunk-size", "1M"];
+        if json_progress {
+            args.extend(["--progress", "json"]);
+        }
+        let a = run(&cache, &args).success();
+        let err = stderr(&a);
+        if json_progress {
+            let retries: Vec<Value> = err
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|e| e["event"] == "retry")
+                .collect();
+            assert_eq!(retries.len(), 1, "{err}");
+            assert_eq!(retries[0]["blob"], label.as_str(), "{err}");
+            assert_eq!(retries[0]["attempt"], 1, "{err}");
+            assert!(retries[0]["wait_ms"].is_u64(), "{err}");
+            assert!(
+                retries[0]["reason"].as_str().unwrap().contains("503"),
+                "{err}"
+            );
+        } else {
+            let retries: Vec<&str> = err.lines().filter(|l| l.contains("retrying")).collect();
+            assert_eq!(retries.len(), 1, "{err}");
+            let want =
+                format!("{label}: attempt 1 failed (HTTP 503 Service Unavailable); retrying in ");
+            assert!(retries[0].starts_with(&want), "{err}");
+        }
+        // After the 503 the session is asked what it holds, and the rest follows.
+        let methods: Vec<String> = proxy.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(
+            methods,
+            [
+                "HEAD", "POST", "PATCH", "PATCH", "GET", "PATCH", "PATCH", "PUT"
+            ],
+            "{methods:?}"
+        );
+        let r = dest.get_blob("blobs/dest", &digest);
+        assert_eq!(r.status, 200);
+        assert_eq!(sha256_digest(&r.body), digest);
+    }
 }
 
 #[test]
