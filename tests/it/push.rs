@@ -479,6 +479,80 @@ fn push_into_a_token_registry_asks_for_the_push_scope() {
     assert!(stderr(&a).contains(&setup.addr()), "{}", stderr(&a));
 }
 
+/// In token mode too, a push into another repository of the registry the image came from
+/// mounts every blob: the token request carries the source's pull scope beside the
+/// destination's push scope, and the registry's own access log shows the mounts (answered
+/// 201), with no blob bytes uploaded.
+#[test]
+fn a_push_within_a_token_registry_mounts_with_the_source_s_pull_scope() {
+    let setup =
+        crate::auth_support::TokenRegistry::start_with(Default::default(), |b| b.access_log());
+    let image = push_image(
+        &setup.seed,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(14, 4000)],
+    );
+    let cache = TempCache::new();
+    let as_alice = |args: &[&str]| {
+        layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(args)
+            .args(["--username", crate::auth_support::ALICE_USER])
+            .env("LAYERGET_PASSWORD", crate::auth_support::ALICE_PASS)
+            .assert()
+            .success()
+    };
+    let name = format!("{}/team/app:v1", setup.addr());
+    as_alice(&["pull", &name]);
+    let a = as_alice(&[
+        "--json",
+        "push",
+        &name,
+        &format!("{}/team/copy:v1", setup.addr()),
+    ]);
+    let doc = json(&a);
+    assert_eq!(doc["blobs_mounted"], 2, "{doc}");
+    assert_eq!(doc["blobs_pushed"], 0, "{doc}");
+    // One token request asks for both: push on the destination, pull on the source.
+    let both: Vec<_> = setup
+        .tokens
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.scopes
+                .iter()
+                .any(|s| s == "repository:team/copy:pull,push")
+                && r.scopes.iter().any(|s| s == "repository:team/app:pull")
+        })
+        .collect();
+    assert!(!both.is_empty(), "{:?}", setup.tokens.requests());
+    assert!(both.iter().all(|r| r.status == 200), "{both:?}");
+    // The registry's access log: each blob mounted (201), nothing uploaded into team/copy.
+    let log = setup.registry.log();
+    let mounts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"POST /v2/team/copy/blobs/uploads/?") && l.contains("mount="))
+        .collect();
+    assert_eq!(mounts.len(), 2, "{log}");
+    assert!(
+        mounts
+            .iter()
+            .all(|l| l.contains("from=team%2Fapp") && l.contains("\" 201 ")),
+        "{mounts:?}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("\"PATCH /v2/team/copy/")
+                || l.contains("\"PUT /v2/team/copy/blobs/")),
+        "{log}"
+    );
+    assert_served(&format!("{}/team/copy:v1", setup.seed.addr()), &image);
+}
+
 #[test]
 fn a_503_and_a_429_mid_push_are_retried() {
     let source = TestRegistry::start();
