@@ -557,16 +557,24 @@ fn file_body(
 /// Reads `len` bytes of `file` from its position into `tx`, [`READ_CHUNK`] at a time; stops
 /// early when the body is dropped (the request ended). A file shorter than `len` ends the
 /// body with an error, so the request fails rather than sending a short body.
+///
+/// The buffers go round: a chunk the connection has written comes back (see [`Pooled`]) and
+/// is read into again, so a blob needs a handful of buffers, not a fresh 1 MiB allocation per
+/// chunk (each of which the kernel had to fault in and zero: 15 % of push's CPU in `perf`).
 fn read_ahead(
     file: &std::fs::File,
     len: u64,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
 ) {
     use std::io::Read as _;
+    let (back, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD + 4);
     let mut left = len;
     while left > 0 {
         let want = left.min(READ_CHUNK as u64);
-        let mut buf = Vec::with_capacity(want as usize);
+        let mut buf = free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(READ_CHUNK));
+        buf.clear();
         // `read_to_end` on a `Take` reads into the spare capacity without zeroing it first.
         let chunk = match file.take(want).read_to_end(&mut buf) {
             Ok(0) => Err(std::io::Error::new(
@@ -575,7 +583,10 @@ fn read_ahead(
             )),
             Ok(n) => {
                 left -= n as u64;
-                Ok(bytes::Bytes::from(buf))
+                Ok(bytes::Bytes::from_owner(Pooled {
+                    buf,
+                    back: back.clone(),
+                }))
             }
             Err(e) => Err(e),
         };
@@ -583,6 +594,25 @@ fn read_ahead(
         if tx.blocking_send(chunk).is_err() || failed {
             return;
         }
+    }
+}
+
+/// A chunk's buffer, handed back to its reader when the last `Bytes` of it is dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // Full (more buffers out than the reader keeps) or the reader is done: just free it.
+        let _ = self.back.try_send(std::mem::take(&mut self.buf));
     }
 }
 
@@ -969,6 +999,48 @@ mod tests {
         }
         let lost = PushError::Upload(UploadError::SessionLost("u".into()));
         assert_eq!(Retryable::failure(&lost), Failure::Transport);
+    }
+
+    /// The read-ahead thread gives the bytes asked for, in order, from the file's position;
+    /// buffers come back and are reused; a file shorter than asked ends in an error.
+    #[test]
+    fn read_ahead_gives_the_span_and_fails_short_files() {
+        use std::io::Write as _;
+        let data: Vec<u8> = (0..(READ_CHUNK * 5 / 2 + 7))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let read = |start: u64, len: u64| {
+            let mut file = f.try_clone().unwrap();
+            file.seek(SeekFrom::Start(start)).unwrap();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+            let t = std::thread::spawn(move || read_ahead(&file, len, &tx));
+            let mut got = Vec::new();
+            let mut error = None;
+            while let Some(chunk) = rx.blocking_recv() {
+                match chunk {
+                    // Dropped at once: its buffer goes back to the reader.
+                    Ok(c) => got.extend_from_slice(&c),
+                    Err(e) => error = Some(e),
+                }
+            }
+            t.join().unwrap();
+            (got, error)
+        };
+        let (got, error) = read(0, data.len() as u64);
+        assert!(error.is_none());
+        assert_eq!(got, data);
+        let (got, error) = read(1000, 2 * READ_CHUNK as u64);
+        assert!(error.is_none());
+        assert_eq!(got[..], data[1000..1000 + 2 * READ_CHUNK]);
+        let (got, error) = read(10, data.len() as u64);
+        assert_eq!(got[..], data[10..]);
+        assert_eq!(
+            error.unwrap().kind(),
+            std::io::ErrorKind::UnexpectedEof,
+            "a short file is an error, not a short body"
+        );
     }
 
     #[test]
