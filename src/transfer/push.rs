@@ -502,6 +502,19 @@ const READ_CHUNK: usize = 1 << 20;
 /// file overlaps with sending (at most `READ_AHEAD + 1` chunks per blob in memory).
 const READ_AHEAD: usize = 4;
 
+/// How often a blob's progress is brought up to what its bodies have handed the connection.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// What the bodies of one blob have handed to the connection.
+#[derive(Debug, Default)]
+struct Sent {
+    /// Bytes over all requests (`bytes_uploaded`).
+    total: AtomicU64,
+    /// Where in the blob the request being sent is: its start offset plus what it sent. Set
+    /// back to the registry's word after each answer (see [`push_blob`]).
+    at: AtomicU64,
+}
+
 /// A request body of bytes `start..start+len` of a cached blob, read as it is sent; every
 /// byte handed to the connection counts into `sent`.
 ///
@@ -515,7 +528,7 @@ fn file_body(
     path: PathBuf,
     start: u64,
     len: u64,
-    sent: Arc<AtomicU64>,
+    sent: Arc<Sent>,
 ) -> impl Fn() -> Result<reqwest::Body, RegistryError> + Send + Sync {
     move || {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -542,12 +555,14 @@ fn file_body(
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(READ_AHEAD);
         tokio::task::spawn_blocking(move || read_ahead(&file, len, &tx));
         let counter = sent.clone();
+        counter.at.store(start, Ordering::Relaxed);
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|chunk| (chunk, rx))
         })
         .inspect(move |chunk| {
             if let Ok(c) = chunk {
-                counter.fetch_add(c.len() as u64, Ordering::Relaxed);
+                counter.total.fetch_add(c.len() as u64, Ordering::Relaxed);
+                counter.at.fetch_add(c.len() as u64, Ordering::Relaxed);
             }
         });
         Ok(reqwest::Body::wrap_stream(stream))
@@ -667,12 +682,29 @@ pub async fn push_blob(
         });
     }
     progress.started(Some(size), 0);
-    let sent = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(Sent::default());
+    // Progress follows the bytes as they are handed to the connection (so a large chunk or a
+    // monolithic PUT moves the bar too), set back to the registry's word after each answer.
+    let shown = AtomicU64::new(0);
+    let show = || {
+        let at = sent.at.load(Ordering::Relaxed).min(size);
+        let was = shown.swap(at, Ordering::Relaxed);
+        if at > was {
+            progress.advanced(at - was);
+        } else if at < was {
+            // A resumed session holds less than was sent: the bar goes back to its word.
+            progress.started(Some(size), at);
+        }
+    };
+    // A restart has set the bar to 0 itself.
+    let restart = || {
+        sent.at.store(0, Ordering::Relaxed);
+        shown.store(0, Ordering::Relaxed);
+    };
     let path = store.blob_path(digest);
     let mut session: Option<Session> = None;
     let mut mount = mount_from.filter(|from| *from != dest.repository());
-    let mut reported = 0u64;
-    let outcome = retry::run(&request, on_retry, async |attempt| {
+    let upload = retry::run(&request, on_retry, async |attempt| {
         let mut offset = 0;
         if attempt > 1
             && let Some(s) = &mut session
@@ -681,19 +713,22 @@ pub async fn push_blob(
             match client.upload_offset(dest, &s.location).await {
                 Ok((held, next)) => {
                     offset = held;
+                    sent.at.store(held, Ordering::Relaxed);
                     s.location = next;
                 }
                 Err(UploadError::SessionLost(_)) => {
                     progress.restarted("the registry lost the upload session; sending it again");
-                    reported = 0;
+                    restart();
                     session = None;
                 }
-                Err(UploadError::Registry(e))
-                    if matches!(e.failure(), Failure::Status { status, .. } if (400..500).contains(&status) && !matches!(status, 401 | 403 | 408 | 429)) =>
+                Err(UploadError::Registry(e)) if matches!(e.failure(), Failure::Status { status, .. } if (400..500).contains(&status) && !matches!(status, 401 | 403 | 408 | 429)) =>
                 {
                     // BLOB_UPLOAD_INVALID and the like: the session is unusable; start again.
-                    progress.restarted(&format!("the upload session is unusable ({}); sending it again", e.short()));
-                    reported = 0;
+                    progress.restarted(&format!(
+                        "the upload session is unusable ({}); sending it again",
+                        e.short()
+                    ));
+                    restart();
                     session = None;
                 }
                 Err(e) => return Err(e.into()),
@@ -759,27 +794,35 @@ pub async fn push_blob(
                         size,
                     });
                 }
-                if held > reported {
-                    progress.advanced(held - reported);
-                    reported = held;
-                }
+                sent.at.store(held, Ordering::Relaxed);
                 offset = held;
             }
-            client.finish_upload(dest, &s.location, digest, None).await?
+            client
+                .finish_upload(dest, &s.location, digest, None)
+                .await?
         };
         check_declared(dest, "blob", digest, declared.as_deref())?;
         Ok(BlobOutcome::Pushed)
-    })
-    .await
+    });
+    let mut upload = std::pin::pin!(upload);
+    let mut tick = tokio::time::interval(PROGRESS_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let outcome = loop {
+        tokio::select! {
+            done = &mut upload => break done,
+            _ = tick.tick() => show(),
+        }
+    }
     .map_err(|g| g.report(PushError::Exhausted));
     if let Ok(BlobOutcome::Pushed) = outcome {
-        progress.advanced(size.saturating_sub(reported));
+        sent.at.store(size, Ordering::Relaxed);
+        show();
     }
     progress.finished();
     Ok(PushedBlob {
         outcome: outcome?,
         size,
-        bytes_uploaded: sent.load(Ordering::Relaxed),
+        bytes_uploaded: sent.total.load(Ordering::Relaxed),
     })
 }
 

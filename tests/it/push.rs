@@ -284,6 +284,8 @@ fn push_blob_chunked_resumes_after_a_cut_from_the_session_range() {
             &target,
             "--chunk-size",
             "1M",
+            "--progress",
+            "json",
         ],
     )
     .success();
@@ -292,6 +294,22 @@ fn push_blob_chunked_resumes_after_a_cut_from_the_session_range() {
     let sent = doc["bytes_uploaded"].as_u64().unwrap();
     // Each byte about once: the cut chunk is sent again, nothing else.
     assert!(sent >= size && sent <= size + (1 << 20) + 300_000, "{sent}");
+    // Progress follows the bytes sent, set back to what the session holds after the cut: it
+    // ends at the blob's size, never beyond it.
+    let events: Vec<Value> = stderr(&a)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let done: Vec<&Value> = events.iter().filter(|e| e["event"] == "done").collect();
+    assert_eq!(done.len(), 1, "{events:?}");
+    assert_eq!(done[0]["bytes"], size, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "progress")
+            .all(|e| e["bytes"].as_u64().unwrap() <= size),
+        "{events:?}"
+    );
     let requests = proxy.requests();
     let methods: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
     // After the cut: the session is asked what it holds (GET), and the upload goes on.
