@@ -13,7 +13,7 @@
 //!   below the chunk size, chunked (`PATCH`) above it. A failed attempt goes through the one
 //!   retry driver; the next asks the session what it holds and goes on from there (a lost
 //!   session starts the blob again). Bytes are streamed from the cache file, read ahead of the
-//!   socket by a thread of their own ([`file_body`]).
+//!   socket by a thread of their own (`file_body`).
 //! - Manifests are sent byte for byte as cached with their media type; the registry's
 //!   `Docker-Content-Digest` must name the digest sent (for blobs too), else the push fails
 //!   as an integrity error.
