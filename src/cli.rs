@@ -639,7 +639,7 @@ pub struct PushArgs {
 
     /// Blobs of at least this size are sent in chunks of it (PATCH), smaller ones in one PUT;
     /// a number of bytes, or with a K, M or G (KiB, MiB, GiB) suffix
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
 
     /// Send up to N blobs at once
@@ -682,7 +682,7 @@ pub struct CopyArgs {
     pub all_platforms: bool,
 
     /// Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
 
     /// Move up to N blobs at once
@@ -718,7 +718,7 @@ pub struct SyncArgs {
     pub dest_ref: String,
 
     /// Blobs of at least this size are sent in chunks of it (see `push --chunk-size`)
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_chunk_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
 
     /// Send up to N blobs at once

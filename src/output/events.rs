@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Printer;
-use crate::transfer::{Progress, TransferError};
+use crate::transfer::{Progress, Retry};
 
 /// Least time between two `progress` events of one blob.
 pub const INTERVAL: Duration = Duration::from_millis(500);
@@ -95,13 +95,13 @@ impl Progress for EventProgress<'_> {
         self.done.store(0, Ordering::Relaxed);
         self.emit("restart", json!({ "reason": reason }));
     }
-    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
+    fn retrying(&self, retry: &Retry<'_>) {
         self.emit(
             "retry",
             json!({
-                "attempt": attempt,
-                "wait_ms": wait.as_millis() as u64,
-                "reason": error.to_string(),
+                "attempt": retry.attempt,
+                "wait_ms": retry.wait.as_millis() as u64,
+                "reason": retry.error.to_string(),
             }),
         );
     }

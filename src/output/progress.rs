@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use super::{Display, Printer, events, human_bytes};
 use crate::text::{Lines, sanitize};
-use crate::transfer::{Progress, TransferError};
+use crate::transfer::{Progress, Retry};
 
 /// How often `--progress plain` prints a line per active blob.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(3);
@@ -174,15 +174,13 @@ fn unsized_style() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-fn retry_message(label: &str, attempt: u32, wait: Duration, error: &TransferError) -> String {
+fn retry_message(label: &str, retry: &Retry<'_>) -> String {
     // One short line: the final error gives the URL and the whole cause chain.
-    let error = match error {
-        TransferError::Registry(e) => e.short(),
-        other => other.to_string(),
-    };
     format!(
-        "{label}: attempt {attempt} failed ({error}); retrying in {:.1} s",
-        wait.as_secs_f64()
+        "{label}: attempt {} failed ({}); retrying in {:.1} s",
+        retry.attempt,
+        retry.short,
+        retry.wait.as_secs_f64()
     )
 }
 
@@ -207,9 +205,8 @@ impl Progress for QuietProgress<'_> {
     fn restarted(&self, reason: &str) {
         self.printer.info(&format!("{}: {reason}", self.label));
     }
-    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
-        self.printer
-            .info(&retry_message(&self.label, attempt, wait, error));
+    fn retrying(&self, retry: &Retry<'_>) {
+        self.printer.info(&retry_message(&self.label, retry));
     }
 }
 
@@ -292,9 +289,8 @@ impl Progress for BarProgress<'_> {
             self.move_to(bar, 0);
         }
     }
-    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
-        self.printer
-            .info(&retry_message(&self.label, attempt, wait, error));
+    fn retrying(&self, retry: &Retry<'_>) {
+        self.printer.info(&retry_message(&self.label, retry));
     }
     fn finished(&self) {
         if let Some(bar) = self.bar.get() {
@@ -357,9 +353,8 @@ impl Progress for PlainProgress<'_> {
     fn restarted(&self, reason: &str) {
         self.printer.info(&format!("{}: {reason}", self.label));
     }
-    fn retrying(&self, attempt: u32, wait: Duration, error: &TransferError) {
-        self.printer
-            .info(&retry_message(&self.label, attempt, wait, error));
+    fn retrying(&self, retry: &Retry<'_>) {
+        self.printer.info(&retry_message(&self.label, retry));
     }
 }
 

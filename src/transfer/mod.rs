@@ -56,10 +56,24 @@ pub trait Progress: Send + Sync {
     fn advanced(&self, _bytes: u64) {}
     /// Earlier progress was lost (the server ignored Range, or a resumed partial was bad).
     fn restarted(&self, _reason: &str) {}
-    /// Attempt `attempt` failed with `error`; the next starts after `wait`.
-    fn retrying(&self, _attempt: u32, _wait: Duration, _error: &TransferError) {}
+    /// An attempt failed; the next starts after a wait (fetches and pushes alike).
+    fn retrying(&self, _retry: &Retry<'_>) {}
     /// The transfer ended (either way).
     fn finished(&self) {}
+}
+
+/// A failed attempt that is tried again, as [`Progress::retrying`] reports it.
+#[derive(Clone, Copy)]
+pub struct Retry<'a> {
+    /// The attempt that failed (the first is 1).
+    pub attempt: u32,
+    /// How long until the next one starts.
+    pub wait: Duration,
+    /// What failed in one short line, without the URL and cause chain the final error shows
+    /// (`HTTP 503 Service Unavailable`).
+    pub short: &'a str,
+    /// The whole error.
+    pub error: &'a dyn std::fmt::Display,
 }
 
 /// A [`Progress`] that reports nothing.
@@ -199,7 +213,18 @@ pub async fn fetch_blob<S: ContentStore>(
     let mut slot = Some(writer);
     let result = retry::run(
         &request,
-        |attempt, wait, error| progress.retrying(attempt, wait, error),
+        |attempt, wait, error| {
+            let short = match error {
+                TransferError::Registry(e) => e.short(),
+                other => other.to_string(),
+            };
+            progress.retrying(&Retry {
+                attempt,
+                wait,
+                short: &short,
+                error,
+            });
+        },
         async |_| {
             let writer = match slot.take() {
                 Some(w) => w,

@@ -284,6 +284,8 @@ fn push_blob_chunked_resumes_after_a_cut_from_the_session_range() {
             &target,
             "--chunk-size",
             "1M",
+            "--progress",
+            "json",
         ],
     )
     .success();
@@ -292,6 +294,22 @@ fn push_blob_chunked_resumes_after_a_cut_from_the_session_range() {
     let sent = doc["bytes_uploaded"].as_u64().unwrap();
     // Each byte about once: the cut chunk is sent again, nothing else.
     assert!(sent >= size && sent <= size + (1 << 20) + 300_000, "{sent}");
+    // Progress follows the bytes sent, set back to what the session holds after the cut: it
+    // ends at the blob's size, never beyond it.
+    let events: Vec<Value> = stderr(&a)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let done: Vec<&Value> = events.iter().filter(|e| e["event"] == "done").collect();
+    assert_eq!(done.len(), 1, "{events:?}");
+    assert_eq!(done[0]["bytes"], size, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "progress")
+            .all(|e| e["bytes"].as_u64().unwrap() <= size),
+        "{events:?}"
+    );
     let requests = proxy.requests();
     let methods: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
     // After the cut: the session is asked what it holds (GET), and the upload goes on.
@@ -479,6 +497,80 @@ fn push_into_a_token_registry_asks_for_the_push_scope() {
     assert!(stderr(&a).contains(&setup.addr()), "{}", stderr(&a));
 }
 
+/// In token mode too, a push into another repository of the registry the image came from
+/// mounts every blob: the token request carries the source's pull scope beside the
+/// destination's push scope, and the registry's own access log shows the mounts (answered
+/// 201), with no blob bytes uploaded.
+#[test]
+fn a_push_within_a_token_registry_mounts_with_the_source_s_pull_scope() {
+    let setup =
+        crate::auth_support::TokenRegistry::start_with(Default::default(), |b| b.access_log());
+    let image = push_image(
+        &setup.seed,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(14, 4000)],
+    );
+    let cache = TempCache::new();
+    let as_alice = |args: &[&str]| {
+        layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(args)
+            .args(["--username", crate::auth_support::ALICE_USER])
+            .env("LAYERGET_PASSWORD", crate::auth_support::ALICE_PASS)
+            .assert()
+            .success()
+    };
+    let name = format!("{}/team/app:v1", setup.addr());
+    as_alice(&["pull", &name]);
+    let a = as_alice(&[
+        "--json",
+        "push",
+        &name,
+        &format!("{}/team/copy:v1", setup.addr()),
+    ]);
+    let doc = json(&a);
+    assert_eq!(doc["blobs_mounted"], 2, "{doc}");
+    assert_eq!(doc["blobs_pushed"], 0, "{doc}");
+    // One token request asks for both: push on the destination, pull on the source.
+    let both: Vec<_> = setup
+        .tokens
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.scopes
+                .iter()
+                .any(|s| s == "repository:team/copy:pull,push")
+                && r.scopes.iter().any(|s| s == "repository:team/app:pull")
+        })
+        .collect();
+    assert!(!both.is_empty(), "{:?}", setup.tokens.requests());
+    assert!(both.iter().all(|r| r.status == 200), "{both:?}");
+    // The registry's access log: each blob mounted (201), nothing uploaded into team/copy.
+    let log = setup.registry.log();
+    let mounts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"POST /v2/team/copy/blobs/uploads/?") && l.contains("mount="))
+        .collect();
+    assert_eq!(mounts.len(), 2, "{log}");
+    assert!(
+        mounts
+            .iter()
+            .all(|l| l.contains("from=team%2Fapp") && l.contains("\" 201 ")),
+        "{mounts:?}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("\"PATCH /v2/team/copy/")
+                || l.contains("\"PUT /v2/team/copy/blobs/")),
+        "{log}"
+    );
+    assert_served(&format!("{}/team/copy:v1", setup.seed.addr()), &image);
+}
+
 #[test]
 fn a_503_and_a_429_mid_push_are_retried() {
     let source = TestRegistry::start();
@@ -495,14 +587,90 @@ fn a_503_and_a_429_mid_push_are_retried() {
         body: String::new(),
     });
     let target = format!("{}/team/app:v1", proxy.addr());
-    run(&cache, &["push", "-j", "1", &name, &target]).success();
+    let a = run(&cache, &["push", "-j", "1", &name, &target]).success();
     assert_served(&format!("{}/team/app:v1", dest.addr()), &image);
+    // Both shown, as a fetch shows its retries.
+    let err = stderr(&a);
+    let retries: Vec<&str> = err.lines().filter(|l| l.contains("retrying in")).collect();
+    assert_eq!(retries.len(), 2, "{err}");
+    assert!(
+        retries[0].contains(": attempt 1 failed (HTTP 503 Service Unavailable)"),
+        "{err}"
+    );
+    assert!(
+        retries[1].contains(": attempt 2 failed (HTTP 429 Too Many Requests)"),
+        "{err}"
+    );
     let posts = proxy
         .requests()
         .iter()
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(posts, 3 + 2, "two refused POSTs, then one per blob");
+}
+
+/// A 503 in the middle of a chunked upload is reported on stderr as a fetch reports a retry
+/// (`LABEL: attempt 1 failed (HTTP 503 …); retrying in N s`, through `Progress::retrying`, not
+/// only the log), in `--progress json` as a `retry` event, and the upload goes on from what the
+/// session holds.
+#[test]
+fn a_503_mid_chunked_push_shows_the_retry_and_goes_on() {
+    let source = TestRegistry::start();
+    let cache = TempCache::new();
+    let size: u64 = 3 << 20;
+    let digest = source.push_generated_blob("blobs/src", size, 5);
+    run(&cache, &["fetch", &source.reference("blobs/src", &digest)]).success();
+    let label = format!("sha256:{}", &digest["sha256:".len()..][..12]);
+    for json_progress in [false, true] {
+        let dest = TestRegistry::start();
+        let proxy = FaultProxy::start(&dest.addr());
+        // HEAD, POST, PATCH 0-1M: faithful; the second PATCH is answered 503 by the proxy
+        // (the registry never sees it); everything after is faithful.
+        for _ in 0..3 {
+            proxy.push_fault(Fault::None);
+        }
+        proxy.push_fault(Fault::status(503, "busy"));
+        let target = format!("{}/blobs/dest", proxy.addr());
+        let mut args = vec!["push", "--blob", &digest, &target, "--chunk-size", "1M"];
+        if json_progress {
+            args.extend(["--progress", "json"]);
+        }
+        let a = run(&cache, &args).success();
+        let err = stderr(&a);
+        if json_progress {
+            let retries: Vec<Value> = err
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|e| e["event"] == "retry")
+                .collect();
+            assert_eq!(retries.len(), 1, "{err}");
+            assert_eq!(retries[0]["blob"], label.as_str(), "{err}");
+            assert_eq!(retries[0]["attempt"], 1, "{err}");
+            assert!(retries[0]["wait_ms"].is_u64(), "{err}");
+            assert!(
+                retries[0]["reason"].as_str().unwrap().contains("503"),
+                "{err}"
+            );
+        } else {
+            let retries: Vec<&str> = err.lines().filter(|l| l.contains("retrying")).collect();
+            assert_eq!(retries.len(), 1, "{err}");
+            let want =
+                format!("{label}: attempt 1 failed (HTTP 503 Service Unavailable); retrying in ");
+            assert!(retries[0].starts_with(&want), "{err}");
+        }
+        // After the 503 the session is asked what it holds, and the rest follows.
+        let methods: Vec<String> = proxy.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(
+            methods,
+            [
+                "HEAD", "POST", "PATCH", "PATCH", "GET", "PATCH", "PATCH", "PUT"
+            ],
+            "{methods:?}"
+        );
+        let r = dest.get_blob("blobs/dest", &digest);
+        assert_eq!(r.status, 200);
+        assert_eq!(sha256_digest(&r.body), digest);
+    }
 }
 
 #[test]

@@ -52,6 +52,8 @@ pub struct RegistryBuilder {
     basic_auth: bool,
     /// Whether `http.tls` is configured (the plain-HTTP helpers cannot talk to it).
     tls: bool,
+    /// Whether the access log is on (one line per request in [`TestRegistry::log`]).
+    access_log: bool,
 }
 
 impl RegistryBuilder {
@@ -96,6 +98,13 @@ impl RegistryBuilder {
             .http_yaml("tls:\n  certificate: \"{dir}/cert.pem\"\n  key: \"{dir}/key.pem\"")
     }
 
+    /// Turn the access log on: each request's line (method, target with its query, status)
+    /// goes to [`TestRegistry::log`], for tests that check what the registry itself saw.
+    pub fn access_log(mut self) -> Self {
+        self.access_log = true;
+        self
+    }
+
     /// Write the config and start the registry (see [`TestRegistry::start`]).
     pub fn start(self) -> TestRegistry {
         let dir = TempDir::new().expect("create registry temp dir");
@@ -132,16 +141,17 @@ impl RegistryBuilder {
         unreachable!("the last attempt panics or returns")
     }
 
-    /// The YAML config text. No health checks, no access log, a fixed secret (else it warns),
+    /// The YAML config text. No health checks, no access log (unless asked), a fixed secret (else it warns),
     /// and no upload purging, whose background goroutine only adds noise.
     fn config(&self, registry: &TestRegistry, port: u16) -> String {
         let dir = registry.dir.path().display().to_string();
         let mut config = format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: {}\n\
              storage:\n  filesystem:\n    rootdirectory: \"{}\"\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: layerget-test-secret\n",
+            !self.access_log,
             registry.storage.display()
         );
         for extra in &self.http_yaml {
