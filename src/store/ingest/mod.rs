@@ -389,7 +389,7 @@ impl Ingest {
         write_state(&self.dir, &mut self.state)
     }
 
-    /// Starts positional writes into the data file (see [`PositionalWriter`]), keeping whatever
+    /// Starts positional writes into the data file (see `PositionalWriter`), keeping whatever
     /// it holds within the blob's size. `hasher` continues an earlier follower's hash (a fresh
     /// one from the file's start otherwise); `extents` says which bytes are written already.
     pub fn positional_writer(
