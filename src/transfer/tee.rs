@@ -31,8 +31,9 @@ use crate::store::content::{
 };
 use crate::store::{LayoutIndex, Refs, StoreError, UploadId};
 
-/// Chunks queued between a writer and its uploader (network chunks of up to a few hundred KiB).
-const TAP_QUEUE: usize = 64;
+/// Chunks queued between a writer and its uploader: network chunks of up to a few hundred KiB,
+/// so a few MiB per teed blob at most (as the store's own write queue).
+const TAP_QUEUE: usize = crate::store::WRITE_QUEUE;
 
 /// What a writer hands its tap.
 enum Feed {
