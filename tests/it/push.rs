@@ -549,6 +549,11 @@ fn a_push_within_a_token_registry_mounts_with_the_source_s_pull_scope() {
         .collect();
     assert!(!both.is_empty(), "{:?}", setup.tokens.requests());
     assert!(both.iter().all(|r| r.status == 200), "{both:?}");
+    // A GET names each scope in a `scope` parameter of its own (the token spec; Docker Hub's
+    // token service reads them so).
+    for r in both.iter().filter(|r| r.method == "GET") {
+        assert_eq!(r.target.matches("scope=").count(), 2, "{}", r.target);
+    }
     // The registry's access log: each blob mounted (201), nothing uploaded into team/copy.
     let log = setup.registry.log();
     let mounts: Vec<&str> = log

@@ -143,14 +143,19 @@ pub(super) async fn fetch_token(
     let response = match response {
         Some(r) => r,
         None => {
-            // `service` and `scope` go after any query the realm URL has already.
+            // `service` and `scope` go after any query the realm URL has already. Several
+            // scopes (a push that mounts: `repository:DEST:pull,push repository:SRC:pull`) are
+            // one `scope` parameter each, as the token spec has them and docker and containerd
+            // send them (the OAuth2 form above takes them space-separated, as OAuth2 does).
             let mut url = realm_url.clone();
             {
                 let mut pairs = url.query_pairs_mut();
                 if let Some(s) = service {
                     pairs.append_pair("service", s);
                 }
-                pairs.append_pair("scope", scope);
+                for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                    pairs.append_pair("scope", one);
+                }
             }
             let authorization = match found.map(|f| &f.credentials) {
                 Some(Credentials::Basic { username, password }) => {
