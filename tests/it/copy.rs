@@ -1,7 +1,8 @@
 //! `layerget copy`'s tee against two reference registries: a large layer is pushed while it is
 //! still being fetched (its first chunk reaches the destination while the source's body is held
 //! back by a stalling proxy), the destination ends with the same bytes and digest, a fetch cut
-//! mid-body resumes without breaking the tee, and every byte is uploaded once.
+//! mid-body resumes without breaking the tee, and every byte is uploaded once; within one
+//! registry a teed layer is mounted, and one the destination has is skipped.
 
 use serde_json::Value;
 
@@ -122,4 +123,36 @@ fn a_fetch_cut_mid_body_resumes_and_the_tee_goes_on() {
         .count();
     assert_eq!(sessions, 2, "config and layer: {:?}", watch.requests());
     assert_has_blobs(&dest, "copied/team/cut", &image);
+}
+
+/// Within one registry a large layer is mounted, not sent, even though its fetch was tapped;
+/// copied again, everything is found there (`HEAD`) and nothing is sent.
+#[test]
+fn a_teed_layer_is_mounted_within_a_registry_and_skipped_when_present() {
+    let registry = TestRegistry::start();
+    let image = push_image(
+        &registry,
+        "team/src",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(34, BIG)],
+    );
+    let watch = FaultProxy::start(&registry.addr());
+    let (from, to) = (
+        format!("{}/team/src:v1", watch.addr()),
+        format!("{}/team/dst", watch.addr()),
+    );
+    let doc = copy(&TempCache::new(), &from, &to);
+    assert_eq!(doc["digest"], image.digest.as_str(), "{doc}");
+    assert_eq!(doc["blobs_mounted"], 2, "layer and config: {doc}");
+    assert_eq!(doc["blobs_pushed"], 0, "{doc}");
+    assert!(
+        !watch.requests().iter().any(|r| r.method == "PATCH"),
+        "no bytes went up"
+    );
+    let again = copy(&TempCache::new(), &from, &to);
+    assert_eq!(again["blobs_present"], 2, "{again}");
+    assert_eq!(again["bytes_uploaded"], 0, "{again}");
+    assert_has_blobs(&registry, "team/dst", &image);
 }
