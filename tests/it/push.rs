@@ -257,6 +257,56 @@ fn a_push_within_one_registry_mounts_the_blobs() {
     assert_served(&format!("{}/team/copy:v1", registry.addr()), &image);
 }
 
+/// A proxy before the registry that refuses bodies over 3 MiB (as nginx's
+/// `client_max_body_size` does) gets chunks half as large and the push goes on; one that refuses
+/// everything over 512 KiB is refused in turn with its 413 (exit 2 or 7, never a loop).
+#[test]
+fn a_413_for_a_large_body_halves_the_chunks() {
+    let dest = TestRegistry::start();
+    let proxy = FaultProxy::start(&dest.addr());
+    let cache = TempCache::new();
+    let size: u64 = 10 << 20;
+    let source = TestRegistry::start();
+    let digest = source.push_generated_blob("blobs/src", size, 4);
+    run(&cache, &["fetch", &source.reference("blobs/src", &digest)]).success();
+    proxy.set_default(Fault::MaxBody(3 << 20));
+    let push = |repo: &str| {
+        layerget()
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(["--json", "push", "--blob", &digest])
+            .arg(format!("{}/{repo}", proxy.addr()))
+            .args(["--chunk-size", "8M"])
+            .assert()
+    };
+    let doc = json(&push("blobs/big").success());
+    assert_eq!(doc["blobs_pushed"], 1, "{doc}");
+    let patches: Vec<u64> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .filter_map(|r| r.header("content-length")?.parse().ok())
+        .collect();
+    // 8 MiB refused, 4 MiB refused, then 2 MiB chunks to the end.
+    assert_eq!(patches[..2], [8 << 20, 4 << 20], "{patches:?}");
+    assert!(patches[2..].iter().all(|&n| n <= 2 << 20), "{patches:?}");
+    assert_eq!(
+        patches[2..].iter().sum::<u64>(),
+        size,
+        "the rest went in the smaller chunks: {patches:?}"
+    );
+    // The registry has it: a fetch through it verifies.
+    run(
+        &TempCache::new(),
+        &["fetch", &dest.reference("blobs/big", &digest)],
+    )
+    .success();
+
+    proxy.set_default(Fault::MaxBody(512 << 10));
+    let refused = push("blobs/small").failure();
+    assert!(stderr(&refused).contains("413"), "{}", stderr(&refused));
+}
+
 #[test]
 fn push_blob_chunked_resumes_after_a_cut_from_the_session_range() {
     let dest = TestRegistry::start();

@@ -212,6 +212,8 @@ pub async fn push_blob(
     };
     let path = store.blob_path(digest);
     let mut session: Option<Session> = None;
+    // The chunk size a 413 brought down (see `too_large`), kept for the blob's later attempts.
+    let mut limit: Option<u64> = None;
     let mut mount = mount_from.filter(|from| *from != dest.repository());
     let upload = retry::run(&request, on_retry, async |attempt| {
         let mut offset = 0;
@@ -281,19 +283,45 @@ pub async fn push_blob(
                 size,
             });
         }
-        let declared = if size < options.chunk_size && offset == 0 {
+        // A destination (or a proxy before it) that refuses a request body this large (413)
+        // gets chunks half as large, down to `MIN_CHUNK`, for the rest of this blob.
+        let chunk_size = limit.unwrap_or(options.chunk_size);
+        let mut declared = None;
+        let mut monolithic = size < chunk_size && offset == 0;
+        if monolithic {
             let body = file_body(path.clone(), 0, size, sent.clone());
-            client
+            match client
                 .finish_upload(dest, &s.location, digest, Some((size, &body)))
-                .await?
-        } else {
-            let chunk = options.chunk_size.max(s.min_chunk.unwrap_or(0)).max(1);
+                .await
+            {
+                Ok(d) => declared = d,
+                Err(e) if too_large(&e) => {
+                    limit = Some(smaller(size, s.min_chunk).ok_or(e)?);
+                    sent.at.store(0, Ordering::Relaxed);
+                    monolithic = false;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !monolithic {
             while offset < size {
+                let chunk = limit
+                    .unwrap_or(options.chunk_size)
+                    .max(s.min_chunk.unwrap_or(0))
+                    .max(1);
                 let len = chunk.min(size - offset);
                 let body = file_body(path.clone(), offset, len, sent.clone());
-                let (held, next) = client
+                let answer = client
                     .patch_chunk(dest, &s.location, offset, len, &body)
-                    .await?;
+                    .await;
+                let (held, next) = match answer {
+                    Err(e) if too_large(&e) => {
+                        limit = Some(smaller(len, s.min_chunk).ok_or(e)?);
+                        sent.at.store(offset, Ordering::Relaxed);
+                        continue;
+                    }
+                    other => other?,
+                };
                 s.location = next;
                 if held > size {
                     return Err(PushError::Overrun {
@@ -306,10 +334,10 @@ pub async fn push_blob(
                 sent.at.store(held, Ordering::Relaxed);
                 offset = held;
             }
-            client
+            declared = client
                 .finish_upload(dest, &s.location, digest, None)
-                .await?
-        };
+                .await?;
+        }
         check_declared(dest, "blob", digest, declared.as_deref())?;
         Ok(BlobOutcome::Pushed)
     });
@@ -333,6 +361,22 @@ pub async fn push_blob(
         size,
         bytes_uploaded: sent.total.load(Ordering::Relaxed),
     })
+}
+
+/// Chunks are never made smaller than this for a 413: a destination that refuses 1 MiB bodies
+/// is refused in turn, with its error.
+const MIN_CHUNK: u64 = 1 << 20;
+
+/// Whether the destination (or a proxy before it) refused the request body as too large.
+fn too_large(e: &UploadError) -> bool {
+    matches!(e, UploadError::Registry(e) if matches!(e.failure(), Failure::Status { status: 413, .. }))
+}
+
+/// Half of `len` for the next chunks, if that is still at least [`MIN_CHUNK`] and the
+/// session's minimum.
+fn smaller(len: u64, min_chunk: Option<u64>) -> Option<u64> {
+    let half = len / 2;
+    (half >= MIN_CHUNK.max(min_chunk.unwrap_or(0))).then_some(half)
 }
 
 #[cfg(test)]

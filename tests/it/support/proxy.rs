@@ -55,6 +55,9 @@ pub enum Fault {
     /// registry saw the request (what a real registry cannot be made to do; `layerget push`
     /// must then ask the session what it holds and go on from there).
     CutRequestAfter(u64),
+    /// Answer 413 to a request whose body is larger than this many bytes (as nginx's
+    /// `client_max_body_size` does), forward the others faithfully.
+    MaxBody(u64),
 }
 
 impl Fault {
@@ -156,6 +159,16 @@ fn proxy_one(mut conn: Conn, upstream: &str, fault: &Fault) {
             let _ = io::copy(&mut (&mut conn.reader).take(*n), &mut io::sink());
             let _ = conn.stream().shutdown(Shutdown::Both);
             return;
+        }
+        Fault::MaxBody(max)
+            if conn
+                .request
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|len| len > *max) =>
+        {
+            // `respond` reads the body first, so the client sees the answer, not a reset.
+            return conn.respond(413, &[], b"fault proxy: request body too large");
         }
         _ => {}
     }
