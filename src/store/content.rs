@@ -109,14 +109,14 @@ impl Blob {
 
     /// What the blob's bytes hash to with `algorithm` (`--verify-cached`). Blocks for as long
     /// as reading the blob takes.
-    pub fn hash(&self, algorithm: Algorithm) -> io::Result<Digest> {
+    pub fn hash(self, algorithm: Algorithm) -> io::Result<Digest> {
+        use std::io::{Seek, SeekFrom};
         let mut verifier = algorithm.verifier();
-        match &self.body {
-            Body::Memory(b) => verifier.update(b),
-            Body::File(f) => {
-                // From the start, whatever position the file has: a reader of its own.
-                let reader = positioned_reader(f);
-                super::hash_reader(reader, &mut verifier, self.size)?;
+        match self.body {
+            Body::Memory(b) => verifier.update(&b),
+            Body::File(mut f) => {
+                f.seek(SeekFrom::Start(0))?;
+                super::hash_reader(f, &mut verifier, self.size)?;
             }
         }
         Ok(verifier.finish())
@@ -155,23 +155,6 @@ impl Blob {
             }
         })
     }
-}
-
-/// A reader of `file` from its first byte, by positional reads (the file's own position is
-/// left alone).
-fn positioned_reader(file: &File) -> impl io::Read + '_ {
-    struct At<'a> {
-        file: &'a File,
-        pos: u64,
-    }
-    impl io::Read for At<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.file.read_at(buf, self.pos)?;
-            self.pos += n as u64;
-            Ok(n)
-        }
-    }
-    At { file, pos: 0 }
 }
 
 /// Where a client should get a blob's bytes from.

@@ -1,51 +1,16 @@
-//! Small blobs from memory (manifests) and last-use marks.
+//! Last-use marks of the local store. (Small blobs from memory go in through
+//! [`content::put_bytes`](super::content::put_bytes), over the store's writer like any blob.)
 //!
-//! `put_bytes` goes through the same path as a download: per-digest lock, ingest file, fsync,
-//! the verifying commit, rename. Last use is the blob file's access time, set explicitly (one
-//! `futimens`, no data written), because `relatime` and `noatime` mounts do not keep it.
+//! Last use is the blob file's access time, set explicitly (one `futimens`, no data written),
+//! because `relatime` and `noatime` mounts do not keep it.
 
 use std::fs::{File, FileTimes};
-use std::path::PathBuf;
 use std::time::SystemTime;
 
-use super::{Commit, Mismatch, Store, StoreError};
+use super::{Store, StoreError};
 use crate::digest::Digest;
 
 impl Store {
-    /// Stores `bytes` as the blob `digest` unless it is cached already; returns its path and
-    /// whether it was cached. The verifying commit checks the bytes (a mismatch is
-    /// [`StoreError::Mismatch`], and nothing is stored). Blocks: call it from `spawn_blocking`.
-    pub fn put_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<(PathBuf, bool), StoreError> {
-        let path = self.blob_path(digest);
-        if self.lookup(digest)?.is_some() {
-            return Ok((path, true));
-        }
-        let lock = self.lock_blocking(digest)?;
-        if self.lookup(digest)?.is_some() {
-            lock.release_and_remove();
-            return Ok((path, true));
-        }
-        let ingest = self.ingest(&lock, digest)?;
-        let hashed = ingest.write_all(bytes)?;
-        let result = match ingest.commit(hashed)? {
-            Commit::Published(path) => Ok((path, false)),
-            Commit::Rejected(ingest, mismatch) => {
-                ingest.discard()?;
-                let actual = match mismatch {
-                    Mismatch::Digest { actual, .. } => actual,
-                    Mismatch::Size { .. } => crate::digest::digest_bytes(digest.algorithm(), bytes),
-                };
-                Err(StoreError::Mismatch {
-                    expected: digest.clone(),
-                    actual,
-                    bytes: bytes.len() as u64,
-                })
-            }
-        };
-        lock.release_and_remove();
-        result
-    }
-
     /// Marks a cached blob as used now (its access time), for `cache prune`'s LRU order.
     /// Missing blobs are ignored.
     pub fn touch_blob(&self, digest: &Digest) -> Result<(), StoreError> {
@@ -67,18 +32,25 @@ mod tests {
     use super::*;
     use crate::digest::{Algorithm, digest_bytes};
 
-    #[test]
-    fn put_bytes_verifies_commits_and_is_idempotent() {
+    #[tokio::test]
+    async fn put_bytes_verifies_commits_and_is_idempotent() {
+        use crate::store::content::put_bytes;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let d = digest_bytes(Algorithm::Sha256, b"{}");
-        let (path, cached) = store.put_bytes(&d, b"{}").unwrap();
+        let put = |d: &Digest, b: &'static [u8]| {
+            let d = d.clone();
+            let store = store.clone();
+            async move { put_bytes(&store, &d, bytes::Bytes::from_static(b)).await }
+        };
+        let cached = put(&d, b"{}").await.unwrap();
+        let path = store.blob_path(&d);
         assert!(!cached);
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         assert!(fs::metadata(&path).unwrap().permissions().readonly());
-        assert!(store.put_bytes(&d, b"{}").unwrap().1);
+        assert!(put(&d, b"{}").await.unwrap());
         let other = digest_bytes(Algorithm::Sha256, b"x");
-        let err = store.put_bytes(&other, b"y").unwrap_err().to_string();
+        let err = put(&other, b"y").await.unwrap_err().to_string();
         assert!(err.contains("hash to"), "{err}");
         assert!(!store.ingest_base(&other).join(other.hex()).exists());
         assert_eq!(store.lookup(&other).unwrap(), None);

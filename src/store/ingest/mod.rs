@@ -20,7 +20,7 @@
 mod write;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -313,7 +313,9 @@ impl Ingest {
         Ok(Hashed { verifier, stamp })
     }
 
-    /// Empties the data file (to start over), returning the empty hash state.
+    /// Empties the data file (to start over), returning the empty hash state. (Tests: writers
+    /// start over with `truncate`.)
+    #[cfg(test)]
     pub fn restart(&self) -> Result<Hashed, StoreError> {
         self.rehash(0)
     }
@@ -371,8 +373,11 @@ impl Ingest {
         IngestWriter::start(file, self.data.clone(), from.verifier)
     }
 
-    /// Writes `bytes` as the whole data file and fsyncs it (small blobs held in memory).
+    /// Writes `bytes` as the whole data file and fsyncs it. (Tests: small blobs held in memory
+    /// go in through `content::put_bytes`.)
+    #[cfg(test)]
     pub fn write_all(&self, bytes: &[u8]) -> Result<Hashed, StoreError> {
+        use std::io::Write as _;
         truncate(&self.data, 0)?;
         let mut file = self.open_data()?;
         file.write_all(bytes)
@@ -565,6 +570,8 @@ fn now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+
     use bytes::Bytes;
 
     use super::*;

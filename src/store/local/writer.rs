@@ -14,8 +14,8 @@ use crate::digest::Digest;
 use crate::store::content::{BlobWriter, Checkpoint};
 use crate::store::ingest::{Extents, PositionalWriter};
 use crate::store::{
-    Commit, Hashed, Ingest, IngestLock, IngestWriter, PrefixHasher, Store, StoreError, UploadId,
-    is_valid_plan,
+    Commit, Hashed, Ingest, IngestLock, IngestState, IngestWriter, PrefixHasher, Store, StoreError,
+    UploadId, is_valid_plan,
 };
 
 /// What a [`LocalWriter`] writes.
@@ -197,18 +197,21 @@ impl LocalWriter {
         written.map_err(StoreError::io("write", &path))
     }
 
-    /// The ingest state as it is to be recorded: the checkpoint's fields and the offset.
-    fn state_to_record(&self) -> Result<crate::store::IngestState, StoreError> {
-        let mut state = self.ingest()?.state.clone();
-        self.apply_note(&mut state);
-        Ok(state)
+    /// Records the checkpoint and the offset in the ingest's state file.
+    async fn record(&mut self) -> Result<(), StoreError> {
+        let state = self.state_to_record()?;
+        self.with_ingest(move |ingest| {
+            ingest.state = state;
+            ingest.save_state()
+        })
+        .await
     }
 
-    fn apply_note(&self, state: &mut crate::store::IngestState) {
-        state.size = self.note.size;
-        state.source = self.note.source.clone();
-        state.segments = self.note.segments.clone();
-        state.bytes = self.offset;
+    /// The ingest state as it is to be recorded: the checkpoint's fields and the offset.
+    fn state_to_record(&self) -> Result<IngestState, StoreError> {
+        let mut state = self.ingest()?.state.clone();
+        apply(&self.note, self.offset, &mut state);
+        Ok(state)
     }
 
     /// Runs `work` on the ingest off the runtime, and takes the ingest back.
@@ -258,6 +261,14 @@ impl LocalWriter {
     }
 }
 
+/// Writes `note` and `offset` into an ingest's state (what `state.json` records).
+fn apply(note: &Checkpoint, offset: u64, state: &mut IngestState) {
+    state.size = note.size;
+    state.source = note.source.clone();
+    state.segments = note.segments.clone();
+    state.bytes = offset;
+}
+
 impl BlobWriter for LocalWriter {
     fn digest(&self) -> Option<&Digest> {
         match &self.key {
@@ -277,24 +288,9 @@ impl BlobWriter for LocalWriter {
             // writes): handed over or read back once, then hashed as the bytes pass. From here
             // on only the appending writer touches the file; `append` drops whatever lies past
             // the offset, so file and hash agree from the first byte appended.
-            let offset = self.offset;
-            self.finish_positional().await?;
-            let (prefix, appended) = (self.prefix.take(), self.appended.take());
+            let hashed = self.hashed(self.offset).await?;
             let writer = self
-                .with_ingest(move |ingest| {
-                    let len = ingest.partial_len()?;
-                    let hashed = match (appended, prefix) {
-                        (Some(h), _) if h.bytes() == offset && len == offset => h,
-                        (_, Some(hasher)) if hasher.bytes() == offset && len == offset => {
-                            hasher.finish()?
-                        }
-                        _ => match ingest.saved_hashed()? {
-                            Some(h) if h.bytes() == offset => h,
-                            _ => ingest.rehash(offset)?,
-                        },
-                    };
-                    ingest.append(hashed)
-                })
+                .with_ingest(move |ingest| ingest.append(hashed))
                 .await?;
             self.sequential = Some(writer);
         }
@@ -351,31 +347,22 @@ impl BlobWriter for LocalWriter {
         self.finish_sequential().await?;
         self.finish_positional().await?;
         self.note = checkpoint;
-        let state = self.state_to_record()?;
-        self.with_ingest(move |ingest| {
-            ingest.state = state;
-            ingest.save_state()
-        })
-        .await
+        self.record().await
     }
 
     async fn queue_checkpoint(&mut self, checkpoint: Checkpoint) {
         self.note = checkpoint;
-        let Ok(state) = self.state_to_record() else {
-            return;
-        };
-        match self.positional.as_mut() {
+        match (self.positional.as_mut(), self.ingest.as_ref()) {
             // Recorded by the positional writer's syncer once the writes before it are durable.
-            Some(writer) => writer.checkpoint(state).await,
+            (Some(writer), Some(ingest)) => {
+                let mut state = ingest.state.clone();
+                apply(&self.note, self.offset, &mut state);
+                writer.checkpoint(state).await;
+            }
             // Appends and a checkpoint: a kept state never counts more than the file holds
             // (the data file's length is the truth for a sequential resume anyway).
-            None => {
-                let _ = self
-                    .with_ingest(move |ingest| {
-                        ingest.state = state;
-                        ingest.save_state()
-                    })
-                    .await;
+            _ => {
+                let _ = self.record().await;
             }
         }
     }
@@ -403,13 +390,14 @@ impl BlobWriter for LocalWriter {
         // then `PUT ?digest=`), else one read of the file. The longer of what was written and
         // what the file holds (a resumed partial not written to), so that no resumed byte is
         // cut off before hashing.
-        let (offset, upload) = (self.offset, matches!(self.key, Key::Upload(_)));
+        let upload = matches!(self.key, Key::Upload(_));
+        // The file's length counts only once every queued byte is in it.
         self.finish_sequential().await?;
         self.finish_positional().await?;
-        let len = offset.max(self.ingest()?.partial_len()?);
+        let len = self.offset.max(self.ingest()?.partial_len()?);
         let hashed = self.hashed(len).await?;
         let mut ingest = self.ingest.take().ok_or_else(|| self.gone())?;
-        self.apply_note(&mut ingest.state);
+        apply(&self.note, self.offset, &mut ingest.state);
         let (digest, lock, store) = (digest.clone(), self.lock.take(), self.store.clone());
         off_runtime("commit", move || {
             // An upload becomes `digest` under that digest's lock, as a fetch of it would.
@@ -470,16 +458,10 @@ impl BlobWriter for LocalWriter {
         }
         // Positional bytes are durable once their writer finished: `close` promises it.
         self.finish_positional().await?;
-        let offset = self.offset;
         if matches!(self.key, Key::Digest(_)) {
             // An upload's progress is its data file's length and time.
-            let state = self.state_to_record()?;
-            self.with_ingest(move |ingest| {
-                ingest.state = state;
-                ingest.save_state()
-            })
-            .await?;
+            self.record().await?;
         }
-        Ok(offset)
+        Ok(self.offset)
     }
 }
