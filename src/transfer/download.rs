@@ -50,12 +50,16 @@ enum Committed {
     Refused(TransferError),
 }
 
-/// Commits through the store's verifying commit.
+/// Commits the writer in `slot` through the store's verifying commit (the slot is empty
+/// afterwards, either way).
 async fn commit<W: BlobWriter>(
-    writer: W,
+    slot: &mut Option<W>,
     digest: &Digest,
     url: &str,
 ) -> Result<Committed, TransferError> {
+    let writer = slot
+        .take()
+        .ok_or_else(|| TransferError::Internal("a commit without a writer".into()))?;
     match writer.commit(digest).await {
         Ok(()) => Ok(Committed::Done),
         Err(e) => match refused(&e, url) {
@@ -73,19 +77,58 @@ fn known_size(options: FetchOptions) -> Option<u64> {
     }
 }
 
-/// Streams the blob into `writer`, resuming what it holds, and publishes it. Returns the blob's
-/// size; adds the bytes received to `transferred`. Restarts and segment fallbacks happen within
-/// this one attempt; an error goes back to the retry driver with the writer left in `slot` when
-/// it is worth continuing (a broken body resumes where it stopped), or without it when the
-/// partial was discarded or the writer failed (the next attempt opens the store's partial
-/// again).
+/// Streams the blob into the writer in `slot`, resuming what it holds, and publishes it.
+/// Returns the blob's size; adds the bytes received to `transferred`. Restarts and segment
+/// fallbacks happen within this one attempt. An error goes back to the retry driver with the
+/// writer left in `slot`, so that the next attempt goes on with it (a broken body resumes where
+/// it stopped); the slot is empty when the partial was discarded or the store failed, and the
+/// next attempt opens the store's partial again.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn download<S: ContentStore>(
     client: &Client,
     store: &S,
     reference: &Reference,
     digest: &Digest,
-    mut writer: S::Writer,
+    slot: &mut Option<S::Writer>,
+    options: FetchOptions,
+    progress: &dyn Progress,
+    transferred: &mut u64,
+) -> Result<u64, TransferError> {
+    let result = attempt(
+        client,
+        store,
+        reference,
+        digest,
+        slot,
+        options,
+        progress,
+        transferred,
+    )
+    .await;
+    // A writer whose store failed (a full disk) holds nothing to go on with: dropped, it keeps
+    // what reached the disk for the next one.
+    if matches!(
+        result,
+        Err(TransferError::Store(_) | TransferError::Write { .. })
+    ) {
+        *slot = None;
+    }
+    result
+}
+
+/// The writer in `slot` (see [`attempt`], which fills it at the top of each round).
+fn held<W>(slot: &mut Option<W>) -> Result<&mut W, TransferError> {
+    slot.as_mut()
+        .ok_or_else(|| TransferError::Internal("a download without a writer".into()))
+}
+
+/// One attempt (see [`download`]).
+#[allow(clippy::too_many_arguments)]
+async fn attempt<S: ContentStore>(
+    client: &Client,
+    store: &S,
+    reference: &Reference,
+    digest: &Digest,
     slot: &mut Option<S::Writer>,
     options: FetchOptions,
     progress: &dyn Progress,
@@ -99,83 +142,55 @@ pub(super) async fn download<S: ContentStore>(
     let mut one_stream = false;
     let cap = options.size.cap();
     loop {
-        let mut note = writer.checkpoint().clone();
+        // The store's partial, opened again when the last round's commit discarded it (a
+        // fresh writer knows only the descriptor's size, never a server's claim).
+        if slot.is_none() {
+            *slot = Some(store.writer(digest, known_size(options)).await?);
+        }
+        let mut note = held(slot)?.checkpoint().clone();
         // The descriptor's size is the size (the writer was opened with it; a fallback that
         // dropped a server's claim does not drop it).
         if let SizeLimit::Exact(n) = options.size {
             note.size = Some(n);
         }
         // A segmented download recorded in the checkpoint (by an earlier attempt or run) goes
-        // on in segments.
+        // on in segments. Bytes from before this attempt: only then may a failed verification
+        // be the old bytes' fault, worth the one restart.
         if note.segments.is_some() && note.size.is_some() {
-            // Bytes from before this attempt: only then may a failed verification be the old
-            // bytes' fault, worth the one restart.
             let resumed = note.segments.iter().flatten().any(|s| s.written > 0);
-            let end = segments::download(
-                client,
-                reference,
-                digest,
-                &mut writer,
-                None,
-                progress,
-                transferred,
-            )
-            .await;
-            let end = match end {
-                Ok(end) => end,
-                Err(e) => return Err(keep(e, writer, slot)),
-            };
-            match finish_segmented(digest, writer, end, resumed && !restarted, progress).await? {
+            let args = (client, reference, digest, progress);
+            match segmented(args, slot, None, resumed && !restarted, transferred).await? {
                 Segmented::Done(size) => return Ok(size),
-                Segmented::FallBack(back, why) => {
-                    writer = match back {
-                        Some(w) => w,
-                        None => store.writer(digest, known_size(options)).await?,
-                    };
-                    match why {
-                        Fallback::OneStream => one_stream = true,
-                        Fallback::FromZero => restarted = true,
-                    }
-                    continue;
-                }
+                Segmented::FallBack(Fallback::OneStream) => one_stream = true,
+                Segmented::FallBack(Fallback::FromZero) => restarted = true,
             }
+            continue;
         }
         // Where the writer goes on; it checks what it holds when the first byte is appended.
-        let offset = writer.offset();
+        let offset = held(slot)?.offset();
         // Closed when the size is known (some servers insist). Open when the partial is that
         // long already: a server should answer 416, and then the commit decides.
         let range = (offset > 0).then(|| {
             let last = note.size.filter(|s| *s > offset).map(|s| s - 1);
             (offset, last)
         });
-        let response = match client.get_blob(reference, digest, range).await {
-            Ok(r) => r,
-            Err(e) => return Err(keep(e.into(), writer, slot)),
-        };
+        let response = client.get_blob(reference, digest, range).await?;
         let url = redact(&response.final_url);
         // Before anything is written: a server that announces another blob is refused.
-        if let Err(e) = check_declared_digest(digest, &response, &url) {
-            return Err(keep(e, writer, slot));
-        }
-        let planned = plan(digest, offset, &response, &url).and_then(|p| match p {
-            Plan::Stream { size, .. } => {
-                check_declared_size(digest, options.size, size, &url).map(|()| p)
-            }
-            Plan::AlreadyComplete => Ok(p),
-        });
-        let start = match planned {
-            Err(e) => return Err(keep(e, writer, slot)),
-            Ok(Plan::Stream { start, size }) => {
+        check_declared_digest(digest, &response, &url)?;
+        let start = match plan(digest, offset, &response, &url)? {
+            Plan::Stream { start, size } => {
+                check_declared_size(digest, options.size, size, &url)?;
                 // A declared size replaces a remembered one (with an exact limit they are
                 // equal: checked just above).
                 note.size = size.or(note.size);
                 start
             }
-            Ok(Plan::AlreadyComplete) => {
+            Plan::AlreadyComplete => {
                 // 416 on a resume: the partial may be the whole blob. Never trust the body of
                 // a 416 (the reference registry declares the full size and sends 33 bytes):
                 // the verifying commit decides, from the hash of the data itself.
-                match commit(writer, digest, &url).await? {
+                match commit(slot, digest, &url).await? {
                     Committed::Done => {
                         progress.started(Some(offset), offset);
                         return Ok(offset);
@@ -196,13 +211,12 @@ pub(super) async fn download<S: ContentStore>(
                 progress.restarted(
                     "the server refused to resume and the partial data is not the whole blob",
                 );
-                writer = store.writer(digest, known_size(options)).await?;
                 continue;
             }
         };
         if start == 0 && offset > 0 {
             progress.restarted("the server ignored the Range request; starting over");
-            writer.truncate(0).await?;
+            held(slot)?.truncate(0).await?;
         }
         // For `cache ls` and people: where the first bytes came from.
         if note.source.is_none() {
@@ -218,42 +232,25 @@ pub(super) async fn download<S: ContentStore>(
         {
             // Big blob, fresh start: this response serves segment 0, Range requests the rest.
             // The plan is durable before any segment's bytes, so a crash resumes segmented.
+            let writer = held(slot)?;
             writer.truncate(0).await?;
             note.segments = Some(segments::plan(size, options.segments));
             writer.save_checkpoint(note).await?;
-            let end = segments::download(
-                client,
-                reference,
-                digest,
-                &mut writer,
-                Some(response),
-                progress,
-                transferred,
-            )
-            .await;
-            let end = match end {
-                Ok(end) => end,
-                Err(e) => return Err(keep(e, writer, slot)),
-            };
-            match finish_segmented(digest, writer, end, false, progress).await? {
+            let args = (client, reference, digest, progress);
+            match segmented(args, slot, Some(response), false, transferred).await? {
                 Segmented::Done(size) => return Ok(size),
-                Segmented::FallBack(back, why) => {
-                    writer = match back {
-                        Some(w) => w,
-                        None => store.writer(digest, known_size(options)).await?,
-                    };
-                    one_stream |= why == Fallback::OneStream;
-                    continue;
-                }
+                Segmented::FallBack(why) => one_stream |= why == Fallback::OneStream,
             }
+            continue;
         }
         // The size reaches the checkpoint before the body does, so a later resume knows it.
+        let writer = held(slot)?;
         writer.save_checkpoint(note.clone()).await?;
         progress.started(note.size, start);
         // A limit on the partial, resumed prefix included: the blob's size when known, never
         // above the cap.
         let limit = note.size.map_or(cap, |s| s.min(cap));
-        let outcome = stream_body(response, &mut writer, limit, progress).await;
+        let outcome = stream_body(response, writer, limit, progress).await;
         // The writer began at `start`, so this cannot underflow.
         let total = writer.offset();
         *transferred += total - start;
@@ -268,54 +265,47 @@ pub(super) async fn download<S: ContentStore>(
             StreamEnd::Complete => {}
             // Longer than the declared size: the server is wrong about this blob, so none of
             // its bytes is kept.
-            StreamEnd::TooLong if note.size.is_some() => {
-                writer.abort().await?;
-                return Err(TransferError::TooLong {
-                    digest: digest.clone(),
-                    expected: note.size.unwrap_or(total),
-                    url,
-                });
-            }
-            // No size known and the cap (`--max-size`) reached.
             StreamEnd::TooLong => {
-                writer.abort().await?;
-                return Err(TransferError::TooLarge {
-                    digest: digest.clone(),
-                    limit: cap,
-                    url,
+                if let Some(writer) = slot.take() {
+                    writer.abort().await?;
+                }
+                return Err(match note.size {
+                    Some(expected) => TransferError::TooLong {
+                        digest: digest.clone(),
+                        expected,
+                        url,
+                    },
+                    // No size known and the cap (`--max-size`) reached.
+                    None => TransferError::TooLarge {
+                        digest: digest.clone(),
+                        limit: cap,
+                        url,
+                    },
                 });
             }
             // The bytes are with the writer and worth resuming: the next attempt goes on with
             // it (and a later process from what it makes durable).
             StreamEnd::Broken(reason) => {
-                return Err(keep(
-                    TransferError::Interrupted {
-                        digest: digest.clone(),
-                        received: total,
-                        expected: note.size,
-                        url,
-                        reason,
-                    },
-                    writer,
-                    slot,
-                ));
+                return Err(TransferError::Interrupted {
+                    digest: digest.clone(),
+                    received: total,
+                    expected: note.size,
+                    url,
+                    reason,
+                });
             }
-            // The writer failed (a full disk): it is dropped, keeping what reached the disk, and
-            // the next attempt opens the partial again.
+            // The writer failed (a full disk); `download` drops it.
             StreamEnd::WriteFailed(e) => return Err(store_error(e)),
         }
-        let refusal = match commit(writer, digest, &url).await? {
+        let refusal = match commit(slot, digest, &url).await? {
             Committed::Done => return Ok(total),
             Committed::Refused(refusal) => refusal,
         };
         if start > 0 && !restarted {
             // The resumed prefix may be what was wrong (a crash can leave garbage): start
-            // over once before calling the registry a liar. A size learned from the server
-            // may have been part of what was wrong: the new writer knows only the
-            // descriptor's.
+            // over once before calling the registry a liar, with a fresh writer.
             restarted = true;
             progress.restarted("the resumed download did not verify; starting over");
-            writer = store.writer(digest, known_size(options)).await?;
             continue;
         }
         // The bytes are fresh, or the one restart is spent: the registry's bytes are wrong,
@@ -324,19 +314,13 @@ pub(super) async fn download<S: ContentStore>(
     }
 }
 
-/// Leaves `writer` in `slot` for the next attempt, and gives back `error`.
-fn keep<W>(error: TransferError, writer: W, slot: &mut Option<W>) -> TransferError {
-    *slot = Some(writer);
-    error
-}
-
-/// How a segmented download ended, for the loop in [`download`].
-enum Segmented<W> {
+/// How a segmented download ended, for the loop in [`attempt`].
+enum Segmented {
     /// Published: the blob's size.
     Done(u64),
-    /// Not published: go on (with this writer, or a fresh one when the store discarded the
-    /// partial), as the fallback says.
-    FallBack(Option<W>, Fallback),
+    /// Not published: go on as the fallback says (with the writer in the slot, or, when the
+    /// store discarded the partial, a fresh one).
+    FallBack(Fallback),
 }
 
 /// What a segmented download falls back to.
@@ -348,15 +332,27 @@ enum Fallback {
     FromZero,
 }
 
-/// Publishes a verified segmented download, or prepares the writer for the single-stream path.
+/// Runs the segments of the writer's checkpoint (`first`: an open full-body response for
+/// segment 0), then publishes the blob or prepares the writer for the single-stream path.
 /// `may_restart` allows the one restart from zero, when segments resumed older bytes.
-async fn finish_segmented<W: BlobWriter>(
-    digest: &Digest,
-    mut writer: W,
-    end: segments::SegmentedEnd,
+async fn segmented<W: BlobWriter>(
+    (client, reference, digest, progress): (&Client, &Reference, &Digest, &dyn Progress),
+    slot: &mut Option<W>,
+    first: Option<BlobResponse>,
     may_restart: bool,
-    progress: &dyn Progress,
-) -> Result<Segmented<W>, TransferError> {
+    transferred: &mut u64,
+) -> Result<Segmented, TransferError> {
+    let writer = held(slot)?;
+    let end = segments::download(
+        client,
+        reference,
+        digest,
+        writer,
+        first,
+        progress,
+        transferred,
+    )
+    .await?;
     // Segments are planned only with a known size: this is it.
     let size = writer.checkpoint().size.unwrap_or(0);
     let mut note = writer.checkpoint().clone();
@@ -364,20 +360,22 @@ async fn finish_segmented<W: BlobWriter>(
     match end {
         segments::SegmentedEnd::Written => {
             // Several requests brought these bytes: there is no one URL to name.
-            let refusal = match commit(writer, digest, "the registry").await? {
+            let refusal = match commit(slot, digest, "the registry").await? {
                 Committed::Done => return Ok(Segmented::Done(size)),
                 Committed::Refused(refusal) => refusal,
             };
             if may_restart {
                 progress.restarted("the resumed download did not verify; starting over");
-                return Ok(Segmented::FallBack(None, Fallback::FromZero));
+                return Ok(Segmented::FallBack(Fallback::FromZero));
             }
             Err(refusal)
         }
         // The store never lets recorded progress run ahead of the data: something else changed
         // the partial, so nothing in it is trusted.
         segments::SegmentedEnd::Short { bytes, claimed } => {
-            writer.abort().await?;
+            if let Some(writer) = slot.take() {
+                writer.abort().await?;
+            }
             Err(TransferError::PartialShort {
                 digest: digest.clone(),
                 bytes,
@@ -389,7 +387,7 @@ async fn finish_segmented<W: BlobWriter>(
             progress.restarted("the server ignored a Range request; continuing as one stream");
             writer.truncate(contiguous).await?;
             writer.save_checkpoint(note).await?;
-            Ok(Segmented::FallBack(Some(writer), Fallback::OneStream))
+            Ok(Segmented::FallBack(Fallback::OneStream))
         }
         segments::SegmentedEnd::BadPlan { contiguous, reason } => {
             // The size the plan came from was wrong (a lying first Content-Length): drop the
@@ -401,7 +399,7 @@ async fn finish_segmented<W: BlobWriter>(
             writer.truncate(contiguous).await?;
             note.size = None;
             writer.save_checkpoint(note).await?;
-            Ok(Segmented::FallBack(Some(writer), Fallback::OneStream))
+            Ok(Segmented::FallBack(Fallback::OneStream))
         }
     }
 }

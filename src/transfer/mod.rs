@@ -226,16 +226,11 @@ pub async fn fetch_blob<S: ContentStore>(
             });
         },
         async |_| {
-            let writer = match slot.take() {
-                Some(w) => w,
-                None => store.writer(digest, size).await?,
-            };
             download(
                 client,
                 store,
                 reference,
                 digest,
-                writer,
                 &mut slot,
                 options,
                 progress,
