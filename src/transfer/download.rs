@@ -69,14 +69,6 @@ async fn commit<W: BlobWriter>(
     }
 }
 
-/// The size a fresh writer is told: the descriptor's, when there is one.
-fn known_size(options: FetchOptions) -> Option<u64> {
-    match options.size {
-        SizeLimit::Exact(n) => Some(n),
-        SizeLimit::AtMost(_) => None,
-    }
-}
-
 /// Streams the blob into the writer in `slot`, resuming what it holds, and publishes it.
 /// Returns the blob's size; adds the bytes received to `transferred`. Restarts and segment
 /// fallbacks happen within this one attempt. An error goes back to the retry driver with the
@@ -145,7 +137,7 @@ async fn attempt<S: ContentStore>(
         // The store's partial, opened again when the last round's commit discarded it (a
         // fresh writer knows only the descriptor's size, never a server's claim).
         if slot.is_none() {
-            *slot = Some(store.writer(digest, known_size(options)).await?);
+            *slot = Some(store.writer(digest, options.size.exact()).await?);
         }
         let mut note = held(slot)?.checkpoint().clone();
         // The descriptor's size is the size (the writer was opened with it; a fallback that

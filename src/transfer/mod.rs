@@ -118,6 +118,15 @@ pub enum SizeLimit {
 }
 
 impl SizeLimit {
+    /// The size a writer of the blob is told: the descriptor's, when there is one (never a
+    /// server's claim).
+    fn exact(self) -> Option<u64> {
+        match self {
+            SizeLimit::Exact(n) => Some(n),
+            SizeLimit::AtMost(_) => None,
+        }
+    }
+
     /// The most bytes a body may have.
     fn cap(self) -> u64 {
         match self {
@@ -172,10 +181,7 @@ pub async fn fetch_blob<S: ContentStore>(
     options: FetchOptions,
     progress: &dyn Progress,
 ) -> Result<FetchOutcome, TransferError> {
-    let size = match options.size {
-        SizeLimit::Exact(n) => Some(n),
-        SizeLimit::AtMost(_) => None,
-    };
+    let size = options.size.exact();
     let writer = loop {
         if let Some(outcome) = cached(store, digest, options).await? {
             return Ok(outcome);

@@ -170,16 +170,16 @@ pub(super) async fn download<W: BlobWriter>(
     let mut joined = Box::pin(futures_util::future::try_join_all(tasks));
     let mut tick = tokio::time::interval(SAVE_EVERY);
     tick.tick().await;
-    let mut outcome: Option<Result<(), SegmentFailure>> = None;
+    // Every segment has handed over its bytes; what is still queued is written, then done.
+    let mut all_sent = false;
     let with = |segments: &[Segment]| Checkpoint {
         segments: Some(segments.to_vec()),
         ..note.clone()
     };
     let ended = loop {
         tokio::select! {
-            r = &mut joined, if outcome.is_none() => match r {
-                // Every segment has sent its bytes: write what is still queued.
-                Ok(_) => outcome = Some(Ok(())),
+            r = &mut joined, if !all_sent => match r {
+                Ok(_) => all_sent = true,
                 // A failure: what was handed to the writer is counted, the rest is dropped.
                 Err(e) => break Err(e),
             },
@@ -194,7 +194,7 @@ pub(super) async fn download<W: BlobWriter>(
                     }
                 }
                 // Every sender is gone: the segments are done (or failed: `joined` says).
-                None if outcome.is_some() => break Ok(()),
+                None if all_sent => break Ok(()),
                 None => {}
             },
             _ = tick.tick() => writer.queue_checkpoint(with(&segments)).await,
@@ -202,9 +202,11 @@ pub(super) async fn download<W: BlobWriter>(
     };
     drop(joined);
     *transferred += received.load(Ordering::Relaxed);
-    // What was written is recorded once durable, whatever comes next: a retry, a fallback, or
-    // another process after this one died.
-    writer.queue_checkpoint(with(&segments)).await;
+    // Short of the commit that follows a complete download, what was written is recorded once
+    // durable, whatever comes next: a retry, a fallback, or another process after this one died.
+    if ended.is_err() {
+        writer.queue_checkpoint(with(&segments)).await;
+    }
     match ended {
         Ok(()) => Ok(SegmentedEnd::Written),
         Err(SegmentFailure::RangesIgnored) => Ok(SegmentedEnd::RangesIgnored {

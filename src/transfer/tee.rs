@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::Progress;
-use super::push::{BlobOutcome, PushOptions, PushedBlob};
+use super::push::{BlobOutcome, PushOptions, PushedBlob, check_declared};
 use crate::client::{Client, RegistryError, Started};
 use crate::digest::{Algorithm, Digest};
 use crate::reference::Reference;
@@ -379,11 +379,8 @@ pub async fn upload(
             .finish_upload(dest, &location, &digest, None)
             .await
             .map_err(|x| e(&x))?;
-        match declared.as_deref().map(str::trim) {
-            None | Some("") => Ok(BlobOutcome::Pushed),
-            Some(d) if d == digest.to_string() => Ok(BlobOutcome::Pushed),
-            Some(d) => Err(format!("the registry answered with digest {d}")),
-        }
+        check_declared(dest, "blob", &digest, declared.as_deref()).map_err(|x| e(&x))?;
+        Ok(BlobOutcome::Pushed)
     }
     .await;
     progress.finished();

@@ -283,7 +283,7 @@ pub use resolve::{Resolved, resolve};
 
 /// A `Docker-Content-Digest` that names another digest than was sent is a lie (or a registry
 /// that changed the content): an integrity failure. None sent is accepted.
-fn check_declared(
+pub(super) fn check_declared(
     dest: &Reference,
     what: &'static str,
     sent: &Digest,
