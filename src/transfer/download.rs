@@ -69,54 +69,20 @@ async fn commit<W: BlobWriter>(
     }
 }
 
-/// Streams the blob into the writer in `slot`, resuming what it holds, and publishes it.
-/// Returns the blob's size; adds the bytes received to `transferred`. Restarts and segment
-/// fallbacks happen within this one attempt. An error goes back to the retry driver with the
-/// writer left in `slot`, so that the next attempt goes on with it (a broken body resumes where
-/// it stopped); the slot is empty when the partial was discarded or the store failed, and the
-/// next attempt opens the store's partial again.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn download<S: ContentStore>(
-    client: &Client,
-    store: &S,
-    reference: &Reference,
-    digest: &Digest,
-    slot: &mut Option<S::Writer>,
-    options: FetchOptions,
-    progress: &dyn Progress,
-    transferred: &mut u64,
-) -> Result<u64, TransferError> {
-    let result = attempt(
-        client,
-        store,
-        reference,
-        digest,
-        slot,
-        options,
-        progress,
-        transferred,
-    )
-    .await;
-    // A writer whose store failed (a full disk) holds nothing to go on with: dropped, it keeps
-    // what reached the disk for the next one.
-    if matches!(
-        result,
-        Err(TransferError::Store(_) | TransferError::Write { .. })
-    ) {
-        *slot = None;
-    }
-    result
-}
-
-/// The writer in `slot` (see [`attempt`], which fills it at the top of each round).
+/// The writer in `slot` (see [`download`], which fills it at the top of each round).
 fn held<W>(slot: &mut Option<W>) -> Result<&mut W, TransferError> {
     slot.as_mut()
         .ok_or_else(|| TransferError::Internal("a download without a writer".into()))
 }
 
-/// One attempt (see [`download`]).
+/// Streams the blob into the writer in `slot`, resuming what it holds, and publishes it.
+/// Returns the blob's size; adds the bytes received to `transferred`. Restarts and segment
+/// fallbacks happen within this one attempt. An error goes back to the retry driver with the
+/// writer left in `slot`, so that the next attempt goes on with it (a broken body resumes where
+/// it stopped); the slot is empty when the commit discarded the partial, and the next attempt
+/// opens the store's partial again.
 #[allow(clippy::too_many_arguments)]
-async fn attempt<S: ContentStore>(
+pub(super) async fn download<S: ContentStore>(
     client: &Client,
     store: &S,
     reference: &Reference,
@@ -306,7 +272,7 @@ async fn attempt<S: ContentStore>(
     }
 }
 
-/// How a segmented download ended, for the loop in [`attempt`].
+/// How a segmented download ended, for the loop in [`download`].
 enum Segmented {
     /// Published: the blob's size.
     Done(u64),

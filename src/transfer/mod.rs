@@ -232,7 +232,7 @@ pub async fn fetch_blob<S: ContentStore>(
             });
         },
         async |_| {
-            download(
+            let result = download(
                 client,
                 store,
                 reference,
@@ -242,7 +242,16 @@ pub async fn fetch_blob<S: ContentStore>(
                 progress,
                 &mut transferred,
             )
-            .await
+            .await;
+            // A writer whose store failed (a full disk) holds nothing to go on with: dropped,
+            // it keeps what reached the disk for the next attempt to open again.
+            if matches!(
+                result,
+                Err(TransferError::Store(_) | TransferError::Write { .. })
+            ) {
+                slot = None;
+            }
+            result
         },
     )
     .await
