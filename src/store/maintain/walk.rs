@@ -400,8 +400,11 @@ mod tests {
         let lock = store.lock_blocking(&d).unwrap();
         let (s2, d2) = (store.clone(), d.clone());
         let verifier = std::thread::spawn(move || s2.verify_and_quarantine(&d2).unwrap());
-        fs::remove_file(&path).unwrap();
-        fs::write(&path, b"good bytes").unwrap();
+        // Put the good bytes back the way a commit does, by an atomic rename: the verifier's
+        // first look (taken without the lock) sees either the bad file or the good one, never none.
+        let fixed = dir.path().join("fixed");
+        fs::write(&fixed, b"good bytes").unwrap();
+        fs::rename(&fixed, &path).unwrap();
         lock.release_and_remove();
         assert_eq!(verifier.join().unwrap(), (Check::Good, None));
         assert_eq!(fs::read(&path).unwrap(), b"good bytes");
