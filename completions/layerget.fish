@@ -123,6 +123,14 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l htpasswd -d 
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l upload-ttl -d 'Abort an upload session that received nothing for this long: seconds, or with an s, m, h or d suffix' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-upload-sessions -d 'Most upload sessions open at once; more get 429' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-blob-size -d 'Refuse a pushed blob larger than SIZE with 413: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l upstream -d 'Pull-through: fetch what the cache lacks from this registry, URL http(s)://HOST[:PORT], or REGISTRY=URL to name the registry it stands for (what containerd\'s ?ns= names and tags are recorded under). Repeatable; the first serves requests that name no registry. Blobs and manifests by digest are cached for good, tags for --tag-ttl' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l tag-ttl -d 'With --upstream: trust a cached tag this long, then check it with a HEAD upstream: seconds, or with an s, m, h or d suffix' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l username -d 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF\'s' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l registry-auth -d 'The registry (HOST or HOST:PORT) that --username or LAYERGET_USERNAME credentials are for [env: LAYERGET_REGISTRY_AUTH] [default: the first REF\'s registry]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l ca-file -d 'Trust the CA certificates in this PEM file (implies https, loopback included)' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -136,6 +144,9 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-push -
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-delete -d 'Accept DELETE of tags, manifests and blobs (never of content another tag still uses)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l anonymous-pull -d 'With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure-allow-anonymous-push -d 'Let --allow-push without --htpasswd listen on a non-loopback address: anyone who can reach it may then write to the cache'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l password-stdin -d 'Read the password (or token) for --username from stdin'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'

@@ -40,7 +40,9 @@ Examples:
   layerget serve /srv/mirror --listen 0.0.0.0:5000 --htpasswd users --tls-cert c.pem --tls-key k.pem
   skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/alpine:3.20 dir:alpine
   layerget serve --allow-push --allow-delete       a registry that takes pushes (loopback only)
-  skopeo copy --dest-tls-verify=false dir:alpine docker://127.0.0.1:5000/team/alpine:v1";
+  skopeo copy --dest-tls-verify=false dir:alpine docker://127.0.0.1:5000/team/alpine:v1
+  layerget serve --upstream https://registry-1.docker.io      a pull-through mirror of Docker Hub
+  layerget serve --upstream docker.io=https://registry-1.docker.io --upstream ghcr.io=https://ghcr.io";
 
 /// Examples in `pull --help`.
 const PULL_EXAMPLES: &str = "\
@@ -306,6 +308,7 @@ impl Command {
             Command::Push(a) => Some((&a.registry, &a.transfer)),
             Command::Copy(a) => Some((&a.registry, &a.transfer)),
             Command::Sync(a) => Some((&a.registry, &a.transfer)),
+            Command::Serve(a) => Some((&a.registry, &a.transfer)),
             _ => None,
         }
     }
@@ -555,6 +558,31 @@ pub struct ServeArgs {
     /// (powers of 1024)
     #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
     pub max_blob_size: u64,
+
+    /// Pull-through: fetch what the cache lacks from this registry, URL http(s)://HOST[:PORT],
+    /// or REGISTRY=URL to name the registry it stands for (what containerd's ?ns= names and
+    /// tags are recorded under). Repeatable; the first serves requests that name no registry.
+    /// Blobs and manifests by digest are cached for good, tags for --tag-ttl
+    #[arg(long, value_name = "[REGISTRY=]URL", value_parser = parse_upstream)]
+    pub upstream: Vec<crate::server::Upstream>,
+
+    /// With --upstream: trust a cached tag this long, then check it with a HEAD upstream:
+    /// seconds, or with an s, m, h or d suffix
+    #[arg(long, default_value = "5m", value_name = "AGE", value_parser = parse_age)]
+    pub tag_ttl: std::time::Duration,
+
+    /// How to reach the --upstream registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// When to give up on an --upstream request and try again.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// `--upstream [REGISTRY=]URL`.
+fn parse_upstream(s: &str) -> Result<crate::server::Upstream, String> {
+    crate::server::Upstream::parse(s)
 }
 
 /// `layerget generate`.

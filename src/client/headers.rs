@@ -63,6 +63,9 @@ pub(crate) struct Warnings {
     pub(crate) pending: Vec<String>,
 }
 
+/// Distinct warning texts one client keeps; later new ones are dropped.
+const MAX_WARNINGS: usize = 64;
+
 /// The shared warning set of one [`Client`] (and all its pools).
 pub(crate) type SharedWarnings = Arc<Mutex<Warnings>>;
 
@@ -84,9 +87,10 @@ pub(crate) fn note_warnings(warnings: &SharedWarnings, headers: &HeaderMap) {
     let mut w = warnings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Once per run: every blob of a pull may carry the same warning.
+    // Once per run: every blob of a pull may carry the same warning. Bounded, for a long-running
+    // `serve --upstream` whose upstream could send a new text with every answer.
     for text in texts {
-        if w.seen.insert(text.clone()) {
+        if w.seen.len() < MAX_WARNINGS && w.seen.insert(text.clone()) {
             w.pending.push(text);
         }
     }

@@ -95,6 +95,26 @@ impl Client {
         self.url(reference, Endpoint::Manifest(&target.as_path()))
     }
 
+    /// HEADs a manifest (Docker Hub meters GETs of manifests, not HEADs): the digest the
+    /// registry declares for it (`Docker-Content-Digest`), `None` when it declares none or one
+    /// that cannot be read (then only a GET can tell).
+    pub async fn head_manifest(
+        &self,
+        reference: &Reference,
+        target: ManifestTarget<'_>,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = self.manifest_url(reference, target);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        let response = self.send(reference, Method::HEAD, &url, headers).await?;
+        if response.status().as_u16() != 200 {
+            let subject = format!("manifest {}", target.as_path());
+            return Err(status_error(subject, reference.location(), response, false).await);
+        }
+        Ok(header_str(response.headers(), "docker-content-digest")
+            .and_then(|v| v.trim().parse::<Digest>().ok()))
+    }
+
     /// GETs a manifest of `reference`'s repository, with `Accept` listing the four manifest
     /// types, and verifies its bytes.
     pub async fn get_manifest(

@@ -33,6 +33,10 @@ pub struct ServeSettings {
     pub writes: Writes,
     /// `--insecure-allow-anonymous-push`: pushes without --htpasswd on a non-loopback address.
     pub insecure_anonymous_push: bool,
+    /// `--upstream`: registries a miss is fetched from.
+    pub upstreams: Vec<server::Upstream>,
+    /// `--tag-ttl`.
+    pub tag_ttl: Duration,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -65,6 +69,8 @@ impl From<ServeArgs> for ServeSettings {
                 max_blob_size: args.max_blob_size,
             },
             insecure_anonymous_push: args.insecure_allow_anonymous_push,
+            upstreams: args.upstream,
+            tag_ttl: args.tag_ttl,
         }
     }
 }
@@ -80,9 +86,11 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| common.cache_dir.clone());
     let writes = settings.writes;
-    // A registry that takes pushes may start empty: then a missing or empty directory becomes
-    // a cache (as for `fetch`; a directory of other things is still refused).
-    if !dir.is_dir() && !writes.push {
+    let pulls_through = !settings.upstreams.is_empty();
+    // A registry that takes pushes, or fetches from upstream, may start empty: then a missing
+    // or empty directory becomes a cache (as for `fetch`; a directory of other things is still
+    // refused).
+    if !dir.is_dir() && !writes.push && !pulls_through {
         return Err(UsageError(format!(
             "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
             dir.display()
@@ -92,7 +100,7 @@ pub async fn run(
     // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
     // Checks the layout version and completes a half-made layout; it never touches blobs/.
     let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
-    let source = if writes.push {
+    let source = if writes.push || pulls_through {
         // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
         // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
         Store::open_for(&dir, CacheLockMode::Shared, waiting).await
@@ -105,7 +113,8 @@ pub async fn run(
     }
     .with_context(|| format!("opening the cache `{}`", dir.display()))?;
     // Before binding: a bad certificate or htpasswd file fails without taking the port.
-    let access = access(&settings)?;
+    let mut access = access(&settings)?;
+    access.pull_through = pull_through(common, &settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| ListenError::new(settings.listen, &e))?;
@@ -164,6 +173,20 @@ pub async fn run(
     if let Some(mode) = mode {
         printer.info(mode);
     }
+    if let Some(p) = &access.pull_through {
+        for (i, u) in p.upstreams.iter().enumerate() {
+            let default = if i == 0 {
+                ", and for requests that name none"
+            } else {
+                ""
+            };
+            printer.info(&format!(
+                "pulling through from `{}` for `{}`{default}",
+                u.url,
+                u.ns.as_str()
+            ));
+        }
+    }
     printer.info(&format!(
         "serving `{}` on {scheme}://{addr}/v2/",
         dir.display()
@@ -174,6 +197,45 @@ pub async fn run(
     // Only after the graceful shutdown: in-flight responses finished, or the grace ran out.
     printer.info("stopped");
     Ok(Outcome::Success)
+}
+
+/// The upstream side of `--upstream`: a client with the common options (credentials, TLS,
+/// timeouts), told to speak http to the upstreams given as `http://` URLs. An `https://` URL the
+/// client would reach over http (a loopback registry without --ca-file) is refused: it would
+/// not be what the user asked for.
+fn pull_through(
+    common: &Common,
+    settings: &ServeSettings,
+) -> anyhow::Result<Option<server::PullThrough>> {
+    if settings.upstreams.is_empty() {
+        return Ok(None);
+    }
+    let mut options = common.client.clone();
+    for u in settings.upstreams.iter().filter(|u| u.is_plain_http()) {
+        options
+            .registries
+            .entry(u.api.as_str().to_owned())
+            .or_default()
+            .plain_http = true;
+    }
+    let client = crate::client::Client::new(options)?;
+    for u in &settings.upstreams {
+        let scheme = client.scheme_for(&u.api);
+        if !u.url.starts_with(&format!("{scheme}://")) {
+            return Err(UsageError(format!(
+                "--upstream `{}` would be reached over {scheme}\nhint: for https to a loopback registry give --ca-file, or use an http:// URL",
+                u.url
+            ))
+            .into());
+        }
+    }
+    Ok(Some(server::PullThrough {
+        upstreams: settings.upstreams.clone(),
+        client,
+        tag_ttl: settings.tag_ttl,
+        retry: common.retry,
+        max_blob_size: settings.writes.max_blob_size,
+    }))
 }
 
 /// The `--listen` address cannot be bound (issue 15, item 9): exit 1, "other", since it is
@@ -287,6 +349,7 @@ fn access(settings: &ServeSettings) -> anyhow::Result<Access> {
         }
     };
     Ok(Access {
+        pull_through: None,
         tls,
         htpasswd,
         writes: settings.writes,

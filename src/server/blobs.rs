@@ -43,19 +43,7 @@ pub(super) async fn blob<S: ContentStore>(
     if not_modified(headers, &etag) {
         return Ok(not_modified_response(digest, &etag, true));
     }
-    // A Range value that is not visible ASCII is ignored, as `range::decide` ignores one it
-    // cannot parse: the whole blob is sent (RFC 9110, 14.2 lets a server ignore Range).
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    // If-Range: the Range applies only while the representation is the one the client has.
-    // An If-Range that cannot be read matches nothing, so the whole blob is sent.
-    let range_applies = headers
-        .get(header::IF_RANGE)
-        .is_none_or(|v| v.to_str().is_ok_and(|v| range::if_range_matches(v, &etag)));
-    let decision = match range_header {
-        Some(r) if range_applies => range::decide(Some(r), size),
-        _ => range::RangeDecision::Full,
-    };
-    let (status, span) = match decision {
+    let (status, span) = match asked_range(headers, size, &etag) {
         range::RangeDecision::Full => (StatusCode::OK, 0..size),
         range::RangeDecision::Partial(r) => (StatusCode::PARTIAL_CONTENT, r),
         range::RangeDecision::Multiple(ranges) => {
@@ -64,6 +52,39 @@ pub(super) async fn blob<S: ContentStore>(
         // 416 with `Content-Range: bytes */size`, through the one error function.
         range::RangeDecision::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
+    let mut response = span_response(status, &span, size, digest, &etag);
+    // A HEAD sends the headers a GET would, `Content-Length` included, and no body.
+    if let Some(blob) = open {
+        *response.body_mut() = body(blob, span)?;
+    }
+    Ok(response)
+}
+
+/// What the request's `Range` asks of a blob of `size` bytes whose validator is `etag`.
+pub(super) fn asked_range(headers: &HeaderMap, size: u64, etag: &str) -> range::RangeDecision {
+    // A Range value that is not visible ASCII is ignored, as `range::decide` ignores one it
+    // cannot parse: the whole blob is sent (RFC 9110, 14.2 lets a server ignore Range).
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // If-Range: the Range applies only while the representation is the one the client has.
+    // An If-Range that cannot be read matches nothing, so the whole blob is sent.
+    let range_applies = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| range::if_range_matches(v, etag)));
+    match range_header {
+        Some(r) if range_applies => range::decide(Some(r), size),
+        _ => range::RangeDecision::Full,
+    }
+}
+
+/// The headers of a 200 (the whole blob) or a 206 of one `span` of a blob of `size` bytes,
+/// without a body yet.
+pub(super) fn span_response(
+    status: StatusCode,
+    span: &std::ops::Range<u64>,
+    size: u64,
+    digest: &Digest,
+    etag: &str,
+) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -76,7 +97,7 @@ pub(super) async fn blob<S: ContentStore>(
         HeaderValue::from(span.end.saturating_sub(span.start)),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    content_headers(h, digest, &etag, true);
+    content_headers(h, digest, etag, true);
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(
             header::CONTENT_RANGE,
@@ -87,11 +108,7 @@ pub(super) async fn blob<S: ContentStore>(
             )),
         );
     }
-    // A HEAD sends the headers a GET would, `Content-Length` included, and no body.
-    if let Some(blob) = open {
-        *response.body_mut() = body(blob, span)?;
-    }
-    Ok(response)
+    response
 }
 
 /// 206 `multipart/byteranges` with `ranges` of a blob of `size` bytes (see [`range`]); a HEAD

@@ -90,6 +90,14 @@ pub enum ApiError {
         /// The manifest that uses it (itself, when a writer holds it).
         by: Digest,
     },
+    /// A pull-through miss the upstream could not answer (502): what was asked of which
+    /// upstream, and why it failed (the upstream's text, control characters stripped).
+    Upstream {
+        /// The upstream's URL.
+        upstream: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Reading the cache failed.
     Internal(io::Error),
     /// The store failed.
@@ -177,6 +185,12 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             "TOOMANYREQUESTS",
             "too many requests: the credential checks are busy",
             Value::Null,
+        ),
+        ApiError::Upstream { upstream, reason } => (
+            StatusCode::BAD_GATEWAY,
+            "UNAVAILABLE",
+            "the upstream registry did not answer: nothing cached was served",
+            json!({ "upstream": upstream, "reason": reason }),
         ),
         ApiError::Unavailable { limit } => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -48,6 +48,8 @@ pub(super) struct AccessLog {
     pub(super) head: bool,
     pub(super) declared: Option<u64>,
     pub(super) started: Instant,
+    /// `hit`, `miss` or `stale` for content answers.
+    pub(super) cache: Option<&'static str>,
 }
 
 impl Drop for AccessLog {
@@ -67,8 +69,12 @@ impl Drop for AccessLog {
             Some(q) => format!("?{q}"),
             None => String::new(),
         };
+        let cache = match self.cache {
+            Some(c) => format!(" {c}"),
+            None => String::new(),
+        };
         tracing::info!(
-            "{user}{} {}{query} {} {}B {:.1}ms",
+            "{user}{} {}{query} {} {}B {:.1}ms{cache}",
             self.method,
             self.path,
             self.status,

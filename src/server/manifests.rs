@@ -276,14 +276,6 @@ pub(super) async fn put_manifest<S: ContentStore>(
         writer.commit(&digest).await?;
     }
     let host = host_of(headers);
-    let entry = |annotation: &str, value: String| crate::manifest::Descriptor {
-        media_type: media_type.clone(),
-        digest: digest.clone(),
-        size,
-        platform: None,
-        annotations: [(annotation.to_owned(), value)].into(),
-        extra: Default::default(),
-    };
     let tag_params = !extra_tags.is_empty();
     if let Some(tag) = tag
         && !extra_tags.iter().any(|t| t == tag)
@@ -291,22 +283,11 @@ pub(super) async fn put_manifest<S: ContentStore>(
         extra_tags.insert(0, tag.to_owned());
     }
     if !extra_tags.is_empty() {
-        let named: Vec<(String, crate::manifest::Descriptor)> = extra_tags
+        let names = extra_tags
             .iter()
-            .map(|tag| {
-                let full = format!("{host}/{name}:{tag}");
-                (full.clone(), entry(crate::manifest::REF_NAME, full))
-            })
+            .map(|tag| format!("{host}/{name}:{tag}"))
             .collect();
-        // All tags in one atomic update.
-        source
-            .update_refs(move |index| {
-                for (full, descriptor) in named {
-                    index.set_ref(&full, vec![descriptor]);
-                }
-                ((), true)
-            })
-            .await?;
+        record_tags(source, names, &media_type, &digest, size).await?;
     }
     if let Some(subject) = &subject {
         super::referrers::record(source, subject, &digest, &media_type, size, &bytes).await?;
@@ -337,6 +318,40 @@ pub(super) async fn put_manifest<S: ContentStore>(
         );
     }
     Ok(response)
+}
+
+/// Records each of `names` (full references with a tag) for the manifest `digest`, in one
+/// atomic update of the reference table; a name's earlier entries are replaced.
+pub(super) async fn record_tags<S: ContentStore>(
+    source: &S,
+    names: Vec<String>,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), ApiError> {
+    let named: Vec<(String, crate::manifest::Descriptor)> = names
+        .into_iter()
+        .map(|full| {
+            let descriptor = crate::manifest::Descriptor {
+                media_type: media_type.to_owned(),
+                digest: digest.clone(),
+                size,
+                platform: None,
+                annotations: [(crate::manifest::REF_NAME.to_owned(), full.clone())].into(),
+                extra: Default::default(),
+            };
+            (full, descriptor)
+        })
+        .collect();
+    source
+        .update_refs(move |index| {
+            for (full, descriptor) in named {
+                index.set_ref(&full, vec![descriptor]);
+            }
+            ((), true)
+        })
+        .await?;
+    Ok(())
 }
 
 /// The registry part of names pushed tags are recorded under: the request's `Host` when it

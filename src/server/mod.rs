@@ -58,12 +58,14 @@ mod listen;
 mod listing;
 mod log;
 mod manifests;
+mod metrics;
 pub mod range;
 mod referrers;
 mod routing;
 mod scope;
 pub mod tls;
 mod uploads;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +77,7 @@ use axum::http::{Response, StatusCode};
 pub use auth::{Htpasswd, Verdict};
 pub use error::{ApiError, error_response};
 pub use listen::{run, run_with};
+pub use upstream::{PullThrough, Upstream};
 
 use crate::digest::Digest;
 
@@ -131,6 +134,8 @@ pub struct Access {
     pub htpasswd: Option<Arc<Htpasswd>>,
     /// What clients may change (nothing by default).
     pub writes: Writes,
+    /// Upstream registries a miss is fetched from (`--upstream`; none by default).
+    pub pull_through: Option<PullThrough>,
 }
 
 /// What a server lets clients change (issue 11). The default is read-only: every write gets

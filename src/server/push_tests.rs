@@ -16,8 +16,16 @@ use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
 use crate::store::{ContentStore, MemoryStore};
 
+/// Settings with these writes and nothing else.
+fn access(writes: Writes) -> super::Access {
+    super::Access {
+        writes,
+        ..super::Access::default()
+    }
+}
+
 fn app_with(writes: Writes) -> Arc<App<MemoryStore>> {
-    App::new(MemoryStore::new(), None, writes)
+    App::new(MemoryStore::new(), &access(writes))
 }
 
 fn app() -> Arc<App<MemoryStore>> {
@@ -495,12 +503,11 @@ async fn idle_sessions_expire_and_sessions_of_an_earlier_run_count() {
     crate::store::BlobWriter::close(w).await.unwrap();
     let app = App::new(
         store,
-        None,
-        Writes {
+        &access(Writes {
             push: true,
             max_upload_sessions: 1,
             ..Writes::default()
-        },
+        }),
     );
     sweep_once(&app, Duration::from_secs(3600)).await.unwrap();
     let a = req(&app, Method::POST, "/v2/a/blobs/uploads/", &[], b"").await;
@@ -1020,7 +1027,7 @@ async fn mounts_and_deletes_are_scoped_to_a_repository() {
     }
     let layer = digest_bytes(Algorithm::Sha256, b"layer");
     // A new server over the same store: nothing linked in memory.
-    let restarted = App::new(app.source.clone(), None, app.writes);
+    let restarted = App::new(app.source.clone(), &access(app.writes));
     for (from, want) in [
         ("team/app", StatusCode::CREATED),
         ("team/third", StatusCode::ACCEPTED),

@@ -19,9 +19,11 @@ use super::deletes::{delete_blob, delete_manifest};
 use super::listing::{Query, catalog, tags_list};
 use super::log::{AccessLog, LoggedBody, escape_for_log, query_for_log};
 use super::manifests::{CLASSIFYING, Classified, manifest, put_manifest};
+use super::metrics::{CacheStatus, Metrics};
 use super::referrers::referrers;
 use super::scope::Scope;
 use super::uploads::{Sessions, sweep, upload};
+use super::upstream::{self, Puller};
 use super::{
     API_VERSION, Access, ApiError, Htpasswd, NOSNIFF, READ_METHODS, Verdict, Writes,
     error_response, json_response,
@@ -51,19 +53,39 @@ pub(super) struct App<S> {
     pub(super) sessions: Sessions,
     /// Which repository holds what, for mounts and deletes (see `scope`).
     pub(super) scope: Scope,
+    /// With `--upstream`: the upstreams and the transfers from them.
+    pub(super) pull: Option<Puller>,
+    /// What `/metrics` shows.
+    pub(super) metrics: Metrics,
 }
 
 impl<S: ContentStore> App<S> {
-    pub(super) fn new(source: S, htpasswd: Option<Arc<Htpasswd>>, writes: Writes) -> Arc<App<S>> {
+    pub(super) fn new(source: S, access: &Access) -> Arc<App<S>> {
+        let upstreams = access.pull_through.iter().flat_map(|p| &p.upstreams);
         Arc::new(App {
             source,
-            htpasswd,
+            htpasswd: access.htpasswd.clone(),
             classified: Mutex::new(HashMap::new()),
             classifying: Semaphore::new(CLASSIFYING),
-            writes,
+            writes: access.writes,
             sessions: Sessions::default(),
             scope: Scope::default(),
+            metrics: Metrics::new(upstreams.map(|u| u.url.clone())),
+            pull: access.pull_through.clone().map(Puller::new),
         })
+    }
+
+    /// The pull-through state; an internal error for a server without upstreams (callers
+    /// only get here after [`App::upstream_for`] found one).
+    pub(super) fn pull(&self) -> Result<&Puller, ApiError> {
+        self.pull
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal(std::io::Error::other("no upstream is configured")))
+    }
+
+    /// The number of the upstream that serves a request with this `ns`, if any.
+    pub(super) fn upstream_for(&self, ns: Option<&str>) -> Option<usize> {
+        self.pull.as_ref()?.config.choose(ns).map(|(i, _)| i)
     }
 
     /// What is known about `digest` as a manifest, if it was classified at this `size`: bytes
@@ -91,7 +113,7 @@ impl<S: ContentStore> App<S> {
 /// routed by [`parse_api_path`], suffixes from the right); anything else gets a 404 envelope.
 /// With pushes allowed, a task sweeps expired upload sessions for as long as the router lives.
 pub(super) fn router<S: ContentStore>(source: S, access: &Access) -> Router {
-    let app = App::new(source, access.htpasswd.clone(), access.writes);
+    let app = App::new(source, access);
     if app.writes.push {
         // It holds the app weakly, so it ends with the server.
         tokio::spawn(sweep(Arc::downgrade(&app)));
@@ -145,6 +167,16 @@ pub(super) async fn handle<S: ContentStore>(
         Err(e) => Err(e),
     };
     let mut response = answered.unwrap_or_else(|e| error_response(&e));
+    let cache = response.extensions().get::<CacheStatus>().copied();
+    let served = match (&parts.method, response.status().is_success()) {
+        (&Method::GET, true) => response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    app.metrics.answered(cache, served);
     let headers = response.headers_mut();
     // Added here, after `error_response`, so that errors carry them as answers do.
     headers.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
@@ -166,10 +198,19 @@ pub(super) async fn handle<S: ContentStore>(
             bytes: 0,
             head: parts.method == Method::HEAD,
             declared,
+            cache: cache.map(CacheStatus::as_str),
             started,
         };
         // The line is written when the body ends or is dropped, with the bytes it yielded.
         response = response.map(|body| Body::new(LoggedBody { inner: body, log }));
+    }
+    response
+}
+
+/// Marks an answer about content as served from the cache, unless it says otherwise already.
+fn hit(mut response: Response<Body>) -> Response<Body> {
+    if response.extensions().get::<CacheStatus>().is_none() {
+        response.extensions_mut().insert(CacheStatus::Hit);
     }
     response
 }
@@ -187,6 +228,21 @@ pub(super) async fn answer<S: ContentStore>(
     let raw_query = query;
     let query = Query::parse(query);
     // No part of the `parse_api_path` grammar (it names no repository): matched first.
+    if path == "/metrics" {
+        return match *method {
+            Method::GET | Method::HEAD => {
+                let in_flight = app.pull.as_ref().map_or(0, |p| p.flights.len());
+                Ok(json_response(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    app.metrics.render(in_flight),
+                ))
+            }
+            _ => Err(ApiError::Unsupported {
+                allow: READ_METHODS,
+            }),
+        };
+    }
     if path == "/v2/_catalog" {
         return match *method {
             Method::GET | Method::HEAD => catalog(source, &query).await,
@@ -241,14 +297,27 @@ pub(super) async fn answer<S: ContentStore>(
             "application/json",
             "{}".into(),
         )),
-        ApiRoute::Blob { digest, .. } => {
+        ApiRoute::Blob { name, digest } => {
             // Found by digest alone: the cache is shared by all names. A malformed digest is 400
             // `DIGEST_INVALID` before the store is asked.
             let digest: Digest = digest.parse().map_err(ApiError::DigestInvalid)?;
-            blob(source, &digest, head, headers).await
+            let answer = blob(source, &digest, head, headers).await;
+            match (answer, app.upstream_for(query.ns.as_deref())) {
+                // A miss, with an upstream to ask.
+                (Err(ApiError::BlobUnknown(_)), Some(index)) => {
+                    upstream::blob(app, index, name, &digest, head, headers).await
+                }
+                (answer, _) => answer.map(hit),
+            }
         }
         ApiRoute::Manifest { name, reference } => {
-            manifest(app, name, reference, head, headers, query.ns.as_deref()).await
+            let ns = query.ns.as_deref();
+            match app.upstream_for(ns) {
+                Some(index) => upstream::manifest(app, index, name, reference, head, headers).await,
+                None => manifest(app, name, reference, head, headers, ns)
+                    .await
+                    .map(hit),
+            }
         }
         ApiRoute::TagsList { name } => tags_list(source, name, &query).await,
         ApiRoute::Referrers { digest, .. } => {

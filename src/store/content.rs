@@ -362,6 +362,13 @@ pub trait ContentStore: Send + Sync + 'static {
         None
     }
 
+    /// A blob that a writer of this process is appending to right now, readable while it
+    /// grows (pull-through streams a blob to its clients as it arrives); `None` when there is
+    /// none, or the backend cannot show one (readers then wait for the commit).
+    fn growing(&self, _digest: &Digest) -> Option<Growing> {
+        None
+    }
+
     /// Takes a blob that failed verification out of service (kept for inspection where the
     /// backend can); afterwards it is not found. Missing is fine.
     fn quarantine(&self, digest: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -435,6 +442,74 @@ pub trait BlobWriter: Send + Sized {
     /// Stops writing for now: everything written is durable when this returns, and the lock
     /// is released. Returns the offset a later writer resumes at.
     fn close(self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A blob being written, as a reader sees it ([`ContentStore::growing`]): the data, opened for
+/// reading at the size the writer was told, of which the first [`Growing::readable`] bytes are
+/// written (appends only; a positional write does not move it), and a count of the times the
+/// writer cut back what it had written (a restart), after which bytes read before may be
+/// stale. The data stays readable through the same handle after the commit names it.
+/// Unverified until then: a reader holds back the blob's end until the commit.
+#[derive(Debug, Clone)]
+pub struct Growing {
+    blob: Arc<Blob>,
+    counters: Arc<GrowingCounters>,
+}
+
+/// What a writer keeps current for the readers of a [`Growing`] blob.
+#[derive(Debug, Default)]
+pub struct GrowingCounters {
+    /// Bytes from the start that are written.
+    pub readable: std::sync::atomic::AtomicU64,
+    /// Truncations below `readable`.
+    pub restarts: std::sync::atomic::AtomicU64,
+}
+
+impl GrowingCounters {
+    /// Records a truncation to `len`: a restart when readers may have seen more.
+    pub fn truncated(&self, len: u64) {
+        use std::sync::atomic::Ordering;
+        if self.readable.load(Ordering::Acquire) > len {
+            // First the restart, so that a reader who sees less also sees the restart.
+            self.restarts.fetch_add(1, Ordering::AcqRel);
+            self.readable.fetch_min(len, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Growing {
+    /// `blob`, of which `counters` say how much is written.
+    pub fn new(blob: Blob, counters: Arc<GrowingCounters>) -> Growing {
+        Growing {
+            blob: Arc::new(blob),
+            counters,
+        }
+    }
+
+    /// The counters its writer keeps.
+    pub fn counters(&self) -> &Arc<GrowingCounters> {
+        &self.counters
+    }
+
+    /// The data.
+    pub fn blob(&self) -> &Arc<Blob> {
+        &self.blob
+    }
+
+    /// How many bytes from the start are written (never more than the blob's size).
+    pub fn readable(&self) -> u64 {
+        self.counters
+            .readable
+            .load(std::sync::atomic::Ordering::Acquire)
+            .min(self.blob.size())
+    }
+
+    /// How often the writer restarted (see the type's docs).
+    pub fn restarts(&self) -> u64 {
+        self.counters
+            .restarts
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// The contract's rule for [`BlobWriter::commit`]: a writer opened for digest `own` (`None`

@@ -35,8 +35,8 @@ use std::sync::Arc;
 
 pub use cache_lock::{CacheLock, CacheLockMode};
 pub use content::{
-    Blob, BlobWriter, Checkpoint, ContentStore, Deleted, Location, Partial, StoredBlob, UploadId,
-    UploadInfo, WriterAttempt,
+    Blob, BlobWriter, Checkpoint, ContentStore, Deleted, Growing, GrowingCounters, Location,
+    Partial, StoredBlob, UploadId, UploadInfo, WriterAttempt,
 };
 pub use index::{LayoutIndex, SOURCE_OF, owner};
 pub use ingest::{
@@ -192,6 +192,8 @@ pub struct Store {
     /// Descriptors every read goes below (see `local.rs`).
     safe: Arc<local::SafeRoot>,
     _lock: Option<Arc<CacheLock>>,
+    /// Blobs this process is appending to, readable as they grow ([`ContentStore::growing`]).
+    growing: Arc<std::sync::Mutex<std::collections::HashMap<Digest, Growing>>>,
 }
 
 impl Store {
@@ -239,6 +241,7 @@ impl Store {
             root: root.to_owned(),
             safe: Arc::new(local::SafeRoot::open(root)?),
             _lock: None,
+            growing: Default::default(),
         })
     }
 

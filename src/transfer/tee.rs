@@ -156,6 +156,10 @@ impl<S: ContentStore> ContentStore for TeeStore<S> {
         self.inner.local_path(digest)
     }
 
+    fn growing(&self, digest: &Digest) -> Option<crate::store::content::Growing> {
+        self.inner.growing(digest)
+    }
+
     async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
         self.inner.quarantine(digest).await
     }

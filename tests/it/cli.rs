@@ -194,7 +194,7 @@ fn help_of_every_subcommand() {
         };
         let talks_to_registries = matches!(
             words.first(),
-            None | Some(&"fetch" | &"head" | &"pull" | &"push" | &"copy" | &"sync")
+            None | Some(&"fetch" | &"head" | &"pull" | &"push" | &"copy" | &"sync" | &"serve")
         );
         for client_only in [
             "--retries",

@@ -26,6 +26,7 @@ mod json_lines;
 mod never_panic;
 mod progress;
 mod pull;
+mod pull_through;
 mod push;
 mod segments;
 mod serve;

@@ -352,7 +352,12 @@ impl Ingest {
     /// Appends to the data file from the end of what `from` hashed, hashing every byte it
     /// writes; anything after that point is dropped first. The writing happens on a thread
     /// of its own, so the caller (hashing) and the disk work at once.
-    pub fn append(&self, from: Hashed) -> Result<IngestWriter, StoreError> {
+    /// `shown` follows what the file holds as the thread writes (see [`IngestWriter::start`]).
+    pub fn append(
+        &self,
+        from: Hashed,
+        shown: std::sync::Arc<super::GrowingCounters>,
+    ) -> Result<IngestWriter, StoreError> {
         let file = self.open_data()?;
         let stamp = Stamp::of(&file, &self.data)?;
         if (stamp.dev, stamp.ino) != (from.stamp.dev, from.stamp.ino) {
@@ -370,7 +375,7 @@ impl Ingest {
             .append(true)
             .open(&self.data)
             .map_err(StoreError::io("open", &self.data))?;
-        IngestWriter::start(file, self.data.clone(), from.verifier)
+        IngestWriter::start(file, self.data.clone(), from.verifier, shown)
     }
 
     /// Writes `bytes` as the whole data file and fsyncs it. (Tests: small blobs held in memory
@@ -601,7 +606,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let mut w = ingest.append(from).unwrap();
+        let mut w = ingest.append(from, Default::default()).unwrap();
         assert!(rt.block_on(w.write(Bytes::copy_from_slice(bytes))));
         w.finish().unwrap()
     }

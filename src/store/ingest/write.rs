@@ -8,13 +8,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{Hashed, Stamp};
 use crate::digest::Verifier;
-use crate::store::{READ_BUF, StoreError};
+use crate::store::{GrowingCounters, READ_BUF, StoreError};
 
 /// Chunks queued between the caller (the network task) and the writer thread. Chunks are at
 /// most a few hundred KiB, so this bounds memory to a few MiB however large the blob is. (The
@@ -88,13 +90,18 @@ pub struct IngestWriter {
 }
 
 impl IngestWriter {
+    /// Starts the thread; `shown.readable` is kept at the length of the file's data that was
+    /// handed to the kernel (so a reader of the file sees it), from what `verifier` hashed on.
     pub(super) fn start(
         file: File,
         path: PathBuf,
         verifier: Verifier,
+        shown: Arc<GrowingCounters>,
     ) -> Result<IngestWriter, StoreError> {
         let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         let mut flusher = Flusher::new(&file).map_err(StoreError::io("open", &path))?;
+        let mut total = verifier.bytes();
+        shown.readable.store(total, Ordering::Release);
         let thread = std::thread::spawn(move || -> io::Result<File> {
             let mut out = BufWriter::with_capacity(WRITE_BUF, &file);
             loop {
@@ -104,6 +111,7 @@ impl IngestWriter {
                     Ok(chunk) => chunk,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         out.flush()?;
+                        shown.readable.store(total, Ordering::Release);
                         match rx.blocking_recv() {
                             Some(chunk) => chunk,
                             None => break,
@@ -112,9 +120,15 @@ impl IngestWriter {
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 };
                 out.write_all(&chunk)?;
+                total += chunk.len() as u64;
+                // What the buffer still holds is not in the file yet.
+                shown
+                    .readable
+                    .store(total - out.buffer().len() as u64, Ordering::Release);
                 flusher.wrote(chunk.len() as u64);
             }
             out.flush()?;
+            shown.readable.store(total, Ordering::Release);
             drop(out);
             flusher.finish()?;
             file.sync_all()?;

@@ -45,6 +45,13 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 impl Store {
+    /// The table of blobs this process is appending to (see [`ContentStore::growing`]).
+    pub(super) fn growing_table(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Digest, super::Growing>> {
+        self.growing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A writer for `digest` under its held `lock`, resuming its partial. A partial recorded
     /// for another size than `size` is no prefix of this blob: it starts over. A writer told no
     /// size keeps the size recorded before. Blocks (file work).
@@ -253,6 +260,10 @@ impl ContentStore for Store {
     async fn touch(&self, digest: &Digest) -> Result<(), StoreError> {
         // One futimens: not worth a thread.
         self.touch_blob(digest)
+    }
+
+    fn growing(&self, digest: &Digest) -> Option<super::Growing> {
+        self.growing_table().get(digest).cloned()
     }
 
     fn local_path(&self, digest: &Digest) -> Option<std::path::PathBuf> {

@@ -11,7 +11,10 @@ use bytes::Bytes;
 
 use super::off_runtime;
 use crate::digest::Digest;
-use crate::store::content::{BlobWriter, Checkpoint};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::store::content::{Blob, BlobWriter, Checkpoint, Growing, GrowingCounters};
 use crate::store::ingest::{Extents, PositionalWriter};
 use crate::store::{
     Commit, Hashed, Ingest, IngestLock, IngestState, IngestWriter, PrefixHasher, Store, StoreError,
@@ -54,6 +57,61 @@ pub struct LocalWriter {
     extents: Extents,
     /// The digest's lock; `None` once commit, abort or close has handed it on.
     lock: Option<IngestLock>,
+    /// How much of the data file a reader sees written ([`ContentStore::growing`]): kept by
+    /// the appending writer's thread, clipped by a truncation.
+    counters: Arc<GrowingCounters>,
+    /// The entry that shows the blob to readers while this writer lives.
+    _shown: Option<Shown>,
+}
+
+/// A blob shown in its store's table of growing blobs; leaves it when dropped.
+struct Shown {
+    store: Store,
+    digest: Digest,
+    counters: Arc<GrowingCounters>,
+}
+
+impl Shown {
+    /// Shows the data file of `ingest` (a blob of `size` bytes) as `digest`, growing as
+    /// `counters` say; `None` when the file cannot be opened for reading.
+    fn new(
+        store: &Store,
+        digest: &Digest,
+        size: u64,
+        ingest: &Ingest,
+        counters: &Arc<GrowingCounters>,
+    ) -> Option<Shown> {
+        // The data file may not exist yet (nothing written): made empty, so that readers hold
+        // the file the writer appends to.
+        let path = ingest.data_path();
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        drop(made.ok()?);
+        let file = std::fs::File::open(path).ok()?;
+        let growing = Growing::new(Blob::file(file, size), counters.clone());
+        store.growing_table().insert(digest.clone(), growing);
+        Some(Shown {
+            store: store.clone(),
+            digest: digest.clone(),
+            counters: counters.clone(),
+        })
+    }
+}
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        let mut table = self.store.growing_table();
+        // Only its own entry: a later writer of the digest may have shown its own.
+        if table
+            .get(&self.digest)
+            .is_some_and(|g| Arc::ptr_eq(g.counters(), &self.counters))
+        {
+            table.remove(&self.digest);
+        }
+    }
 }
 
 impl Drop for LocalWriter {
@@ -123,6 +181,13 @@ impl LocalWriter {
             }
             _ => Extents::prefix(offset),
         };
+        let counters = Arc::new(GrowingCounters::default());
+        counters.readable.store(offset, Ordering::Release);
+        let shown = match (&key, note.size) {
+            (Key::Digest(d), Some(size)) => Shown::new(&store, d, size, &ingest, &counters),
+            // An upload has no name a reader could ask by; a blob of unknown size no length.
+            _ => None,
+        };
         Ok(LocalWriter {
             store,
             key,
@@ -135,6 +200,8 @@ impl LocalWriter {
             appended: None,
             extents,
             lock: Some(lock),
+            counters,
+            _shown: shown,
         })
     }
 
@@ -289,8 +356,9 @@ impl BlobWriter for LocalWriter {
             // on only the appending writer touches the file; `append` drops whatever lies past
             // the offset, so file and hash agree from the first byte appended.
             let hashed = self.hashed(self.offset).await?;
+            let counters = self.counters.clone();
             let writer = self
-                .with_ingest(move |ingest| ingest.append(hashed))
+                .with_ingest(move |ingest| ingest.append(hashed, counters))
                 .await?;
             self.sequential = Some(writer);
         }
@@ -371,6 +439,7 @@ impl BlobWriter for LocalWriter {
         self.finish_sequential().await?;
         self.finish_positional().await?;
         let len = len.min(self.offset);
+        self.counters.truncated(len);
         self.with_ingest(move |ingest| ingest.truncate(len)).await?;
         self.extents.clip(len);
         if self.prefix.as_ref().is_some_and(|h| h.bytes() > len) {

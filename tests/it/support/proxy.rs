@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -89,27 +89,31 @@ pub struct FaultProxy {
     core: ServerCore,
     /// Scripted faults.
     script: Arc<Mutex<FaultScript>>,
+    /// Response body bytes relayed to clients so far (what the upstream "sent").
+    body_bytes: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
     /// Start a proxy on `127.0.0.1:0` forwarding to `upstream` (`host:port`).
     pub fn start(upstream: &str) -> FaultProxy {
         let script = Arc::new(Mutex::new(FaultScript::default()));
+        let body_bytes = Arc::new(AtomicU64::new(0));
         let upstream = upstream.to_owned();
         let handler: Handler = {
-            let script = script.clone();
+            let (script, body_bytes) = (script.clone(), body_bytes.clone());
             Arc::new(move |conn| {
                 let fault = {
                     let mut script = script.lock().unwrap();
                     let default = script.default.clone();
                     script.queue.pop_front().unwrap_or(default)
                 };
-                proxy_one(conn, &upstream, &fault);
+                proxy_one(conn, &upstream, &fault, &body_bytes);
             })
         };
         FaultProxy {
             core: ServerCore::start(handler),
             script,
+            body_bytes,
         }
     }
 
@@ -133,6 +137,11 @@ impl FaultProxy {
         self.script.lock().unwrap().default = fault;
     }
 
+    /// Response body bytes relayed to clients so far, all requests together.
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes.load(Ordering::SeqCst)
+    }
+
     /// Every request received so far, as the client sent it (before any fault rewrote it).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.core.requests.lock().unwrap().clone()
@@ -140,7 +149,7 @@ impl FaultProxy {
 }
 
 /// Handle one proxied request under `fault`.
-fn proxy_one(mut conn: Conn, upstream: &str, fault: &Fault) {
+fn proxy_one(mut conn: Conn, upstream: &str, fault: &Fault, body_bytes: &AtomicU64) {
     match fault {
         Fault::Status {
             code,
@@ -188,7 +197,7 @@ fn proxy_one(mut conn: Conn, upstream: &str, fault: &Fault) {
     if forward_request(&mut conn, &upstream_stream, fault).is_err() {
         return conn.respond(502, &[], b"fault proxy: sending upstream failed");
     }
-    let _ = forward_response(&conn, BufReader::new(upstream_stream), fault);
+    let _ = forward_response(&conn, BufReader::new(upstream_stream), fault, body_bytes);
     let _ = conn.stream().shutdown(Shutdown::Write);
 }
 
@@ -220,6 +229,7 @@ fn forward_response(
     conn: &Conn,
     mut upstream: BufReader<TcpStream>,
     fault: &Fault,
+    body_bytes: &AtomicU64,
 ) -> io::Result<()> {
     let status_line = read_line(&mut upstream)?;
     let headers = read_headers(&mut upstream)?;
@@ -249,6 +259,7 @@ fn forward_response(
                 chunk[(at - offset) as usize] ^= 0xFF;
             }
             Fault::CutAfter(limit) if end >= limit => {
+                body_bytes.fetch_add(limit - offset, Ordering::SeqCst);
                 client.write_all(&chunk[..(limit - offset) as usize])?;
                 client.flush()?;
                 // Shutdown instead of drop: the client must see a clean EOF, not a reset.
@@ -260,12 +271,14 @@ fn forward_response(
                 client.flush()?;
                 stall(secs, &conn.stop);
                 stalled = true;
+                body_bytes.fetch_add(n as u64, Ordering::SeqCst);
                 client.write_all(&chunk[split..])?;
                 offset = end;
                 continue;
             }
             _ => {}
         }
+        body_bytes.fetch_add(n as u64, Ordering::SeqCst);
         client.write_all(chunk)?;
         offset = end;
     }
