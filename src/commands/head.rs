@@ -5,7 +5,7 @@
 
 use super::{Common, Outcome, category_of, json_error};
 use crate::client::retry::{self, Request};
-use crate::client::{Client, RangeSupport, RegistryError, host_port};
+use crate::client::{Client, Named, RangeSupport, RegistryError, host_port};
 use crate::output::Printer;
 use crate::reference::Reference;
 
@@ -39,9 +39,13 @@ pub async fn run(
         url: registry_url.clone(),
         what: &what,
     };
-    // The last error alone, as before the driver: `head` reports what the registry said.
-    let result = retry::run(
+    // Mirrors first when configured (content by digest), as `fetch` would ask.
+    let sources = client.sources(&reference, Named::ByDigest);
+    // The last error alone, as before the driver: `head` reports what the registry said
+    // (after a failover, with the sources tried before it).
+    let result = retry::run_over(
         &request,
+        &sources,
         |attempt, wait, e: &RegistryError| {
             printer.info(&format!(
                 "attempt {attempt} failed ({}); retrying in {:.1} s",
@@ -49,14 +53,28 @@ pub async fn run(
                 wait.as_secs_f64()
             ))
         },
-        // Every attempt sends the same HEAD: there is one URL (no mirrors yet).
-        async |_| client.head_blob(&reference, digest).await,
+        // Every attempt at one source sends the same HEAD; the source that answered is kept
+        // for the ranged GET.
+        async |_, source| {
+            let head = client.head_blob(&reference, source, digest).await?;
+            Ok((head, source.clone()))
+        },
     )
     .await
-    .map_err(|gave_up| gave_up.last);
-    let head = match result {
-        Ok(head) => head,
-        Err(e) => {
+    .map_err(|gave_up| {
+        let tried = gave_up.tried.join("; ");
+        let last = anyhow::Error::new(gave_up.last);
+        if tried.is_empty() {
+            last
+        } else {
+            last.context(format!(
+                "no source answered for blob `{digest}` (tried before: {tried})"
+            ))
+        }
+    });
+    let (head, source) = match result {
+        Ok(answer) => answer,
+        Err(err) => {
             // The registry's own words about itself are worth seeing even when it failed.
             for text in client.take_warnings() {
                 printer.warn(&format!("the registry says: {text}"));
@@ -64,7 +82,6 @@ pub async fn run(
             // Printed here, after the registry's warnings, and returned as an outcome so that
             // `main` does not print it again; the exit code still follows its category. With
             // `--json` the REF's one line is the error object.
-            let err = anyhow::Error::new(e);
             if common.json {
                 printer.json_line(&json_error(given, &err))?;
             }
@@ -75,7 +92,7 @@ pub async fn run(
     let range = if check_range {
         // A real ranged GET: `Accept-Ranges` is optional (RFC 9110, 14.3), so a HEAD without
         // it proves nothing.
-        match client.check_range(&reference, digest).await {
+        match client.check_range(&reference, &source, digest).await {
             Ok(r) => Some(r),
             Err(e) => {
                 // A warning only: the HEAD's answer stands on its own.
