@@ -25,7 +25,8 @@ Examples:
   layerget fetch 127.0.0.1:5000/team/app@sha256:4f1a…        print the blob's cache path
   layerget fetch REF1 REF2 -j 8 --json                        several blobs, JSON lines
   layerget fetch REF -o layer.tar.gz                          also a verified copy
-  layerget fetch REF -o - | tar -tz                           the verified bytes on stdout";
+  layerget fetch REF -o - | tar -tz                           the verified bytes on stdout
+  layerget fetch REF --mirror http://10.0.0.5:5000/hub        a mirror first, then the registry";
 
 /// Examples in `head --help`.
 const HEAD_EXAMPLES: &str = "\
@@ -49,6 +50,7 @@ Examples:
   layerget pull alpine:3.20 --platform linux/arm64            one platform of an index
   layerget pull REF --platform linux/amd64,linux/arm64         two platforms, an index of them
   layerget pull REF --all-platforms                           every platform and the index
+  layerget pull alpine:3.20 --mirror https://mirror.internal  layers from a mirror first
   echo \"$TOKEN\" | layerget pull ghcr.io/corp/app:1 --username me --password-stdin";
 
 const PUSH_EXAMPLES: &str = "\
@@ -163,6 +165,26 @@ impl RegistryArgs {
             insecure: self.insecure || before.insecure,
         }
     }
+}
+
+/// Mirrors to try before the registry (the commands that read content: fetch, head, pull).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Mirrors")]
+pub struct MirrorArgs {
+    /// Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and
+    /// manifests by digest; give it again for more, tried in order. It gets the credentials of
+    /// its own host, never the registry's [default: the registry's `mirrors` in config.toml]
+    #[arg(long = "mirror", value_name = "URL")]
+    pub mirrors: Vec<crate::config::Mirror>,
+
+    /// Never fall back to the registry for blobs and manifests by digest (tags are still
+    /// resolved there unless --mirror-tags)
+    #[arg(long)]
+    pub mirror_only: bool,
+
+    /// Resolve tags at the mirrors too, before the registry (a mirror's tag may be stale)
+    #[arg(long)]
+    pub mirror_tags: bool,
 }
 
 /// How transfers give up and try again. No clap defaults: a value given before the subcommand
@@ -297,6 +319,16 @@ impl Command {
         }
     }
 
+    /// The mirror options of a command that reads content.
+    pub fn mirrors(&self) -> Option<&MirrorArgs> {
+        match self {
+            Command::Fetch(a) => Some(&a.mirror),
+            Command::Head(a) => Some(&a.mirror),
+            Command::Pull(a) => Some(&a.mirror),
+            _ => None,
+        }
+    }
+
     /// The registry and transfer options of a command that talks to registries.
     pub fn network(&self) -> Option<(&RegistryArgs, &TransferArgs)> {
         match self {
@@ -355,6 +387,10 @@ pub struct FetchArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// Parses `1048576`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`/`MB`-style suffixes and
@@ -467,6 +503,10 @@ pub struct HeadArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget serve`.
@@ -614,6 +654,10 @@ pub struct PullArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget push`.

@@ -313,8 +313,9 @@ pub async fn run<T, E: Retryable>(
 /// [`run`] over several sources in order (mirrors, then usually the registry): each attempt is
 /// given its number and its source, and [`step`] decides after each failure whether to retry
 /// the source or go on to the next (which the attempt continues from the bytes reached: its
-/// state is the caller's). `on_retry` is also told of a handover (with no wait). The final
-/// error names every source tried and its last error.
+/// state is the caller's). `on_retry` is told of retries with a wait only: a handover is no
+/// retry of the same request, and goes to the log (`-v`), as does the source that served. The
+/// final error names every source tried and its last error.
 pub async fn run_over<T, E: Retryable>(
     request: &Request<'_>,
     sources: &[Source],
@@ -379,7 +380,6 @@ pub async fn run_over<T, E: Retryable>(
                     source.describe(),
                     next.describe()
                 );
-                on_retry(number, Duration::ZERO, &error);
                 source = next;
                 tries = 1;
                 number += 1;

@@ -7,7 +7,7 @@ use super::{Common, Outcome, category_of, json_error};
 use crate::client::retry::{self, Request};
 use crate::client::{Client, Named, RangeSupport, RegistryError, host_port};
 use crate::output::Printer;
-use crate::reference::Reference;
+use crate::reference::{Endpoint, Reference};
 
 /// Runs `head`; `check_range` adds the 1-byte ranged GET.
 pub async fn run(
@@ -28,15 +28,13 @@ pub async fn run(
         .digest()
         .ok_or_else(|| super::UsageError(format!("`{given}` names no digest")))?;
     let client = Client::new(common.client.clone())?;
-    // Kept to tell a redirect from none: the answer's final URL is compared with it.
-    let registry_url = client.blob_url(&reference, digest);
     let what = format!("blob `{digest}` of `{}`", reference.location());
     let request = Request {
         client: &client,
         policy: common.retry,
         // A 429 holds back this URL's host, for the wait, from every later request of this
         // client: the ranged GET included.
-        url: registry_url.clone(),
+        url: client.blob_url(&reference, digest),
         what: &what,
     };
     // Mirrors first when configured (content by digest), as `fetch` would ask.
@@ -134,7 +132,9 @@ pub async fn run(
     }
     // Another origin (scheme, host, port) is what matters: the registry's credentials are
     // not sent there. Hops within its own origin still show on the `redirects:` line.
-    let redirected = if head.final_url.origin() == registry_url.origin() {
+    // The source that answered: a mirror's own host is no redirect.
+    let asked = client.url_at(&reference, &source, Endpoint::Blob(digest));
+    let redirected = if head.final_url.origin() == asked.origin() {
         "no".to_owned()
     } else {
         format!("yes, to {final_host}")
@@ -150,6 +150,9 @@ pub async fn run(
     );
     if !redirects.is_empty() {
         text.push_str(&format!("\nredirects:    {}", head.hops.join(" -> ")));
+    }
+    if let Some(m) = source.mirror() {
+        text.push_str(&format!("\nsource:       mirror {m}"));
     }
     match range {
         Some(RangeSupport::Honoured) => text.push_str("\nrange:        honoured (HTTP 206)"),
