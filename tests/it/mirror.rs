@@ -316,3 +316,28 @@ fn head_asks_the_mirror_first_and_says_so() {
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["final_host"], s.at_mirror.addr());
 }
+
+#[test]
+fn a_stalled_mirror_hands_over_to_the_registry_from_the_byte_reached() {
+    let s = Setup::start();
+    let cache = TempCache::new();
+    let size: u64 = 3 << 20;
+    let digest = s.registry.push_generated_blob("team/app", size, 32);
+    s.at_mirror.push_fault(Fault::Stall {
+        after: 1 << 20,
+        secs: 30,
+    });
+    run(&cache, "fetch")
+        .args(["--stall-timeout", "1", "--mirror", &s.mirror_url()])
+        .arg(s.at_registry.reference("team/app", &digest))
+        .assert()
+        .success();
+    assert_eq!(sha256_file(&cache.blob_path(&digest)), digest);
+    let registry = blob_gets(&s.at_registry);
+    assert_eq!(registry.len(), 1, "{registry:?}");
+    // Everything the mirror sent before it stalled was kept.
+    assert_eq!(
+        registry[0].1.as_deref(),
+        Some(format!("bytes={}-{}", 1 << 20, size - 1).as_str())
+    );
+}
