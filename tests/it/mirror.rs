@@ -341,3 +341,41 @@ fn a_stalled_mirror_hands_over_to_the_registry_from_the_byte_reached() {
         Some(format!("bytes={}-{}", 1 << 20, size - 1).as_str())
     );
 }
+
+#[test]
+fn the_registrys_token_never_goes_to_a_mirror() {
+    // A token-auth registry (anonymous tokens for `public/…`) and a plain mirror holding only
+    // the second blob: the first comes from the registry (a token is fetched), the second from
+    // the mirror, after the token exists.
+    let setup = crate::auth_support::TokenRegistry::start();
+    let a = setup.push_blob("public/app", b"first layer, registry only");
+    let mirror = TestRegistry::start();
+    let b = mirror.push_blob("public/app", b"second layer, on the mirror");
+    setup.push_blob("public/app", b"second layer, on the mirror");
+    let at_mirror = FaultProxy::start(&mirror.addr());
+    let cache = TempCache::new();
+    run(&cache, "fetch")
+        .args([
+            "-j",
+            "1",
+            "--mirror",
+            &format!("http://{}", at_mirror.addr()),
+        ])
+        .arg(setup.reference("public/app", &a))
+        .arg(setup.reference("public/app", &b))
+        .assert()
+        .success();
+    for d in [&a, &b] {
+        assert_eq!(sha256_file(&cache.blob_path(d)), *d);
+    }
+    assert!(
+        !setup
+            .token_requests_for("repository:public/app:pull")
+            .is_empty()
+    );
+    let seen = at_mirror.requests();
+    assert_eq!(seen.len(), 2, "a 404 for the first blob, the second blob");
+    for r in &seen {
+        assert_eq!(r.header("authorization"), None, "{} {}", r.method, r.path);
+    }
+}
