@@ -172,6 +172,11 @@ pub trait Retryable: fmt::Display {
     fn failure(&self) -> Failure<'_>;
     /// The error's category: a [`Category::RateLimited`] one holds back the host.
     fn category(&self) -> Category;
+    /// The error in one line, for the list of sources given up on (the source is named
+    /// beside it): by default the first line of its text, without the hint.
+    fn summary(&self) -> String {
+        first_line(&self)
+    }
 }
 
 /// The last failure of a request that was tried more than once, with how often and for how
@@ -371,8 +376,8 @@ pub async fn run_over<T, E: Retryable>(
                 if step == Step::Ban {
                     request.client.ban(source);
                 }
-                let text = error.to_string();
-                let text = text::sanitize(&text, text::Lines::Escape);
+                let summary = error.summary();
+                let text = text::sanitize(&summary, text::Lines::Escape);
                 tried.push(format!("{}: {text}", source.describe()));
                 tracing::info!(
                     "{}: {} failed ({text}); going on with {}",
@@ -408,6 +413,9 @@ impl Retryable for super::RegistryError {
     fn category(&self) -> Category {
         super::RegistryError::category(self)
     }
+    fn summary(&self) -> String {
+        self.short()
+    }
 }
 
 impl Retryable for super::manifest::ManifestFetchError {
@@ -417,6 +425,18 @@ impl Retryable for super::manifest::ManifestFetchError {
     fn category(&self) -> Category {
         super::manifest::ManifestFetchError::category(self)
     }
+    fn summary(&self) -> String {
+        match self {
+            super::manifest::ManifestFetchError::Registry(e) => e.short(),
+            other => first_line(other),
+        }
+    }
+}
+
+/// The first line of an error's text.
+fn first_line(e: &dyn fmt::Display) -> String {
+    let text = e.to_string();
+    text.lines().next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
