@@ -584,7 +584,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__copy)
-            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -623,6 +623,10 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -167,7 +167,8 @@ impl RegistryArgs {
     }
 }
 
-/// Mirrors to try before the registry (the commands that read content: fetch, head, pull).
+/// Mirrors to try before the registry (the commands that read content: fetch, head, pull, and
+/// copy's source).
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Mirrors")]
 pub struct MirrorArgs {
@@ -319,12 +320,14 @@ impl Command {
         }
     }
 
-    /// The mirror options of a command that reads content.
-    pub fn mirrors(&self) -> Option<&MirrorArgs> {
+    /// The mirror options of a command that reads content, and the REFs it reads (copy's
+    /// source; `refs` gives its destination).
+    pub fn mirrored(&self) -> Option<(&MirrorArgs, &[String])> {
         match self {
-            Command::Fetch(a) => Some(&a.mirror),
-            Command::Head(a) => Some(&a.mirror),
-            Command::Pull(a) => Some(&a.mirror),
+            Command::Fetch(a) => Some((&a.mirror, &a.refs)),
+            Command::Head(a) => Some((&a.mirror, std::slice::from_ref(&a.reference))),
+            Command::Pull(a) => Some((&a.mirror, &a.refs)),
+            Command::Copy(a) => Some((&a.mirror, std::slice::from_ref(&a.source))),
             _ => None,
         }
     }
@@ -740,6 +743,10 @@ pub struct CopyArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else SRC's content may come from (the destination is never read from mirrors).
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget sync`.

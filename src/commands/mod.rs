@@ -221,7 +221,7 @@ fn mirror_options(
     command: &Command,
     registries: &std::collections::BTreeMap<String, crate::config::RegistrySettings>,
 ) -> Result<MirrorOptions, UsageError> {
-    let Some(m) = command.mirrors() else {
+    let Some((m, read)) = command.mirrored() else {
         return Ok(MirrorOptions::default());
     };
     let options = MirrorOptions {
@@ -230,7 +230,7 @@ fn mirror_options(
         tags: m.mirror_tags,
     };
     if options.only && options.mirrors.is_empty() {
-        for given in command.refs() {
+        for given in read {
             // A REF that does not parse is the command's to report.
             let Ok(r) = given.parse::<crate::reference::Reference>() else {
                 continue;

@@ -379,3 +379,36 @@ fn the_registrys_token_never_goes_to_a_mirror() {
         assert_eq!(r.header("authorization"), None, "{} {}", r.method, r.path);
     }
 }
+
+#[test]
+fn copy_reads_its_source_from_the_mirror() {
+    let s = Setup::start();
+    let image = push_image(
+        &s.registry,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(3, 5000)],
+    );
+    let dest = TestRegistry::start();
+    let at_dest = FaultProxy::start(&dest.addr());
+    let cache = TempCache::new();
+    run(&cache, "copy")
+        .args(["--mirror", &s.mirror_url()])
+        .arg(format!("{}/team/app:v1", s.at_registry.addr()))
+        .arg(format!("{}/team/copied:v1", at_dest.addr()))
+        .assert()
+        .success();
+    // The source registry resolved the tag only; its blobs came from the mirror.
+    assert!(blob_gets(&s.at_registry).is_empty());
+    assert_eq!(blob_gets(&s.at_mirror).len(), 2, "config and layer");
+    // The destination holds the image and was never asked through a mirror.
+    let got = dest.request(
+        "GET",
+        &format!("/v2/team/copied/manifests/{}", image.digest),
+        &[("Accept", OCI_MANIFEST)],
+    );
+    assert_eq!(got.status, 200);
+    assert!(blob_gets(&at_dest).is_empty());
+}
