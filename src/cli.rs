@@ -172,10 +172,12 @@ impl RegistryArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Mirrors")]
 pub struct MirrorArgs {
-    /// Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and
-    /// manifests by digest; give it again for more, tried in order. It gets the credentials of
-    /// its own host, never the registry's [default: the registry's `mirrors` in config.toml]
-    #[arg(long = "mirror", value_name = "URL")]
+    /// Mirrors to try before the registry.
+    #[arg(
+        long = "mirror",
+        value_name = "URL",
+        help = "Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry's [default: the registry's `mirrors` in config.toml]"
+    )]
     pub mirrors: Vec<crate::config::Mirror>,
 
     /// Never fall back to the registry for blobs and manifests by digest (tags are still
