@@ -11,6 +11,10 @@
 //! settings and connection pools of its own host (`Client::home_at`), never the registry's,
 //! so the registry's token is never offered to it.
 //!
+//! A blob continued across sources is judged whole at the commit; a mismatch is laid at the
+//! source that finished it (banned, when a mirror), and the blob is fetched afresh from the
+//! next one, so a wrong ban costs speed, never correctness.
+//!
 //! How a request moves from one source to the next (the failover rules) is the retry driver's
 //! (`retry::run_over`); this module only answers "where, in which order".
 
