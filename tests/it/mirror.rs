@@ -412,3 +412,41 @@ fn copy_reads_its_source_from_the_mirror() {
     assert_eq!(got.status, 200);
     assert!(blob_gets(&at_dest).is_empty());
 }
+
+#[test]
+fn layerget_serve_of_a_cache_is_a_mirror() {
+    let s = Setup::start();
+    let image = push_image(
+        &s.registry,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(4, 4000), layer(5, 400)],
+    );
+    let name = format!("{}/team/app:v1", s.at_registry.addr());
+    // One cache pulled from the registry and served; another pulls through it.
+    let warm = TempCache::new();
+    run(&warm, "pull").arg(&name).assert().success();
+    let serve = Serve::start(warm.path(), &[]);
+    let before = s.at_registry.requests().len();
+    let cold = TempCache::new();
+    run(&cold, "pull")
+        .args([
+            "--mirror-only",
+            "--mirror",
+            &format!("http://{}", serve.addr),
+        ])
+        .arg(&name)
+        .assert()
+        .success();
+    for d in image.blobs() {
+        assert_eq!(sha256_file(&cold.blob_path(&d)), d);
+    }
+    // The registry was asked for the tag only.
+    let after: Vec<String> = s.at_registry.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(after, ["GET /v2/team/app/manifests/v1"], "{after:?}");
+}
