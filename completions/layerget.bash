@@ -584,7 +584,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__copy)
-            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -626,6 +626,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --mirror)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -646,7 +650,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -704,6 +708,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --mirror)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -750,7 +758,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --check-range --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --check-range --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -777,6 +785,10 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1066,7 +1078,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__pull)
-            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1105,6 +1117,10 @@ _layerget() {
                     return 0
                     ;;
                 --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

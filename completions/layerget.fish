@@ -69,6 +69,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l ca-file -d '
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -82,6 +83,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l verify-cache
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -92,6 +95,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l ca-file -d 'T
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -105,6 +109,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l check-range -
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -159,6 +165,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l ca-file -d 'T
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -173,6 +180,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l verify-cached
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -211,6 +220,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand copy" -l ca-file -d 'T
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
@@ -224,6 +234,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand copy" -l all-platforms
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -s v -l verbose -d 'More log output on stderr (-v, -vv)'

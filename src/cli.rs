@@ -25,7 +25,8 @@ Examples:
   layerget fetch 127.0.0.1:5000/team/app@sha256:4f1a…        print the blob's cache path
   layerget fetch REF1 REF2 -j 8 --json                        several blobs, JSON lines
   layerget fetch REF -o layer.tar.gz                          also a verified copy
-  layerget fetch REF -o - | tar -tz                           the verified bytes on stdout";
+  layerget fetch REF -o - | tar -tz                           the verified bytes on stdout
+  layerget fetch REF --mirror http://10.0.0.5:5000/hub        a mirror first, then the registry";
 
 /// Examples in `head --help`.
 const HEAD_EXAMPLES: &str = "\
@@ -51,6 +52,7 @@ Examples:
   layerget pull alpine:3.20 --platform linux/arm64            one platform of an index
   layerget pull REF --platform linux/amd64,linux/arm64         two platforms, an index of them
   layerget pull REF --all-platforms                           every platform and the index
+  layerget pull alpine:3.20 --mirror https://mirror.internal  layers from a mirror first
   echo \"$TOKEN\" | layerget pull ghcr.io/corp/app:1 --username me --password-stdin";
 
 const PUSH_EXAMPLES: &str = "\
@@ -165,6 +167,29 @@ impl RegistryArgs {
             insecure: self.insecure || before.insecure,
         }
     }
+}
+
+/// Mirrors to try before the registry (the commands that read content: fetch, head, pull, and
+/// copy's source).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Mirrors")]
+pub struct MirrorArgs {
+    /// Mirrors to try before the registry.
+    #[arg(
+        long = "mirror",
+        value_name = "URL",
+        help = "Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry's [default: the registry's `mirrors` in config.toml]"
+    )]
+    pub mirrors: Vec<crate::config::Mirror>,
+
+    /// Never fall back to the registry for blobs and manifests by digest (tags are still
+    /// resolved there unless --mirror-tags)
+    #[arg(long)]
+    pub mirror_only: bool,
+
+    /// Resolve tags at the mirrors too, before the registry (a mirror's tag may be stale)
+    #[arg(long)]
+    pub mirror_tags: bool,
 }
 
 /// How transfers give up and try again. No clap defaults: a value given before the subcommand
@@ -299,6 +324,18 @@ impl Command {
         }
     }
 
+    /// The mirror options of a command that reads content, and the REFs it reads (copy's
+    /// source; `refs` gives its destination).
+    pub fn mirrored(&self) -> Option<(&MirrorArgs, &[String])> {
+        match self {
+            Command::Fetch(a) => Some((&a.mirror, &a.refs)),
+            Command::Head(a) => Some((&a.mirror, std::slice::from_ref(&a.reference))),
+            Command::Pull(a) => Some((&a.mirror, &a.refs)),
+            Command::Copy(a) => Some((&a.mirror, std::slice::from_ref(&a.source))),
+            _ => None,
+        }
+    }
+
     /// The registry and transfer options of a command that talks to registries.
     pub fn network(&self) -> Option<(&RegistryArgs, &TransferArgs)> {
         match self {
@@ -358,6 +395,10 @@ pub struct FetchArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// Parses `1048576`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`/`MB`-style suffixes and
@@ -470,6 +511,10 @@ pub struct HeadArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget serve`.
@@ -642,6 +687,10 @@ pub struct PullArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else the content may come from.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget push`.
@@ -724,6 +773,10 @@ pub struct CopyArgs {
     /// When to give up and try again.
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    /// Where else SRC's content may come from (the destination is never read from mirrors).
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
 }
 
 /// `layerget sync`.

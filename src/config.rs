@@ -10,7 +10,14 @@
 //!
 //! [registry."127.0.0.1:5000"]
 //! insecure = true        # or plain-http = true
+//!
+//! [registry."docker.io"]
+//! mirrors = ["https://mirror.internal", "http://10.0.0.5:5000/hub"]   # tried in order
 //! ```
+//!
+//! A mirror is a base URL ([`Mirror`]): `http(s)://host[:port][/prefix]`. Its credentials,
+//! TLS exceptions and connection pools are those of its own host (a `[registry."host:port"]`
+//! entry of its own), never the registry's.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +40,97 @@ pub struct RegistrySettings {
     /// Speak plain http.
     #[serde(default)]
     pub plain_http: bool,
+    /// Mirrors tried in order for blobs and manifests by digest, before the registry itself.
+    #[serde(default)]
+    pub mirrors: Vec<Mirror>,
+}
+
+/// A mirror of a registry: the base URL its `/v2/` API lives under, `http(s)://host[:port]`
+/// with an optional path prefix (`https://proxy.example/hub` serves
+/// `https://proxy.example/hub/v2/…`, as containerd's `hosts.toml` and
+/// `layerget serve --upstream` prefixes allow). Parsed from flags and the config file, so every
+/// rule is checked here: no user info (credentials in a URL end up in logs: they come from the
+/// mirror host's own credential sources), no query or fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Mirror(reqwest::Url);
+
+/// Why a mirror URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid mirror `{given}`: {reason}\nhint: a mirror looks like `https://mirror.example` or `http://127.0.0.1:5000/prefix`"
+)]
+pub struct MirrorError {
+    /// What was given (control characters escaped).
+    pub given: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl Mirror {
+    /// Parses and validates a mirror URL.
+    pub fn parse(s: &str) -> Result<Mirror, MirrorError> {
+        let fail = |reason| MirrorError {
+            given: crate::text::sanitize(s, crate::text::Lines::Escape).into_owned(),
+            reason,
+        };
+        let mut url = reqwest::Url::parse(s).map_err(|_| fail("not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(fail("the scheme must be http or https"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(fail("no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(fail(
+                "credentials do not belong in the URL (they come from docker login for the mirror's host)",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(fail("a mirror URL has no query or fragment"));
+        }
+        // `/v2/` is appended to the prefix; a trailing `/` keeps the last segment of it.
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(Mirror(url))
+    }
+
+    /// The base URL (ends with `/`).
+    pub fn base(&self) -> &reqwest::Url {
+        &self.0
+    }
+
+    /// `host[:port]`: the name its credentials and config-file settings are looked up by.
+    pub fn host_port(&self) -> String {
+        let host = self.0.host_str().unwrap_or_default();
+        match self.0.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+}
+
+impl TryFrom<String> for Mirror {
+    type Error = MirrorError;
+    fn try_from(s: String) -> Result<Mirror, MirrorError> {
+        Mirror::parse(&s)
+    }
+}
+
+impl std::str::FromStr for Mirror {
+    type Err = MirrorError;
+    fn from_str(s: &str) -> Result<Mirror, MirrorError> {
+        Mirror::parse(s)
+    }
+}
+
+impl fmt::Display for Mirror {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Validated: no user info and no query, so nothing to redact.
+        f.write_str(self.0.as_str().trim_end_matches('/'))
+    }
 }
 
 /// The whole file.
@@ -160,6 +258,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mirror_urls() {
+        let good = [
+            ("https://m.example", "https://m.example/", "m.example"),
+            (
+                "http://127.0.0.1:5001/hub",
+                "http://127.0.0.1:5001/hub/",
+                "127.0.0.1:5001",
+            ),
+            (
+                "http://[::1]:5001/a/b/",
+                "http://[::1]:5001/a/b/",
+                "[::1]:5001",
+            ),
+            ("HTTPS://M.example:443/", "https://m.example/", "m.example"),
+        ];
+        for (given, base, host) in good {
+            let m = Mirror::parse(given).unwrap();
+            assert_eq!(m.base().as_str(), base, "{given}");
+            assert_eq!(m.host_port(), host, "{given}");
+            // Display gives back what parses to the same mirror.
+            assert_eq!(Mirror::parse(&m.to_string()).unwrap(), m, "{given}");
+        }
+        let bad = [
+            ("m.example", "not a URL"),
+            ("ftp://m.example", "the scheme"),
+            ("file:///tmp", "the scheme"),
+            ("http://user:pw@m.example", "credentials"),
+            ("http://m.example/?ns=docker.io", "no query"),
+            ("http://m.example/#x", "no query"),
+            ("http://", "not a URL"),
+        ];
+        for (given, want) in bad {
+            let e = Mirror::parse(given).unwrap_err();
+            assert!(e.to_string().contains(want), "{given}: {e}");
+        }
+        // Control characters of a hostile value are escaped in the message.
+        let e = Mirror::parse("http://a\u{1b}[31m/")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\u{1b}'), "{e:?}");
+    }
+
+    #[test]
     fn parses_registry_tables() {
         let c = Config::parse(
             r#"
@@ -179,6 +320,21 @@ mod tests {
         );
         assert!(c.registry["127.0.0.1:5000"].insecure);
         assert!(c.registry["localhost"].plain_http);
+        assert!(c.registry["localhost"].mirrors.is_empty());
+        let c = Config::parse(
+            "[registry.\"docker.io\"]\nmirrors = [\"https://m.example\", \"http://127.0.0.1:5001/hub\"]",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let mirrors: Vec<String> = c.registry["docker.io"]
+            .mirrors
+            .iter()
+            .map(|m| m.base().to_string())
+            .collect();
+        assert_eq!(
+            mirrors,
+            ["https://m.example/", "http://127.0.0.1:5001/hub/"]
+        );
         assert_eq!(
             Config::parse("", Path::new("x")).unwrap(),
             Config::default()
@@ -193,6 +349,11 @@ mod tests {
             ("[registry.\"a.b\"]\ninsecure = \"yes\"", "invalid type"),
             ("[registry.\"bad host!\"]", "invalid registry host"),
             ("[registry", "invalid config file"),
+            (
+                "[registry.\"a.b\"]\nmirrors = [\"ftp://m\"]",
+                "invalid mirror `ftp://m`",
+            ),
+            ("[registry.\"a.b\"]\nmirrors = \"http://m\"", "invalid type"),
         ] {
             let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
             assert_eq!(err.category(), Category::Usage);

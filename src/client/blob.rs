@@ -7,7 +7,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Url};
 
 use super::headers::{ContentRange, RateLimit, Trail, header_str, header_u64, redact};
-use super::{Client, RegistryError, status_error};
+use super::{Client, RegistryError, Source, status_error};
 use crate::digest::Digest;
 use crate::reference::{Endpoint, Reference};
 
@@ -78,20 +78,22 @@ impl Client {
         self.url(reference, Endpoint::Blob(digest))
     }
 
-    /// Sends HEAD for a blob. A failure status is an error whose category says which.
+    /// Sends HEAD for a blob to `source`. A failure status is an error whose category says
+    /// which.
     pub async fn head_blob(
         &self,
         reference: &Reference,
+        source: &Source,
         digest: &Digest,
     ) -> Result<BlobHead, RegistryError> {
-        let url = self.blob_url(reference, digest);
+        let url = self.url_at(reference, source, Endpoint::Blob(digest));
         let response = self
-            .send(reference, Method::HEAD, &url, HeaderMap::new())
+            .send_at(reference, source, Method::HEAD, &url, HeaderMap::new())
             .await?;
         let status = response.status();
         if !status.is_success() {
             let subject = format!("blob {digest}");
-            return Err(status_error(subject, reference.location(), response, false).await);
+            return Err(status_error(subject, source.location(reference), response, false).await);
         }
         let headers = response.headers();
         let trail = response.extensions().get::<Trail>().cloned();
@@ -112,9 +114,12 @@ impl Client {
     pub async fn check_range(
         &self,
         reference: &Reference,
+        source: &Source,
         digest: &Digest,
     ) -> Result<RangeSupport, RegistryError> {
-        let answer = self.get_blob(reference, digest, Some((0, Some(0)))).await?;
+        let answer = self
+            .get_blob(reference, source, digest, Some((0, Some(0))))
+            .await?;
         Ok(match (answer.status, answer.content_range) {
             (
                 206,
@@ -128,15 +133,17 @@ impl Client {
         })
     }
 
-    /// Sends GET for a blob; `range` asks for bytes `first..=last` (`last` open when `None`).
-    /// Resumes send a closed range when the size is known, which some servers insist on.
+    /// Sends GET for a blob to `source`; `range` asks for bytes `first..=last` (`last` open
+    /// when `None`). Resumes send a closed range when the size is known, which some servers
+    /// insist on.
     pub async fn get_blob(
         &self,
         reference: &Reference,
+        source: &Source,
         digest: &Digest,
         range: Option<(u64, Option<u64>)>,
     ) -> Result<BlobResponse, RegistryError> {
-        let url = self.blob_url(reference, digest);
+        let url = self.url_at(reference, source, Endpoint::Blob(digest));
         let mut headers = HeaderMap::new();
         if let Some((first, last)) = range {
             let range = match last {
@@ -150,11 +157,13 @@ impl Client {
                 })?,
             );
         }
-        let response = self.send(reference, Method::GET, &url, headers).await?;
+        let response = self
+            .send_at(reference, source, Method::GET, &url, headers)
+            .await?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
             let subject = format!("blob {digest}");
-            return Err(status_error(subject, reference.location(), response, true).await);
+            return Err(status_error(subject, source.location(reference), response, true).await);
         }
         let final_url = response.url().clone();
         let headers = response.headers();

@@ -9,7 +9,7 @@
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 
-use super::{Client, RegistryError, header_str, redact, retry, status_error};
+use super::{Client, RegistryError, Source, header_str, redact, retry, status_error};
 use crate::digest::{Algorithm, Digest, digest_bytes};
 use crate::exit::Category;
 use crate::manifest::{ACCEPT, MAX_MANIFEST};
@@ -95,7 +95,7 @@ impl Client {
         self.url(reference, Endpoint::Manifest(&target.as_path()))
     }
 
-    /// HEADs a manifest (Docker Hub meters GETs of manifests, not HEADs): the digest the
+    /// HEADs a manifest at the registry itself (Docker Hub meters GETs of manifests, not HEADs): the digest the
     /// registry declares for it (`Docker-Content-Digest`), `None` when it declares none or one
     /// that cannot be read (then only a GET can tell).
     pub async fn head_manifest(
@@ -106,7 +106,9 @@ impl Client {
         let url = self.manifest_url(reference, target);
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        let response = self.send(reference, Method::HEAD, &url, headers).await?;
+        let response = self
+            .send_at(reference, &Source::Registry, Method::HEAD, &url, headers)
+            .await?;
         if response.status().as_u16() != 200 {
             let subject = format!("manifest {}", target.as_path());
             return Err(status_error(subject, reference.location(), response, false).await);
@@ -115,23 +117,28 @@ impl Client {
             .and_then(|v| v.trim().parse::<Digest>().ok()))
     }
 
-    /// GETs a manifest of `reference`'s repository, with `Accept` listing the four manifest
-    /// types, and verifies its bytes.
+    /// GETs a manifest of `reference`'s repository from `source` (the registry or a mirror),
+    /// with `Accept` listing the four manifest types, and verifies its bytes.
     pub async fn get_manifest(
         &self,
         reference: &Reference,
+        source: &Source,
         target: ManifestTarget<'_>,
     ) -> Result<ManifestResponse, ManifestFetchError> {
-        let url = self.manifest_url(reference, target);
+        let url = self.url_at(reference, source, Endpoint::Manifest(&target.as_path()));
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        let mut response = self.send(reference, Method::GET, &url, headers).await?;
+        let mut response = self
+            .send_at(reference, source, Method::GET, &url, headers)
+            .await?;
         let status = response.status().as_u16();
         let subject = format!("manifest {}", target.as_path());
         if status != 200 {
-            return Err(status_error(subject, reference.location(), response, true)
-                .await
-                .into());
+            return Err(
+                status_error(subject, source.location(reference), response, true)
+                    .await
+                    .into(),
+            );
         }
         let final_url = response.url().clone();
         let shown = redact(&final_url);

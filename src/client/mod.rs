@@ -22,6 +22,7 @@ pub mod auth;
 pub mod challenge;
 pub mod credentials;
 pub mod manifest;
+pub mod mirror;
 pub mod retry;
 
 mod blob;
@@ -49,6 +50,7 @@ pub(crate) use self::headers::header_str;
 pub use self::headers::{ContentRange, RateLimit, host_port, parse_warnings, redact};
 pub use self::http::HttpSetupError;
 pub(crate) use self::http::{BodyFn, Pools, follow};
+pub use self::mirror::{MirrorOptions, Named, Source};
 pub use self::upload::{ManifestPut, Started, UploadError, push_scope};
 
 /// Most redirects followed for one request (the same cap as curl's and reqwest's default).
@@ -74,6 +76,8 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// Per-registry settings from the config file (flags win).
     pub registries: std::collections::BTreeMap<String, crate::config::RegistrySettings>,
+    /// Mirror flags (`--mirror`, `--mirror-only`, `--mirror-tags`).
+    pub mirrors: MirrorOptions,
 }
 
 impl ClientOptions {
@@ -93,6 +97,7 @@ impl Default for ClientOptions {
             ca_file: None,
             insecure: false,
             registries: Default::default(),
+            mirrors: MirrorOptions::default(),
         }
     }
 }
@@ -101,8 +106,8 @@ impl Default for ClientOptions {
 /// everything of it belongs to, and its pools.
 #[derive(Debug)]
 pub(crate) struct Home<'a> {
-    /// `host[:port]` as in references.
-    pub name: &'a str,
+    /// `host[:port]` as in references (a mirror's own, computed).
+    pub name: std::borrow::Cow<'a, str>,
     /// The origin of its API base URL.
     pub origin: Origin,
     /// Its connection pools.
@@ -121,6 +126,8 @@ pub struct Client {
     throttle: Arc<Mutex<HashMap<String, Instant>>>,
     /// `Warning: 299` texts from every request (see [`Client::take_warnings`]).
     warnings: SharedWarnings,
+    /// Mirrors whose bytes failed verification in this run ([`Client::ban`]).
+    banned: Arc<Mutex<std::collections::HashSet<crate::config::Mirror>>>,
 }
 
 impl Client {
@@ -157,6 +164,7 @@ impl Client {
             auth,
             throttle: Arc::default(),
             warnings,
+            banned: Arc::default(),
         })
     }
 
@@ -215,7 +223,7 @@ impl Client {
             RegistryError::Setup(format!("`{}` has no http(s) origin", redact(&base)))
         })?;
         Ok(Home {
-            name: registry.as_str(),
+            name: registry.as_str().into(),
             origin,
             pools: self.pools_for(registry.as_str()),
         })
@@ -250,26 +258,30 @@ impl Client {
         &self.options
     }
 
-    /// Sends one request to `reference`'s registry (the URL must be on it), honouring the
-    /// per-host rate-limit hold, following redirects, and answering an authentication
-    /// challenge for the repository. Every registry request goes through here.
+    /// Sends one pull request for `reference`'s content to `source`, the registry or a mirror
+    /// of it (the URL must be on the source), honouring the per-host rate-limit hold, following
+    /// redirects, and answering an authentication challenge for the repository. Every request
+    /// of a pull goes through here (uploads through [`Client::send_as`]).
     ///
-    /// A challenge is learned only from a response of the registry's own origin; a 401 from a
+    /// A challenge is learned only from a response of the source's own origin; a 401 from a
     /// redirect target is returned as it is (an error for the caller), and nothing is offered
-    /// to it.
-    pub(crate) async fn send(
+    /// to it. A mirror is answered as a registry of its own (see `mirror`): its own
+    /// credentials and challenges, nothing of the registry's.
+    pub(crate) async fn send_at(
         &self,
         reference: &Reference,
+        source: &Source,
         method: Method,
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, RegistryError> {
         let scope = format!("repository:{}:pull", reference.repository());
-        self.send_as(reference, &scope, method, url, headers, None)
+        let home = self.home_at(reference, source)?;
+        self.send_home(home, &scope, method, url, headers, None)
             .await
     }
 
-    /// [`Client::send`] for a token `scope` of the caller's (a push needs
+    /// [`Client::send_at`] the registry, for a token `scope` of the caller's (a push needs
     /// `repository:NAME:pull,push`) and, for uploads, a request body: `body` makes a fresh one
     /// for every request sent (a challenge answered or a redirect followed sends it again).
     pub(crate) async fn send_as(
@@ -282,6 +294,20 @@ impl Client {
         body: Option<&BodyFn<'_>>,
     ) -> Result<reqwest::Response, RegistryError> {
         let home = self.home(reference)?;
+        self.send_home(home, scope, method, url, headers, body)
+            .await
+    }
+
+    /// The send loop of [`Client::send_as`], for a home already chosen.
+    async fn send_home(
+        &self,
+        home: Home<'_>,
+        scope: &str,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<&BodyFn<'_>>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let scope = scope.to_owned();
         let mut authorization = self.auth.authorize(&home, &scope).await?;
         let mut answered_challenge = false;
@@ -315,7 +341,9 @@ impl Client {
                 if matches!(status, 401 | 403) {
                     let mut context = match &authorization {
                         Some(a) => a.context.clone(),
-                        None => self.auth.anonymous_context(home.name, &home.origin, &scope),
+                        None => self
+                            .auth
+                            .anonymous_context(&home.name, &home.origin, &scope),
                     };
                     if !from_registry {
                         context.redirect_target = Some(host_port(response.url()));
@@ -339,7 +367,9 @@ impl Client {
             match self.auth.authorize(&home, &wanted).await? {
                 Some(next) => authorization = Some(next),
                 None => {
-                    let context = self.auth.anonymous_context(home.name, &home.origin, &scope);
+                    let context = self
+                        .auth
+                        .anonymous_context(&home.name, &home.origin, &scope);
                     response.extensions_mut().insert(context);
                     return Ok(response);
                 }

@@ -16,14 +16,20 @@
 //! and counts attempts and time, so that the final error reports them the same way everywhere
 //! ([`GaveUp`]). It is generic over the error ([`Retryable`]), so uploads can use it too. (Its
 //! model is uv's `uv-client/src/retry.rs`.)
+//!
+//! Mirrors plug in here too ([`run_over`]): a request for content by digest has several
+//! sources, and after each failure [`step`] says whether to retry the source or hand over to
+//! the next. The attempt keeps its own state (a blob's writer), so the next source continues
+//! the same ingest with `Range` from the byte reached.
 
 use std::fmt;
 use std::time::Instant;
 
 use reqwest::Url;
 
-use super::Client;
+use super::{Client, Source};
 use crate::exit::Category;
+use crate::text;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
@@ -166,10 +172,16 @@ pub trait Retryable: fmt::Display {
     fn failure(&self) -> Failure<'_>;
     /// The error's category: a [`Category::RateLimited`] one holds back the host.
     fn category(&self) -> Category;
+    /// The error in one line, for the list of sources given up on (the source is named
+    /// beside it): by default the first line of its text, without the hint.
+    fn summary(&self) -> String {
+        first_line(&self)
+    }
 }
 
 /// The last failure of a request that was tried more than once, with how often and for how
-/// long: `… (gave up after 3 attempts over 2.5 s)`.
+/// long: `… (gave up after 3 attempts over 2.5 s)`. After a failover, the sources tried before
+/// the last one and their last errors follow.
 #[derive(Debug)]
 pub struct GaveUp<E> {
     /// The last attempt's error.
@@ -178,6 +190,9 @@ pub struct GaveUp<E> {
     pub attempts: u32,
     /// Time from the first attempt to the end of the last.
     pub elapsed: Duration,
+    /// The sources given up on before the last, each with its last error (sanitised): empty
+    /// when there was one source.
+    pub tried: Vec<String>,
 }
 
 impl<E> GaveUp<E> {
@@ -196,11 +211,15 @@ impl<E: fmt::Display> fmt::Display for GaveUp<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (gave up after {} attempts over {:.1} s)",
+            "{} (gave up after {} attempts over {:.1} s",
             self.last,
             self.attempts,
             self.elapsed.as_secs_f64()
-        )
+        )?;
+        if !self.tried.is_empty() {
+            write!(f, "; tried before: {}", self.tried.join("; "))?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -214,45 +233,166 @@ pub struct Request<'a> {
     pub client: &'a Client,
     /// When and how long to wait before trying again.
     pub policy: RetryPolicy,
-    /// Where the attempts go (a 429 holds back this URL's host).
+    /// Where the attempts go at the registry (a 429 holds back this URL's host).
     pub url: Url,
     /// What is asked for, for the log (``blob `sha256:…` of `reg/name` ``).
     pub what: &'a str,
 }
 
 impl Request<'_> {
-    /// The URL attempt number `attempt` goes to. Always the one URL today; this is the step
-    /// where mirrors plug in (a list of URLs, one chosen per attempt).
-    fn url_for(&self, _attempt: u32) -> &Url {
-        &self.url
+    /// The URL whose host a 429 from `source` holds back: the registry's, or the mirror's.
+    fn url_for<'u>(&'u self, source: &'u Source) -> &'u Url {
+        match source.mirror() {
+            Some(m) => m.base(),
+            None => &self.url,
+        }
+    }
+}
+
+/// Retries at a mirror with a next source after it: it is one of several ways to the same
+/// bytes, so a mirror that answers 503 is given up on sooner than the registry.
+pub const MIRROR_RETRIES: u32 = 2;
+
+/// The longest wait for a mirror with a next source after it (a longer `Retry-After` moves on).
+pub const MIRROR_MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// What the driver does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Try the same source again after this wait.
+    Retry(Duration),
+    /// Go on to the next source at once (the writer, and so the bytes reached, go along).
+    Next,
+    /// The source sent bytes that failed verification: ban it for the run, go on to the next.
+    Ban,
+    /// No attempt is left.
+    GiveUp,
+}
+
+/// The failover rule, pure: after the `tries`-th failed attempt at a source, whether to wait
+/// and try it again, or go on. The last source gets the whole policy. One with a next source
+/// (a mirror) is left at once when the connection broke, was refused or stalled (the next
+/// source continues the same ingest with `Range`), when it answered a final status (404, 401:
+/// it does not have the blob, or is not ours to use), or when its bytes failed verification
+/// (banned); retryable statuses (503, 429) get [`MIRROR_RETRIES`] short retries first.
+pub fn step(
+    policy: &RetryPolicy,
+    has_next: bool,
+    tries: u32,
+    failure: Failure<'_>,
+    category: Category,
+) -> Step {
+    if !has_next {
+        return policy
+            .delay(tries, failure)
+            .map_or(Step::GiveUp, Step::Retry);
+    }
+    if category == Category::Integrity {
+        return Step::Ban;
+    }
+    if !matches!(failure, Failure::Status { .. }) || tries > MIRROR_RETRIES {
+        return Step::Next;
+    }
+    match policy.delay(tries, failure) {
+        Some(wait) if wait <= MIRROR_MAX_WAIT => Step::Retry(wait),
+        _ => Step::Next,
     }
 }
 
 /// Makes `attempt` (given its number, from 1) until it succeeds or `request.policy` gives up,
 /// calling `on_retry(attempt, wait, error)` before each wait. After a rate-limit answer the
 /// host is held back for the wait (`Retry-After` when sent), for every request of this client.
-/// On failure, the last error with the attempts made and the time they took.
+/// On failure, the last error with the attempts made and the time they took. The one-source
+/// form of [`run_over`].
 pub async fn run<T, E: Retryable>(
     request: &Request<'_>,
-    mut on_retry: impl FnMut(u32, Duration, &E),
+    on_retry: impl FnMut(u32, Duration, &E),
     mut attempt: impl AsyncFnMut(u32) -> Result<T, E>,
 ) -> Result<T, GaveUp<E>> {
+    run_over(request, &[Source::Registry], on_retry, async |number, _| {
+        attempt(number).await
+    })
+    .await
+}
+
+/// [`run`] over several sources in order (mirrors, then usually the registry): each attempt is
+/// given its number and its source, and [`step`] decides after each failure whether to retry
+/// the source or go on to the next (which the attempt continues from the bytes reached: its
+/// state is the caller's). `on_retry` is told of retries with a wait only: a handover is no
+/// retry of the same request, and goes to the log (`-v`), as does the source that served. The
+/// final error names every source tried and its last error.
+pub async fn run_over<T, E: Retryable>(
+    request: &Request<'_>,
+    sources: &[Source],
+    mut on_retry: impl FnMut(u32, Duration, &E),
+    mut attempt: impl AsyncFnMut(u32, &Source) -> Result<T, E>,
+) -> Result<T, GaveUp<E>> {
     let started = Instant::now();
+    let registry = Source::Registry;
+    let mut remaining = sources.iter();
+    // No source given: the registry.
+    let mut source = remaining.next().unwrap_or(&registry);
     let mut number = 1;
+    let mut tries = 1;
+    let mut tried = Vec::new();
     loop {
-        let error = match attempt(number).await {
-            Ok(done) => return Ok(done),
+        let next = remaining.clone().next();
+        let error = match attempt(number, source).await {
+            Ok(done) => {
+                if sources.len() > 1 {
+                    tracing::info!("{}: served by {}", request.what, source.describe());
+                }
+                return Ok(done);
+            }
             Err(e) => e,
         };
-        let Some(wait) = request.policy.delay(number, error.failure()) else {
-            return Err(GaveUp {
-                last: error,
-                attempts: number,
-                elapsed: started.elapsed(),
-            });
+        let step = step(
+            &request.policy,
+            next.is_some(),
+            tries,
+            error.failure(),
+            error.category(),
+        );
+        let wait = match step {
+            Step::GiveUp => {
+                return Err(GaveUp {
+                    last: error,
+                    attempts: number,
+                    elapsed: started.elapsed(),
+                    tried,
+                });
+            }
+            Step::Retry(wait) => wait,
+            Step::Next | Step::Ban => {
+                // `step` hands over only when there is a next source.
+                let Some(next) = remaining.next() else {
+                    return Err(GaveUp {
+                        last: error,
+                        attempts: number,
+                        elapsed: started.elapsed(),
+                        tried,
+                    });
+                };
+                if step == Step::Ban {
+                    request.client.ban(source);
+                }
+                let summary = error.summary();
+                let text = text::sanitize(&summary, text::Lines::Escape);
+                tried.push(format!("{}: {text}", source.describe()));
+                tracing::info!(
+                    "{}: {} failed ({text}); going on with {}",
+                    request.what,
+                    source.describe(),
+                    next.describe()
+                );
+                source = next;
+                tries = 1;
+                number += 1;
+                continue;
+            }
         };
         if error.category() == Category::RateLimited {
-            request.client.throttle(request.url_for(number), wait);
+            request.client.throttle(request.url_for(source), wait);
         }
         tracing::debug!(
             "{}: attempt {number} failed ({error}); retrying in {:.1} s",
@@ -262,6 +402,7 @@ pub async fn run<T, E: Retryable>(
         on_retry(number, wait, &error);
         tokio::time::sleep(wait).await;
         number += 1;
+        tries += 1;
     }
 }
 
@@ -272,6 +413,9 @@ impl Retryable for super::RegistryError {
     fn category(&self) -> Category {
         super::RegistryError::category(self)
     }
+    fn summary(&self) -> String {
+        self.short()
+    }
 }
 
 impl Retryable for super::manifest::ManifestFetchError {
@@ -281,6 +425,18 @@ impl Retryable for super::manifest::ManifestFetchError {
     fn category(&self) -> Category {
         super::manifest::ManifestFetchError::category(self)
     }
+    fn summary(&self) -> String {
+        match self {
+            super::manifest::ManifestFetchError::Registry(e) => e.short(),
+            other => first_line(other),
+        }
+    }
+}
+
+/// The first line of an error's text.
+fn first_line(e: &dyn fmt::Display) -> String {
+    let text = e.to_string();
+    text.lines().next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -452,6 +608,7 @@ mod tests {
             last: Failed(1, Kind::Final),
             attempts: 1,
             elapsed: Duration::from_millis(10),
+            tried: Vec::new(),
         };
         let wrap = |g: Box<GaveUp<Failed>>| Failed(g.attempts * 100, g.last.1);
         assert_eq!(once.report(wrap).0, 1);
@@ -459,12 +616,149 @@ mod tests {
             last: Failed(3, Kind::Transport),
             attempts: 3,
             elapsed: Duration::from_millis(2560),
+            tried: Vec::new(),
         };
         assert_eq!(
             thrice.to_string(),
             "attempt 3 failed (gave up after 3 attempts over 2.6 s)"
         );
         assert_eq!(thrice.report(wrap).0, 300);
+    }
+
+    #[test]
+    fn failover_steps() {
+        let p = RetryPolicy::default();
+        let empty = ErrorBody::Empty;
+        let status = |status, retry_after| Failure::Status {
+            status,
+            body: &empty,
+            retry_after,
+        };
+        let net = Category::Network;
+        use Step::*;
+        // (has a next source, tries so far, failure, category) => step
+        type Row<'a> = (bool, u32, Failure<'a>, Category, fn(Step) -> bool);
+        let rows: Vec<Row<'_>> = vec![
+            // A mirror that breaks off, refuses, or does not have it: the next source at once.
+            (true, 1, Failure::Transport, net, |s| s == Next),
+            (true, 1, Failure::Refused, net, |s| s == Next),
+            (true, 1, Failure::Unresolvable, net, |s| s == Next),
+            (true, 1, status(404, None), Category::NotFound, |s| {
+                s == Next
+            }),
+            (true, 1, status(401, None), Category::Auth, |s| s == Next),
+            (true, 1, Failure::Final, Category::Integrity, |s| s == Ban),
+            // 503 at a mirror: a few short retries, then the next source.
+            (true, 1, status(503, None), net, |s| matches!(s, Retry(_))),
+            (true, MIRROR_RETRIES, status(503, None), net, |s| {
+                matches!(s, Retry(_))
+            }),
+            (true, MIRROR_RETRIES + 1, status(503, None), net, |s| {
+                s == Next
+            }),
+            (
+                true,
+                1,
+                status(429, Some(Duration::from_secs(60))),
+                net,
+                |s| s == Next,
+            ),
+            // The last source gets the whole policy, and an integrity failure is final there.
+            (false, 1, Failure::Transport, net, |s| matches!(s, Retry(_))),
+            (false, 5, status(503, None), net, |s| matches!(s, Retry(_))),
+            (false, 6, status(503, None), net, |s| s == GiveUp),
+            (false, 1, status(404, None), Category::NotFound, |s| {
+                s == GiveUp
+            }),
+            (false, 1, Failure::Final, Category::Integrity, |s| {
+                s == GiveUp
+            }),
+        ];
+        for (has_next, tries, failure, category, ok) in rows {
+            let got = step(&p, has_next, tries, failure, category);
+            assert!(
+                ok(got),
+                "{has_next} {tries} {failure:?} {category:?}: {got:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_hands_over_and_names_every_source() {
+        let client = Client::new(super::super::ClientOptions::default()).unwrap();
+        let request = Request {
+            client: &client,
+            policy: RetryPolicy {
+                retries: 1,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+                ..RetryPolicy::default()
+            },
+            url: "http://127.0.0.1:9/v2/a/blobs/x".parse().unwrap(),
+            what: "blob `x`",
+        };
+        let m = |s: &str| Source::Mirror(crate::config::Mirror::parse(s).unwrap());
+        let sources = [
+            m("http://127.0.0.1:1"),
+            m("http://127.0.0.1:2"),
+            Source::Registry,
+        ];
+        let mut seen = Vec::new();
+        let result: Result<(), _> = run_over(
+            &request,
+            &sources,
+            |_, _, _: &Failed| {},
+            async |n, source| {
+                seen.push((n, source.clone()));
+                Err(Failed(n, Kind::Transport))
+            },
+        )
+        .await;
+        let gave_up = result.unwrap_err();
+        // One attempt per mirror (a broken connection hands over), then the registry's own
+        // retry.
+        let order: Vec<&Source> = seen.iter().map(|(_, s)| s).collect();
+        assert_eq!(
+            order,
+            [
+                &sources[0],
+                &sources[1],
+                &Source::Registry,
+                &Source::Registry
+            ]
+        );
+        assert_eq!(gave_up.attempts, 4);
+        let text = gave_up.to_string();
+        assert!(
+            text.contains("tried before: mirror `http://127.0.0.1:1`: attempt 1 failed; mirror `http://127.0.0.1:2`: attempt 2 failed"),
+            "{text}"
+        );
+        // A hostile error text reaches the report escaped.
+        #[derive(Debug)]
+        struct Hostile;
+        impl fmt::Display for Hostile {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bad\u{1b}[2Jtext")
+            }
+        }
+        impl Retryable for Hostile {
+            fn failure(&self) -> Failure<'_> {
+                Failure::Final
+            }
+            fn category(&self) -> Category {
+                Category::Network
+            }
+        }
+        let result: Result<(), _> = run_over(
+            &request,
+            &sources[1..],
+            |_, _, _| {},
+            async |_, _| Err(Hostile),
+        )
+        .await;
+        let tried = result.unwrap_err().tried;
+        assert_eq!(tried.len(), 1);
+        assert!(!tried[0].contains('\u{1b}'), "{tried:?}");
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use super::{Common, Outcome, category_of, json_error};
 use crate::client::retry::{self, Request};
-use crate::client::{Client, RangeSupport, RegistryError, host_port};
+use crate::client::{Client, Named, RangeSupport, RegistryError, host_port};
 use crate::output::Printer;
-use crate::reference::Reference;
+use crate::reference::{Endpoint, Reference};
 
 /// Runs `head`; `check_range` adds the 1-byte ranged GET.
 pub async fn run(
@@ -28,20 +28,22 @@ pub async fn run(
         .digest()
         .ok_or_else(|| super::UsageError(format!("`{given}` names no digest")))?;
     let client = Client::new(common.client.clone())?;
-    // Kept to tell a redirect from none: the answer's final URL is compared with it.
-    let registry_url = client.blob_url(&reference, digest);
     let what = format!("blob `{digest}` of `{}`", reference.location());
     let request = Request {
         client: &client,
         policy: common.retry,
         // A 429 holds back this URL's host, for the wait, from every later request of this
         // client: the ranged GET included.
-        url: registry_url.clone(),
+        url: client.blob_url(&reference, digest),
         what: &what,
     };
-    // The last error alone, as before the driver: `head` reports what the registry said.
-    let result = retry::run(
+    // Mirrors first when configured (content by digest), as `fetch` would ask.
+    let sources = client.sources(&reference, Named::ByDigest);
+    // The last error alone, as before the driver: `head` reports what the registry said
+    // (after a failover, with the sources tried before it).
+    let result = retry::run_over(
         &request,
+        &sources,
         |attempt, wait, e: &RegistryError| {
             printer.info(&format!(
                 "attempt {attempt} failed ({}); retrying in {:.1} s",
@@ -49,14 +51,28 @@ pub async fn run(
                 wait.as_secs_f64()
             ))
         },
-        // Every attempt sends the same HEAD: there is one URL (no mirrors yet).
-        async |_| client.head_blob(&reference, digest).await,
+        // Every attempt at one source sends the same HEAD; the source that answered is kept
+        // for the ranged GET.
+        async |_, source| {
+            let head = client.head_blob(&reference, source, digest).await?;
+            Ok((head, source.clone()))
+        },
     )
     .await
-    .map_err(|gave_up| gave_up.last);
-    let head = match result {
-        Ok(head) => head,
-        Err(e) => {
+    .map_err(|gave_up| {
+        let tried = gave_up.tried.join("; ");
+        let last = anyhow::Error::new(gave_up.last);
+        if tried.is_empty() {
+            last
+        } else {
+            last.context(format!(
+                "no source answered for blob `{digest}` (tried before: {tried})"
+            ))
+        }
+    });
+    let (head, source) = match result {
+        Ok(answer) => answer,
+        Err(err) => {
             // The registry's own words about itself are worth seeing even when it failed.
             for text in client.take_warnings() {
                 printer.warn(&format!("the registry says: {text}"));
@@ -64,7 +80,6 @@ pub async fn run(
             // Printed here, after the registry's warnings, and returned as an outcome so that
             // `main` does not print it again; the exit code still follows its category. With
             // `--json` the REF's one line is the error object.
-            let err = anyhow::Error::new(e);
             if common.json {
                 printer.json_line(&json_error(given, &err))?;
             }
@@ -75,7 +90,7 @@ pub async fn run(
     let range = if check_range {
         // A real ranged GET: `Accept-Ranges` is optional (RFC 9110, 14.3), so a HEAD without
         // it proves nothing.
-        match client.check_range(&reference, digest).await {
+        match client.check_range(&reference, &source, digest).await {
             Ok(r) => Some(r),
             Err(e) => {
                 // A warning only: the HEAD's answer stands on its own.
@@ -117,7 +132,9 @@ pub async fn run(
     }
     // Another origin (scheme, host, port) is what matters: the registry's credentials are
     // not sent there. Hops within its own origin still show on the `redirects:` line.
-    let redirected = if head.final_url.origin() == registry_url.origin() {
+    // The source that answered: a mirror's own host is no redirect.
+    let asked = client.url_at(&reference, &source, Endpoint::Blob(digest));
+    let redirected = if head.final_url.origin() == asked.origin() {
         "no".to_owned()
     } else {
         format!("yes, to {final_host}")
@@ -133,6 +150,9 @@ pub async fn run(
     );
     if !redirects.is_empty() {
         text.push_str(&format!("\nredirects:    {}", head.hops.join(" -> ")));
+    }
+    if let Some(m) = source.mirror() {
+        text.push_str(&format!("\nsource:       mirror {m}"));
     }
     match range {
         Some(RangeSupport::Honoured) => text.push_str("\nrange:        honoured (HTTP 206)"),

@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use crate::cli::{Cli, Command};
 use crate::client::credentials::{Credentials, Explicit, Found, Secret, normalize};
 use crate::client::retry::RetryPolicy;
-use crate::client::{ClientOptions, RegistryError};
+use crate::client::{ClientOptions, MirrorOptions, RegistryError};
 use crate::config::ConfigError;
 use crate::digest::DigestError;
 use crate::exit::Category;
@@ -214,6 +214,38 @@ fn credentials_registry(
     Ok((Some(first), warning))
 }
 
+/// The mirror flags of a command that reads content. `--mirror-only` for a REF whose registry
+/// has no mirror (no `--mirror`, none in its config-file entry) is refused: it would otherwise
+/// go to the registry it says never to use.
+fn mirror_options(
+    command: &Command,
+    registries: &std::collections::BTreeMap<String, crate::config::RegistrySettings>,
+) -> Result<MirrorOptions, UsageError> {
+    let Some((m, read)) = command.mirrored() else {
+        return Ok(MirrorOptions::default());
+    };
+    let options = MirrorOptions {
+        mirrors: m.mirrors.clone(),
+        only: m.mirror_only,
+        tags: m.mirror_tags,
+    };
+    if options.only && options.mirrors.is_empty() {
+        for given in read {
+            // A REF that does not parse is the command's to report.
+            let Ok(r) = given.parse::<crate::reference::Reference>() else {
+                continue;
+            };
+            let name = r.registry().as_str();
+            if registries.get(name).is_none_or(|s| s.mirrors.is_empty()) {
+                return Err(UsageError(format!(
+                    "--mirror-only, but `{name}` has no mirror\nhint: give --mirror URL, or `mirrors = [\"URL\"]` under [registry.\"{name}\"] in config.toml"
+                )));
+            }
+        }
+    }
+    Ok(options)
+}
+
 /// Runs the command line.
 pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     if let Command::Sync(a) = &mut cli.command {
@@ -275,6 +307,7 @@ pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         },
     };
     let registries = crate::config::Config::load()?.registry;
+    let mirrors = mirror_options(&cli.command, &registries)?;
     let common = || -> anyhow::Result<Common> {
         Ok(Common {
             cache_dir: match cache_dir.clone() {
@@ -289,6 +322,7 @@ pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
                 ca_file: r.ca_file.clone(),
                 insecure: r.insecure,
                 registries: registries.clone(),
+                mirrors: mirrors.clone(),
                 ..ClientOptions::default()
             },
             retry: RetryPolicy {

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use super::plan::{Plan, check_declared_digest, check_declared_size, plan};
 use super::{FetchOptions, Progress, SizeLimit, TransferError, segments, store_error};
-use crate::client::{BlobResponse, Client, redact};
+use crate::client::{BlobResponse, Client, Source, redact};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::store::{BlobWriter, ContentStore, StoreError};
@@ -80,12 +80,14 @@ fn held<W>(slot: &mut Option<W>) -> Result<&mut W, TransferError> {
 /// fallbacks happen within this one attempt. An error goes back to the retry driver with the
 /// writer left in `slot`, so that the next attempt goes on with it (a broken body resumes where
 /// it stopped); the slot is empty when the commit discarded the partial, and the next attempt
-/// opens the store's partial again.
+/// opens the store's partial again. `source` is where this attempt asks: the registry or a
+/// mirror (the partial may hold another source's bytes: the commit judges them all).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn download<S: ContentStore>(
     client: &Client,
     store: &S,
     reference: &Reference,
+    source: &Source,
     digest: &Digest,
     slot: &mut Option<S::Writer>,
     options: FetchOptions,
@@ -116,7 +118,7 @@ pub(super) async fn download<S: ContentStore>(
         // be the old bytes' fault, worth the one restart.
         if note.segments.is_some() && note.size.is_some() {
             let resumed = note.segments.iter().flatten().any(|s| s.written > 0);
-            let args = (client, reference, digest, progress);
+            let args = (client, reference, source, digest, progress);
             match segmented(args, slot, None, resumed && !restarted, transferred).await? {
                 Segmented::Done(size) => return Ok(size),
                 Segmented::FallBack(Fallback::OneStream) => one_stream = true,
@@ -132,7 +134,7 @@ pub(super) async fn download<S: ContentStore>(
             let last = note.size.filter(|s| *s > offset).map(|s| s - 1);
             (offset, last)
         });
-        let response = client.get_blob(reference, digest, range).await?;
+        let response = client.get_blob(reference, source, digest, range).await?;
         let url = redact(&response.final_url);
         // Before anything is written: a server that announces another blob is refused.
         check_declared_digest(digest, &response, &url)?;
@@ -178,7 +180,7 @@ pub(super) async fn download<S: ContentStore>(
         }
         // For `cache ls` and people: where the first bytes came from.
         if note.source.is_none() {
-            note.source = Some(reference.location());
+            note.source = Some(source.location(reference));
         }
         // `max(1)`: an empty blob is never split, whatever `--segment-min` says.
         if let Some(size) = note.size
@@ -194,7 +196,7 @@ pub(super) async fn download<S: ContentStore>(
             writer.truncate(0).await?;
             note.segments = Some(segments::plan(size, options.segments));
             writer.save_checkpoint(note).await?;
-            let args = (client, reference, digest, progress);
+            let args = (client, reference, source, digest, progress);
             match segmented(args, slot, Some(response), false, transferred).await? {
                 Segmented::Done(size) => return Ok(size),
                 Segmented::FallBack(why) => one_stream |= why == Fallback::OneStream,
@@ -294,7 +296,13 @@ enum Fallback {
 /// segment 0), then publishes the blob or prepares the writer for the single-stream path.
 /// `may_restart` allows the one restart from zero, when segments resumed older bytes.
 async fn segmented<W: BlobWriter>(
-    (client, reference, digest, progress): (&Client, &Reference, &Digest, &dyn Progress),
+    (client, reference, source, digest, progress): (
+        &Client,
+        &Reference,
+        &Source,
+        &Digest,
+        &dyn Progress,
+    ),
     slot: &mut Option<W>,
     first: Option<BlobResponse>,
     may_restart: bool,
@@ -304,6 +312,7 @@ async fn segmented<W: BlobWriter>(
     let end = segments::download(
         client,
         reference,
+        source,
         digest,
         writer,
         first,

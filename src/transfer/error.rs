@@ -179,4 +179,17 @@ impl Retryable for TransferError {
     fn category(&self) -> Category {
         TransferError::category(self)
     }
+    // A mirror's refusal in the list of sources tried: the status or transport failure alone
+    // (the source is named beside it).
+    fn summary(&self) -> String {
+        match self {
+            TransferError::Registry(e) => e.short(),
+            other => other
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
 }

@@ -545,6 +545,7 @@ mod tests {
             last,
             attempts: 3,
             elapsed: std::time::Duration::from_millis(1500),
+            tried: Vec::new(),
         }));
         assert_eq!(e.category(), Category::Other);
         assert_eq!(

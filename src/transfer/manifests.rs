@@ -7,9 +7,9 @@
 //! tags move.
 
 use super::image::{BlobTotals, PullError, PullOptions};
-use crate::client::Client;
 use crate::client::manifest::{ManifestResponse, ManifestTarget};
 use crate::client::retry::{self, Request};
+use crate::client::{Client, Named};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, MAX_MANIFEST, Manifest};
 use crate::reference::Reference;
@@ -153,8 +153,15 @@ async fn request_manifest(
         url: client.manifest_url(reference, target),
         what: &what,
     };
-    retry::run(
+    // By digest, mirrors first; a tag at the registry unless `--mirror-tags`.
+    let named = match target {
+        ManifestTarget::Digest(_) => Named::ByDigest,
+        ManifestTarget::Tag(_) => Named::ByTag,
+    };
+    let sources = client.sources(reference, named);
+    retry::run_over(
         &request,
+        &sources,
         // A manifest has no progress bar: its retries go to the log.
         |attempt, wait, error| {
             tracing::info!(
@@ -162,7 +169,7 @@ async fn request_manifest(
                 wait.as_secs_f64()
             )
         },
-        async |_| Ok(client.get_manifest(reference, target).await?),
+        async |_, source| Ok(client.get_manifest(reference, source, target).await?),
     )
     .await
     .map_err(|gave_up| gave_up.report(PullError::Exhausted))

@@ -23,8 +23,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client::Client;
 use crate::client::retry::{self, Request, RetryPolicy};
+use crate::client::{Client, Named};
 use crate::digest::Digest;
 use crate::exit::Category;
 use crate::reference::Reference;
@@ -217,8 +217,12 @@ pub async fn fetch_blob<S: ContentStore>(
     // finds none (the last one discarded its partial, or failed writing) opens the partial
     // again.
     let mut slot = Some(writer);
-    let result = retry::run(
+    // Mirrors first, when configured: a mirror that breaks off hands the same writer (and so
+    // the bytes reached) to the next source, which continues with Range.
+    let sources = client.sources(reference, Named::ByDigest);
+    let result = retry::run_over(
         &request,
+        &sources,
         |attempt, wait, error| {
             let short = match error {
                 TransferError::Registry(e) => e.short(),
@@ -231,11 +235,12 @@ pub async fn fetch_blob<S: ContentStore>(
                 error,
             });
         },
-        async |_| {
+        async |_, source| {
             let result = download(
                 client,
                 store,
                 reference,
+                source,
                 digest,
                 &mut slot,
                 options,

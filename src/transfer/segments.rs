@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{Progress, TransferError, check_declared_digest, store_error};
-use crate::client::{BlobResponse, Client, redact};
+use crate::client::{BlobResponse, Client, Source, redact};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::store::{BlobWriter, Checkpoint, Segment, WRITE_QUEUE, is_valid_plan};
@@ -99,9 +99,11 @@ fn contiguous(segments: &[Segment]) -> u64 {
 
 /// Runs the segments of the writer's checkpoint (its size must be known). `first`, when given,
 /// is an open full-body (200) response that serves segment 0.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn download<W: BlobWriter>(
     client: &Client,
     reference: &Reference,
+    source: &Source,
     digest: &Digest,
     writer: &mut W,
     first: Option<BlobResponse>,
@@ -153,6 +155,7 @@ pub(super) async fn download<W: BlobWriter>(
             run_segment(
                 client,
                 reference,
+                source,
                 digest,
                 size,
                 i,
@@ -225,6 +228,7 @@ pub(super) async fn download<W: BlobWriter>(
 async fn run_segment(
     client: &Client,
     reference: &Reference,
+    source: &Source,
     digest: &Digest,
     size: u64,
     index: usize,
@@ -239,7 +243,12 @@ async fn run_segment(
     let response = match response {
         Some(r) => r,
         None => client
-            .get_blob(reference, digest, Some((pos, Some(end.saturating_sub(1)))))
+            .get_blob(
+                reference,
+                source,
+                digest,
+                Some((pos, Some(end.saturating_sub(1)))),
+            )
             .await
             .map_err(TransferError::from)?,
     };

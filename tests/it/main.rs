@@ -23,6 +23,7 @@ mod hostile_output;
 mod hostile_serve;
 mod hostile_store;
 mod json_lines;
+mod mirror;
 mod never_panic;
 mod progress;
 mod pull;

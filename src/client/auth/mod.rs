@@ -12,7 +12,7 @@
 //! (made with its own credentials, usually none), never the other registry's. Token fetches
 //! are serialized, so several transfers that start at once cause one token request.
 //!
-//! Which responses may teach a challenge is the send loop's business (`Client::send`: only
+//! Which responses may teach a challenge is the send loop's business (`Client::send_at`: only
 //! those from the registry's own origin); what this module refuses itself is a token realm
 //! in clear text: credentials for an https registry never go to a non-loopback `http://`
 //! realm.
@@ -260,7 +260,7 @@ impl Auth {
         let Some(auth_scheme) = self.auth_scheme(&home.origin) else {
             return Ok(None);
         };
-        let found = self.credentials(home.name).await;
+        let found = self.credentials(&home.name).await;
         let user = found
             .as_ref()
             .map(|f| (f.credentials.username().to_owned(), f.source.clone()));
@@ -277,7 +277,7 @@ impl Auth {
                     header: basic(&username, password.expose()),
                     origin: home.origin.clone(),
                     context: AuthContext {
-                        registry: home.name.to_owned(),
+                        registry: home.name.to_string(),
                         realm,
                         service: None,
                         scope: None,
@@ -289,7 +289,7 @@ impl Auth {
             }
             AuthScheme::Bearer { realm, service } => {
                 let context = AuthContext {
-                    registry: home.name.to_owned(),
+                    registry: home.name.to_string(),
                     realm: Some(realm.clone()),
                     service: service.clone(),
                     scope: Some(scope.to_owned()),

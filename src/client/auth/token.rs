@@ -88,7 +88,7 @@ pub(super) async fn fetch_token(
     // clear-text realm is allowed: there is nothing to leak.
     if found.is_some() && !realm_may_have_credentials(&home.origin, &realm_origin) {
         return Err(RegistryError::ClearTextRealm {
-            registry: home.name.to_owned(),
+            registry: home.name.to_string(),
             realm: shown,
         });
     }

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::{Upstream, blob_reference, upstream_error};
+use crate::client::mirror::Source as At;
 use crate::client::retry::{self, Request};
 use crate::digest::Digest;
 use crate::exit::Category;
@@ -161,7 +162,7 @@ async fn transfer<S: ContentStore>(
         what: &what,
     };
     let head = retry::run(&request, super::log_retry, move |_| {
-        client.head_blob(reference, digest)
+        client.head_blob(reference, &At::Registry, digest)
     })
     .await;
     let size = match head {
@@ -307,7 +308,7 @@ async fn head_upstream<S: ContentStore>(
         what: &what,
     };
     let head = retry::run(&request, super::log_retry, |_| {
-        client.head_blob(&reference, digest)
+        client.head_blob(&reference, &At::Registry, digest)
     })
     .await;
     let size = match head {
@@ -355,7 +356,12 @@ async fn direct<S: ContentStore>(
     };
     let last = span.end.saturating_sub(1);
     let answer = retry::run(&request, super::log_retry, |_| {
-        client.get_blob(&reference, digest, Some((span.start, Some(last))))
+        client.get_blob(
+            &reference,
+            &At::Registry,
+            digest,
+            Some((span.start, Some(last))),
+        )
     })
     .await
     .map_err(|e| {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::{Upstream, upstream_error};
 use crate::client::manifest::ManifestTarget;
+use crate::client::mirror::Source;
 use crate::client::retry::{self, Request};
 use crate::digest::Digest;
 use crate::exit::Category;
@@ -201,7 +202,7 @@ async fn fetch<S: ContentStore>(
 ) -> Result<(Digest, String, Bytes), Fetched> {
     let client = request.client;
     let got = retry::run(request, super::log_retry, move |_| {
-        client.get_manifest(reference, target)
+        client.get_manifest(reference, &Source::Registry, target)
     })
     .await;
     for warning in client.take_warnings() {
