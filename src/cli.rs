@@ -616,6 +616,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "5m", value_name = "AGE", value_parser = parse_age)]
     pub tag_ttl: std::time::Duration,
 
+    /// With --upstream: keep the cache's blobs under SIZE (K, M, G, T suffixes), evicting the
+    /// least recently served first as `cache prune` does (checked every few seconds; blobs
+    /// being fetched are kept)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "upstream")]
+    pub max_size: Option<u64>,
+
     /// How to reach the --upstream registries.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -37,6 +37,8 @@ pub struct ServeSettings {
     pub upstreams: Vec<server::Upstream>,
     /// `--tag-ttl`.
     pub tag_ttl: Duration,
+    /// `--max-size`: evict down to this many bytes of blobs.
+    pub max_size: Option<u64>,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -71,6 +73,7 @@ impl From<ServeArgs> for ServeSettings {
             insecure_anonymous_push: args.insecure_allow_anonymous_push,
             upstreams: args.upstream,
             tag_ttl: args.tag_ttl,
+            max_size: args.max_size,
         }
     }
 }
@@ -191,12 +194,55 @@ pub async fn run(
         "serving `{}` on {scheme}://{addr}/v2/",
         dir.display()
     ));
+    if let Some(max) = settings.max_size {
+        printer.info(&format!(
+            "keeping the cache's blobs under {max} bytes, evicting the least recently served first"
+        ));
+        // It ends with the runtime, when `serve` returns.
+        tokio::spawn(evict(source.clone(), max));
+    }
     server::run_with(listener, source, settings.limits, access, shutdown_signal())
         .await
         .context("serving")?;
     // Only after the graceful shutdown: in-flight responses finished, or the grace ran out.
     printer.info("stopped");
     Ok(Outcome::Success)
+}
+
+/// How often `--max-size` checks the cache.
+const EVICT_EVERY: Duration = Duration::from_secs(2);
+
+/// `--max-size`: every [`EVICT_EVERY`], the `cache prune` plan down to `max` bytes, carried out.
+/// The server holds the cache-wide lock shared (fetches and pulls may run beside it), so
+/// eviction only ever removes blobs no writer holds: a blob being fetched is locked, and one a
+/// client is reading stays readable through its open descriptor. A new blob is the most
+/// recently used, so it goes last; a reference recorded by another process while it runs keeps
+/// its blobs unless the cache cannot hold even those.
+async fn evict(store: Store, max: u64) {
+    loop {
+        tokio::time::sleep(EVICT_EVERY).await;
+        let s = store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let plan = s.plan_prune(max)?;
+            if plan.before <= max {
+                return Ok(None);
+            }
+            let report = s.prune(&plan, false)?;
+            Ok::<_, crate::store::StoreError>(Some((plan, report)))
+        })
+        .await;
+        match done {
+            Ok(Ok(Some((plan, report)))) => tracing::info!(
+                "--max-size: evicted {} reference(s) and {} bytes of blobs ({} in use kept)",
+                plan.references.len(),
+                report.freed,
+                report.in_use.len()
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!("--max-size: evicting failed: {e}"),
+            Err(e) => tracing::warn!("--max-size: evicting failed: {e}"),
+        }
+    }
 }
 
 /// The upstream side of `--upstream`: a client with the common options (credentials, TLS,
@@ -235,6 +281,7 @@ fn pull_through(
         tag_ttl: settings.tag_ttl,
         retry: common.retry,
         max_blob_size: settings.writes.max_blob_size,
+        touch_served: settings.max_size.is_some(),
     }))
 }
 

@@ -307,17 +307,35 @@ pub(super) async fn answer<S: ContentStore>(
                 (Err(ApiError::BlobUnknown(_)), Some(index)) => {
                     upstream::blob(app, index, name, &digest, head, headers).await
                 }
-                (answer, _) => answer.map(hit),
+                (answer, _) => {
+                    if answer.is_ok() && app.pull.as_ref().is_some_and(|p| p.should_touch(&digest))
+                    {
+                        // Best effort: a blob that cannot be marked is still served.
+                        let _ = source.touch(&digest).await;
+                    }
+                    answer.map(hit)
+                }
             }
         }
         ApiRoute::Manifest { name, reference } => {
             let ns = query.ns.as_deref();
-            match app.upstream_for(ns) {
+            let answer = match app.upstream_for(ns) {
                 Some(index) => upstream::manifest(app, index, name, reference, head, headers).await,
                 None => manifest(app, name, reference, head, headers, ns)
                     .await
                     .map(hit),
+            };
+            // A reference's last use is its manifest's (`cache prune`).
+            let served = answer.as_ref().ok().and_then(|r| {
+                let d = r.headers().get(super::CONTENT_DIGEST)?.to_str().ok()?;
+                d.parse::<Digest>().ok()
+            });
+            if let (Some(d), Some(pull)) = (served, &app.pull)
+                && pull.should_touch(&d)
+            {
+                let _ = source.touch(&d).await;
             }
+            answer
         }
         ApiRoute::TagsList { name } => tags_list(source, name, &query).await,
         ApiRoute::Referrers { digest, .. } => {

@@ -360,3 +360,34 @@ fn skopeo_and_layerget_pull_an_image_through_the_mirror() {
         assert_eq!(sha256_file(&other.blob_path(blob)), *blob);
     }
 }
+
+#[test]
+fn max_size_evicts_the_least_recently_served_blobs() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.addr());
+    let size = 4 << 20;
+    let blobs: Vec<String> = (0..3)
+        .map(|i| registry.push_generated_blob("team/lru", size, 70 + i))
+        .collect();
+    let cache = TempCache::new();
+    let serve = mirror(&cache, &proxy, &["--max-size", "10M"]);
+    for d in &blobs {
+        let r = serve.request("GET", &format!("/v2/team/lru/blobs/{d}"), &[]);
+        assert_eq!((r.status, r.body.len() as u64), (200, size));
+    }
+    // Three blobs of 4 MiB do not fit in 10 MiB: the first one served goes.
+    wait_until("the oldest blob is evicted", || {
+        !cache.blob_path(&blobs[0]).exists()
+    });
+    for d in &blobs[1..] {
+        assert_eq!(sha256_file(&cache.blob_path(d)), *d);
+    }
+    // Evicted is only uncached: it comes from upstream again.
+    let r = serve.request("GET", &format!("/v2/team/lru/blobs/{}", blobs[0]), &[]);
+    assert_eq!((r.status, r.body.len() as u64), (200, size));
+    assert!(
+        serve.log().contains("--max-size: evicted"),
+        "{}",
+        serve.log()
+    );
+}

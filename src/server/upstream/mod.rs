@@ -111,6 +111,9 @@ pub struct PullThrough {
     pub retry: RetryPolicy,
     /// Largest blob fetched from upstream.
     pub max_blob_size: u64,
+    /// Mark blobs and manifests as used when they are served (at most once a minute each), so
+    /// that an eviction by least recent use (`--max-size`) keeps what clients ask for.
+    pub touch_served: bool,
 }
 
 impl std::fmt::Debug for PullThrough {
@@ -149,6 +152,8 @@ pub(super) struct Puller {
     pub(super) tags: tags::Checked,
     /// One upstream request at a time per manifest or tag: the others wait for its answer.
     pub(super) keyed: KeyedLocks,
+    /// When each digest was last marked used ([`PullThrough::touch_served`]).
+    touched: Mutex<HashMap<Digest, std::time::Instant>>,
 }
 
 impl Puller {
@@ -165,7 +170,27 @@ impl Puller {
             flights: flight::Flights::default(),
             tags: tags::Checked::default(),
             keyed: KeyedLocks::default(),
+            touched: Mutex::default(),
         }
+    }
+
+    /// Whether `digest`, just served, should be marked used now (see
+    /// [`PullThrough::touch_served`]): not when it was within the last minute.
+    pub(super) fn should_touch(&self, digest: &Digest) -> bool {
+        const EVERY: Duration = Duration::from_secs(60);
+        const ENTRIES: usize = 100_000;
+        if !self.config.touch_served {
+            return false;
+        }
+        let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        if touched.get(digest).is_some_and(|at| at.elapsed() < EVERY) {
+            return false;
+        }
+        if touched.len() >= ENTRIES {
+            touched.clear();
+        }
+        touched.insert(digest.clone(), std::time::Instant::now());
+        true
     }
 }
 
@@ -413,6 +438,7 @@ mod tests {
             tag_ttl: Duration::from_secs(300),
             retry: RetryPolicy::default(),
             max_blob_size: 1 << 30,
+            touch_served: false,
         };
         let c = config(&["https://registry-1.docker.io", "ghcr.io=https://ghcr.io"]);
         assert_eq!(c.choose(None).map(|(i, _)| i), Some(0));
