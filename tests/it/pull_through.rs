@@ -391,3 +391,50 @@ fn max_size_evicts_the_least_recently_served_blobs() {
         serve.log()
     );
 }
+
+#[test]
+fn containerd_ns_picks_the_upstream_and_an_unknown_registry_is_never_fetched() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.addr());
+    let image = push_image(
+        &registry,
+        "team/ns",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(81, 500)],
+    );
+    let cache = TempCache::new();
+    let upstream = format!("mirrored.example=http://{}", proxy.addr());
+    let serve = Serve::start(cache.path(), &["--upstream", &upstream, "--retries", "0"]);
+    let accept = [("Accept", "application/vnd.oci.image.manifest.v1+json")];
+    // containerd's mirror mode names the registry it mirrors.
+    let r = serve.request(
+        "GET",
+        "/v2/team/ns/manifests/v1?ns=mirrored.example",
+        &accept,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(image.digest.as_str())
+    );
+    let asked = proxy.requests().len();
+    for target in [
+        "/v2/team/ns/manifests/v1?ns=quay.io".to_owned(),
+        format!("/v2/team/ns/blobs/{}?ns=quay.io", image.layers[0]),
+    ] {
+        let r = serve.request("GET", &target, &accept);
+        assert_eq!(r.status, 404, "{target}: {}", r.text());
+    }
+    assert_eq!(
+        proxy.requests().len(),
+        asked,
+        "another registry's name went upstream"
+    );
+    // The tag is recorded under the registry it stands for.
+    assert_eq!(
+        recorded(cache.path(), "mirrored.example/team/ns:v1").as_deref(),
+        Some(image.digest.as_str())
+    );
+}
