@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use super::{Upstream, blob_reference, upstream_error};
 use crate::client::mirror::Source as At;
-use crate::client::retry::{self, Request};
+use crate::client::retry;
 use crate::digest::Digest;
 use crate::exit::Category;
 use crate::server::blobs::{asked_range, blob as cached_blob, span_response};
@@ -154,19 +154,8 @@ async fn transfer<S: ContentStore>(
     };
     let config = &pull.config;
     let client = &config.client;
-    let what = format!("blob `{digest}` of `{}`", reference.location());
-    let request = Request {
-        client,
-        policy: config.retry,
-        url: client.blob_url(reference, digest),
-        what: &what,
-    };
-    let head = retry::run(&request, super::log_retry, move |_| {
-        client.head_blob(reference, &At::Registry, digest)
-    })
-    .await;
-    let size = match head {
-        Ok(head) => head.size,
+    let size = match head_size(config, reference, digest).await {
+        Ok(size) => size,
         Err(e) if e.last.category() == Category::NotFound => return End::NotFound,
         Err(e) => return End::Failed(e.to_string()),
     };
@@ -288,6 +277,22 @@ pub(crate) async fn blob<S: ContentStore>(
     Ok(response)
 }
 
+/// The blob's size as the upstream's HEAD declares it (retried).
+async fn head_size(
+    config: &super::PullThrough,
+    reference: &crate::reference::Reference,
+    digest: &Digest,
+) -> Result<Option<u64>, retry::GaveUp<crate::client::RegistryError>> {
+    let client = &config.client;
+    let what = format!("blob `{digest}` of `{}`", reference.location());
+    let request = config.request(client.blob_url(reference, digest), &what);
+    let head = retry::run(&request, super::log_retry, move |_| {
+        client.head_blob(reference, &At::Registry, digest)
+    })
+    .await?;
+    Ok(head.size)
+}
+
 /// The HEAD of a blob nobody is fetching: asked of the upstream, nothing is fetched.
 async fn head_upstream<S: ContentStore>(
     app: &Arc<App<S>>,
@@ -299,20 +304,8 @@ async fn head_upstream<S: ContentStore>(
     let pull = app.pull()?;
     let upstream = pull.upstream(index)?;
     let reference = blob_reference(upstream, name, digest)?;
-    let client = &pull.config.client;
-    let what = format!("blob `{digest}` of `{}`", reference.location());
-    let request = Request {
-        client,
-        policy: pull.config.retry,
-        url: client.blob_url(&reference, digest),
-        what: &what,
-    };
-    let head = retry::run(&request, super::log_retry, |_| {
-        client.head_blob(&reference, &At::Registry, digest)
-    })
-    .await;
-    let size = match head {
-        Ok(head) => head.size,
+    let size = match head_size(&pull.config, &reference, digest).await {
+        Ok(size) => size,
         Err(e) if e.last.category() == Category::NotFound => {
             return Err(ApiError::BlobUnknown(digest.clone()));
         }
@@ -348,12 +341,9 @@ async fn direct<S: ContentStore>(
     let reference = blob_reference(upstream, name, digest)?;
     let client = &pull.config.client;
     let what = format!("a range of blob `{digest}` of `{}`", reference.location());
-    let request = Request {
-        client,
-        policy: pull.config.retry,
-        url: client.blob_url(&reference, digest),
-        what: &what,
-    };
+    let request = pull
+        .config
+        .request(client.blob_url(&reference, digest), &what);
     let last = span.end.saturating_sub(1);
     let answer = retry::run(&request, super::log_retry, |_| {
         client.get_blob(

@@ -28,7 +28,7 @@ use super::metrics::CacheStatus;
 use super::routing::App;
 use super::{ApiError, manifests};
 use crate::client::Client;
-use crate::client::retry::RetryPolicy;
+use crate::client::retry::{self, RetryPolicy};
 use crate::digest::Digest;
 use crate::reference::{Reference, Registry};
 use crate::store::{ContentStore, ns_registry};
@@ -126,6 +126,16 @@ impl std::fmt::Debug for PullThrough {
 }
 
 impl PullThrough {
+    /// An upstream request to `url` for the retry driver, `what` naming it in the log.
+    pub(super) fn request<'a>(&'a self, url: reqwest::Url, what: &'a str) -> retry::Request<'a> {
+        retry::Request {
+            client: &self.client,
+            policy: self.retry,
+            url,
+            what,
+        }
+    }
+
     /// The upstream for a request: the one `ns` names, else (no `ns`) the first. A request
     /// naming a registry that is no upstream gets none (the cache alone answers it), so that
     /// a name is never fetched from another registry than the one it belongs to.

@@ -93,12 +93,7 @@ pub(crate) async fn refresh_tag<S: ContentStore>(
     let client = &config.client;
     let target = ManifestTarget::Tag(tag);
     let what = format!("manifest `{tag}` of `{}`", reference.location());
-    let request = Request {
-        client,
-        policy: config.retry,
-        url: client.manifest_url(&reference, target),
-        what: &what,
-    };
+    let request = config.request(client.manifest_url(&reference, target), &what);
     let head = retry::run(&request, super::log_retry, |_| {
         client.head_manifest(&reference, target)
     })
@@ -165,12 +160,9 @@ pub(crate) async fn manifest_by_digest<S: ContentStore>(
     let client = &pull.config.client;
     let target = ManifestTarget::Digest(digest);
     let what = format!("manifest `{digest}` of `{}`", reference.location());
-    let request = Request {
-        client,
-        policy: pull.config.retry,
-        url: client.manifest_url(&reference, target),
-        what: &what,
-    };
+    let request = pull
+        .config
+        .request(client.manifest_url(&reference, target), &what);
     match fetch(app, upstream, &reference, target, &request).await {
         Ok(_) => Ok(true),
         Err(Fetched::NotFound) => Ok(false),
