@@ -107,7 +107,7 @@ fn join<S: ContentStore>(
     table.insert(digest.clone(), flight.clone());
     drop(table);
     let (app, digest, ours) = (app.clone(), digest.clone(), flight.clone());
-    super::detach(move || async move {
+    super::detach(&pull.transfers, move || async move {
         let end = transfer(&app, &upstream, &reference, &digest, &ours).await;
         match &end {
             End::Failed(reason) => {

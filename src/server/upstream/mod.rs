@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use axum::body::Body;
 use axum::http::Response;
 use axum::http::header::HeaderMap;
@@ -164,7 +166,16 @@ pub(super) struct Puller {
     pub(super) keyed: KeyedLocks,
     /// When each digest was last marked used ([`PullThrough::touch_served`]).
     touched: Mutex<HashMap<Digest, std::time::Instant>>,
+    /// Upstream requests a client waits for, at once ([`detach`]).
+    pub(super) requests: Arc<Semaphore>,
+    /// Blob transfers from upstream, at once ([`detach`]); more wait for a slot.
+    pub(super) transfers: Arc<Semaphore>,
 }
+
+/// Upstream requests clients wait for (HEADs, manifests, far ranges) running at once.
+const REQUEST_SLOTS: usize = 256;
+/// Blob transfers from upstream running at once.
+const TRANSFER_SLOTS: usize = 64;
 
 impl Puller {
     /// Upstream number `index` (as [`PullThrough::choose`] gave it).
@@ -181,6 +192,8 @@ impl Puller {
             tags: tags::Checked::default(),
             keyed: KeyedLocks::default(),
             touched: Mutex::default(),
+            requests: Arc::new(Semaphore::new(REQUEST_SLOTS)),
+            transfers: Arc::new(Semaphore::new(TRANSFER_SLOTS)),
         }
     }
 
@@ -294,9 +307,10 @@ pub(super) async fn manifest<S: ContentStore>(
         reference.to_owned(),
         headers.clone(),
     );
-    spawned(
-        move || async move { manifest_owned(&app, index, &name, &reference, head, &headers).await },
-    )
+    let app2 = app.clone();
+    spawned(&app2, move || async move {
+        manifest_owned(&app, index, &name, &reference, head, &headers).await
+    })
     .await
 }
 
@@ -351,31 +365,46 @@ async fn manifest_owned<S: ContentStore>(
 }
 
 /// Runs upstream work (`make`'s future) to its end on a thread of the blocking pool, driven by
-/// the server's runtime, and waits for it without blocking the caller's task.
+/// the server's runtime, once `slots` has room; `None` when the work could not run (the server
+/// is stopping, or it panicked).
 ///
 /// Why not `tokio::spawn`: the retry driver's attempts are `AsyncFnMut` futures, and rustc cannot
 /// prove such a future `Send` for every lifetime (rust-lang/rust#110338), which `spawn` and the
 /// router's handlers require. `Handle::block_on` asks no `Send` of the future, only of what makes
-/// it. One pool thread per upstream request in progress (the pool has hundreds); a client that
-/// goes away cuts no transfer, tag check or manifest fetch short.
-pub(super) fn detach<T, F>(make: impl FnOnce() -> F + Send + 'static) -> tokio::task::JoinHandle<T>
+/// it. Each piece of work holds a pool thread, and needs more of them for its file work: the
+/// slots ([`REQUEST_SLOTS`], [`TRANSFER_SLOTS`]) keep enough of the pool's 512 free for that. A
+/// client that goes away cuts no transfer, tag check or manifest fetch short.
+pub(super) fn detach<T, F>(
+    slots: &Arc<Semaphore>,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> tokio::task::JoinHandle<Option<T>>
 where
     T: Send + 'static,
     F: std::future::Future<Output = T>,
 {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(make()))
+    let (handle, slots) = (tokio::runtime::Handle::current(), slots.clone());
+    tokio::spawn(async move {
+        let _slot = slots.acquire_owned().await.ok()?;
+        tokio::task::spawn_blocking(move || handle.block_on(make()))
+            .await
+            .ok()
+    })
 }
 
-/// [`detach`], waited for.
-async fn spawned<T, F>(make: impl FnOnce() -> F + Send + 'static) -> Result<T, ApiError>
+/// [`detach`] as one of the requests, waited for.
+async fn spawned<S: ContentStore, T, F>(
+    app: &Arc<App<S>>,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
-    detach(make)
+    let stopped = || ApiError::Internal(std::io::Error::other("the upstream request did not run"));
+    detach(&app.pull()?.requests, make)
         .await
-        .map_err(|e| ApiError::Internal(std::io::Error::other(e)))?
+        .map_err(|_| stopped())?
+        .ok_or_else(stopped)?
 }
 
 /// A blob the cache lacks, from upstream number `index` ([`flight::blob`]).
@@ -393,8 +422,11 @@ pub(super) async fn blob<S: ContentStore>(
         digest.clone(),
         headers.clone(),
     );
-    spawned(move || async move { flight::blob(&app, index, &name, &digest, head, &headers).await })
-        .await
+    let app2 = app.clone();
+    spawned(&app2, move || async move {
+        flight::blob(&app, index, &name, &digest, head, &headers).await
+    })
+    .await
 }
 
 /// Marks a response's relation to the cache (when it is a success).
