@@ -90,12 +90,23 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Cache and output")]
 pub struct GlobalArgs {
-    /// Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g.
-    /// ~/.cache/layerget]
+    /// Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from
+    /// the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir,
+    /// e.g. ~/.cache/layerget]
     // The variable is read by `commands`, not by clap: clap counts an argument set by its
     // variable as given and shows it in the usage line of every error.
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env:
+    /// LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want,
+    /// rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]
+    #[arg(long, global = true)]
+    pub s3_path_style: bool,
 
     /// Print results as JSON on stdout, one object per line
     #[arg(long, global = true)]

@@ -3,7 +3,7 @@
 //! turns signals into a graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,7 +12,7 @@ use super::{Common, Outcome, UsageError};
 use crate::cli::ServeArgs;
 use crate::output::Printer;
 use crate::server::{self, Access, Htpasswd, Limits, Writes};
-use crate::store::{CacheLockMode, Store};
+use crate::store::{AnyStore, CacheLockMode, Store};
 
 /// Validated settings for `serve`.
 #[derive(Debug, Clone)]
@@ -80,30 +80,13 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| common.cache_dir.clone());
     let writes = settings.writes;
-    // A registry that takes pushes may start empty: then a missing or empty directory becomes
-    // a cache (as for `fetch`; a directory of other things is still refused).
-    if !dir.is_dir() && !writes.push {
-        return Err(UsageError(format!(
-            "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
-            dir.display()
-        ))
-        .into());
-    }
-    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
-    // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
-    let source = if writes.push {
-        // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
-        // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
-        Store::open_for(&dir, CacheLockMode::Shared, waiting).await
-    } else if writes.delete {
-        Store::open_existing_for(&dir, CacheLockMode::Shared, waiting).await
+    let source = if let Some(config) = common.s3_config(&dir) {
+        // An S3 cache: no cache-wide lock there (several replicas share the bucket); one that
+        // takes pushes may start empty.
+        AnyStore::S3(Common::open_s3(config?, writes.push).await?)
     } else {
-        // Read-only: without the cache-wide lock. Serving reads only committed blobs, below
-        // held descriptors, so fetches and `cache gc` may run beside it.
-        Store::open_existing(&dir)
-    }
-    .with_context(|| format!("opening the cache `{}`", dir.display()))?;
+        AnyStore::Local(open_local(&dir, writes, printer).await?)
+    };
     // Before binding: a bad certificate or htpasswd file fails without taking the port.
     let access = access(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -174,6 +157,34 @@ pub async fn run(
     // Only after the graceful shutdown: in-flight responses finished, or the grace ran out.
     printer.info("stopped");
     Ok(Outcome::Success)
+}
+
+/// Opens the local cache `serve` serves, with the lock its writes need.
+async fn open_local(dir: &Path, writes: Writes, printer: &Printer) -> anyhow::Result<Store> {
+    // A registry that takes pushes may start empty: then a missing or empty directory becomes
+    // a cache (as for `fetch`; a directory of other things is still refused).
+    if !dir.is_dir() && !writes.push {
+        return Err(UsageError(format!(
+            "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
+            dir.display()
+        ))
+        .into());
+    }
+    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
+    // Checks the layout version and completes a half-made layout; it never touches blobs/.
+    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
+    if writes.push {
+        // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
+        // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
+        Store::open_for(dir, CacheLockMode::Shared, waiting).await
+    } else if writes.delete {
+        Store::open_existing_for(dir, CacheLockMode::Shared, waiting).await
+    } else {
+        // Read-only: without the cache-wide lock. Serving reads only committed blobs, below
+        // held descriptors, so fetches and `cache gc` may run beside it.
+        Store::open_existing(dir)
+    }
+    .with_context(|| format!("opening the cache `{}`", dir.display()))
 }
 
 /// The `--listen` address cannot be bound (issue 15, item 9): exit 1, "other", since it is

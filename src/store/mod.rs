@@ -52,7 +52,7 @@ pub use maintain::{
 };
 pub use memory::{MemoryStore, MemoryWriter};
 pub use refs::{Refs, TagEntry, ns_registry};
-pub use s3::{S3Config, S3Store, S3Writer};
+pub use s3::{AnyStore, AnyWriter, S3Config, S3Store, S3Writer};
 
 use crate::digest::{Digest, Verifier};
 use crate::exit::Category;

@@ -27,6 +27,7 @@ mod never_panic;
 mod progress;
 mod pull;
 mod push;
+mod s3;
 mod segments;
 mod serve;
 mod serve_auth;

@@ -38,6 +38,7 @@
 //! - *Reads* are ranged GETs ([`RemoteBody`]); [`ContentStore::locate`] hands out a presigned
 //!   GET URL when the store was opened for redirects (`serve --redirect`).
 
+mod any;
 mod writer;
 
 use std::collections::HashSet;
@@ -55,6 +56,7 @@ use object_store::signer::Signer as _;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload};
 use tokio::sync::Notify;
 
+pub use any::{AnyStore, AnyWriter};
 pub use writer::S3Writer;
 
 use super::content::{

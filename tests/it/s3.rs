@@ -1,0 +1,141 @@
+//! The cache in an S3 bucket (issue 14), on a real Garage node: `fetch` and `pull` into
+//! `s3://`, `-o` streamed back out of it, `serve s3://` answering what `serve` of a local cache
+//! with the same content answers, and wrong credentials (exit 4). The store contract itself
+//! runs on Garage in the unit tests (`store::s3`).
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// `layerget` with the node's credentials and endpoint.
+fn on_s3(node: &Garage) -> assert_cmd::Command {
+    let mut cmd = layerget();
+    for (k, v) in node.env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The headers that must agree between the two servers.
+const SAME_HEADERS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-range",
+    "docker-content-digest",
+    "accept-ranges",
+    "etag",
+];
+
+#[test]
+fn fetch_and_pull_into_s3_and_serve_it_like_a_local_cache() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("layerget");
+    let registry = TestRegistry::start();
+    // Larger than one part (8 MiB): a multipart upload with a tail.
+    let size = 20 << 20;
+    let digest = registry.push_generated_blob("team/app", size, 7);
+    let image = push_image(
+        &registry,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(1, 3000), layer(2, 100)],
+    );
+    let blob_ref = registry.reference("team/app", &digest);
+    let image_ref = format!("{}/team/app:v1", registry.addr());
+    let local = TempCache::new();
+    for cache in [bucket.as_str(), local.path().to_str().unwrap()] {
+        on_s3(&node)
+            .args(["--cache-dir", cache, "fetch", &blob_ref])
+            .assert()
+            .success();
+        on_s3(&node)
+            .args(["--cache-dir", cache, "pull", &image_ref])
+            .assert()
+            .success();
+    }
+    // Cached now: -o copies it out of the bucket, verified on the way.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("blob");
+    let a = on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch", &blob_ref, "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(stderr.contains("in the cache"), "{stderr}");
+    assert_eq!(sha256_digest(&std::fs::read(&file).unwrap()), digest);
+    let a = on_s3(&node)
+        .args([
+            "--cache-dir",
+            &bucket,
+            "fetch",
+            &image_ref.replace(":v1", &format!("@{}", image.config)),
+            "-o",
+            "-",
+        ])
+        .assert()
+        .success();
+    assert_eq!(sha256_digest(&a.get_output().stdout), image.config);
+
+    let s3 = Serve::start_env(Path::new(&bucket), &[], &node.env());
+    let disk = Serve::start(local.path(), &[]);
+    let blob = format!("/v2/team/app/blobs/{digest}");
+    let missing = format!("/v2/team/app/blobs/sha256:{}", "0".repeat(64));
+    type Request<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let requests: Vec<Request> = vec![
+        ("GET", "/v2/".into(), vec![]),
+        ("HEAD", blob.clone(), vec![]),
+        ("GET", blob.clone(), vec![]),
+        (
+            "GET",
+            blob.clone(),
+            vec![("Range", "bytes=9000000-9000099")],
+        ),
+        ("GET", blob.clone(), vec![("Range", "bytes=99999999-")]),
+        ("GET", missing, vec![]),
+        ("GET", "/v2/team/app/manifests/v1".into(), vec![]),
+        (
+            "HEAD",
+            format!("/v2/team/app/manifests/{}", image.digest),
+            vec![],
+        ),
+        ("GET", "/v2/team/app/tags/list".into(), vec![]),
+        ("GET", "/v2/team/other/manifests/v1".into(), vec![]),
+    ];
+    for (method, target, headers) in &requests {
+        let (a, b) = (
+            s3.request(method, target, headers),
+            disk.request(method, target, headers),
+        );
+        assert_eq!(a.status, b.status, "{method} {target}");
+        assert!(a.body == b.body, "{method} {target}: the bodies differ");
+        for h in SAME_HEADERS {
+            assert_eq!(a.header(h), b.header(h), "{method} {target}: {h}");
+        }
+    }
+}
+
+#[test]
+fn wrong_credentials_exit_4_with_a_hint() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("locked");
+    let a = on_s3(&node)
+        .env("AWS_SECRET_ACCESS_KEY", "f".repeat(64))
+        .args([
+            "--cache-dir",
+            &bucket,
+            "fetch",
+            "127.0.0.1:1/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(stderr.contains("s3://locked/cache/oci-layout"), "{stderr}");
+    assert!(stderr.contains("hint: check AWS_ACCESS_KEY_ID"), "{stderr}");
+}
