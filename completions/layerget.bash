@@ -1254,7 +1254,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --allow-push --allow-delete --anonymous-pull --insecure-allow-anonymous-push --upload-ttl --max-upload-sessions --max-blob-size --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --listen --max-connections --redirect --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --allow-push --allow-delete --anonymous-pull --insecure-allow-anonymous-push --upload-ttl --max-upload-sessions --max-blob-size --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

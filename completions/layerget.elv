@@ -127,6 +127,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --s3-endpoint 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]'
             cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'
             cand --progress 'Progress display: bars on a terminal, periodic lines (for CI logs), JSON events, or none'
+            cand --redirect 'Answer blob GETs of an s3:// cache with 307 to a presigned URL of the object (valid for 15 minutes), so clients download straight from the object store'
             cand --allow-push 'Accept pushes: blob uploads and manifest PUTs (without it every write gets 405). Without --htpasswd, a non-loopback --listen also needs --insecure-allow-anonymous-push'
             cand --allow-delete 'Accept DELETE of tags, manifests and blobs (never of content another tag still uses)'
             cand --anonymous-pull 'With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them'

@@ -139,6 +139,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l redirect -d 'Answer blob GETs of an s3:// cache with 307 to a presigned URL of the object (valid for 15 minutes), so clients download straight from the object store'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-push -d 'Accept pushes: blob uploads and manifest PUTs (without it every write gets 405). Without --htpasswd, a non-loopback --listen also needs --insecure-allow-anonymous-push'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-delete -d 'Accept DELETE of tags, manifests and blobs (never of content another tag still uses)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l anonymous-pull -d 'With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them'

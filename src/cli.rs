@@ -497,6 +497,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Answer blob GETs of an s3:// cache with 307 to a presigned URL of the object (valid for
+    /// 15 minutes), so clients download straight from the object store
+    #[arg(long)]
+    pub redirect: bool,
+
     /// Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,

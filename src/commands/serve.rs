@@ -33,6 +33,8 @@ pub struct ServeSettings {
     pub writes: Writes,
     /// `--insecure-allow-anonymous-push`: pushes without --htpasswd on a non-loopback address.
     pub insecure_anonymous_push: bool,
+    /// `--redirect`: blob GETs of an S3 cache answer 307 to a presigned URL.
+    pub redirect: bool,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -65,6 +67,7 @@ impl From<ServeArgs> for ServeSettings {
                 max_blob_size: args.max_blob_size,
             },
             insecure_anonymous_push: args.insecure_allow_anonymous_push,
+            redirect: args.redirect,
         }
     }
 }
@@ -83,7 +86,15 @@ pub async fn run(
     let source = if let Some(config) = common.s3_config(&dir) {
         // An S3 cache: no cache-wide lock there (several replicas share the bucket); one that
         // takes pushes may start empty.
-        AnyStore::S3(Common::open_s3(config?, writes.push).await?)
+        let mut config = config?;
+        config.presign = settings.redirect;
+        AnyStore::S3(Common::open_s3(config, writes.push).await?)
+    } else if settings.redirect {
+        return Err(UsageError(format!(
+            "--redirect needs an s3:// cache; `{}` is a directory",
+            dir.display()
+        ))
+        .into());
     } else {
         AnyStore::Local(open_local(&dir, writes, printer).await?)
     };

@@ -139,3 +139,122 @@ fn wrong_credentials_exit_4_with_a_hint() {
     assert!(stderr.contains("s3://locked/cache/oci-layout"), "{stderr}");
     assert!(stderr.contains("hint: check AWS_ACCESS_KEY_ID"), "{stderr}");
 }
+
+/// Splits `http://host:port/path?query` into the address and the request target.
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let slash = rest.find('/').expect("a path");
+    (rest[..slash].to_owned(), rest[slash..].to_owned())
+}
+
+#[test]
+fn a_push_to_one_replica_is_pulled_from_another_and_redirects_go_to_the_bucket() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("shared");
+    let writer = Serve::start_env(Path::new(&bucket), &["--allow-push"], &node.env());
+    let reader = Serve::start_env(Path::new(&bucket), &[], &node.env());
+    let redirecting = Serve::start_env(Path::new(&bucket), &["--redirect"], &node.env());
+    // A config pushed in one request, a layer of two parts in a chunked session.
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = sha256_digest(config);
+    let r = http_request(
+        &writer.addr,
+        "POST",
+        &format!("/v2/team/app/blobs/uploads/?digest={config_digest}"),
+        &[],
+        config,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let layer_bytes = layer(3, 12 << 20);
+    let layer_digest = sha256_digest(&layer_bytes);
+    let r = http_request(
+        &writer.addr,
+        "POST",
+        "/v2/team/app/blobs/uploads/",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let r = http_request(&writer.addr, "PATCH", &location, &[], &layer_bytes);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let r = http_request(
+        &writer.addr,
+        "PUT",
+        &format!("{location}{sep}digest={layer_digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_bytes.len()}],
+    })
+    .to_string();
+    let r = http_request(
+        &writer.addr,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &[("Content-Type", OCI_MANIFEST)],
+        manifest.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // The other replica has it all: the tag, the manifest, the blobs.
+    let r = reader.request("GET", "/v2/team/app/manifests/v1", &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, manifest.as_bytes()));
+    let r = reader.request("GET", "/v2/team/app/tags/list", &[]);
+    assert!(r.text().contains("\"v1\""), "{}", r.text());
+    let r = reader.request("GET", &format!("/v2/team/app/blobs/{layer_digest}"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body == layer_bytes, "the layer read back differs");
+    // And `layerget pull` from it into a local cache verifies every byte.
+    let local = TempCache::new();
+    layerget()
+        .args(["--cache-dir", local.path().to_str().unwrap(), "pull"])
+        .arg(format!("{}/team/app:v1", reader.addr))
+        .assert()
+        .success();
+
+    // --redirect: a 307 to a presigned URL of the object, which answers Range itself.
+    let target = format!("/v2/team/app/blobs/{layer_digest}");
+    let r = redirecting.request("GET", &target, &[]);
+    assert_eq!(r.status, 307, "{}", r.text());
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(layer_digest.as_str())
+    );
+    let (addr, path) = split_url(r.header("location").unwrap());
+    let r = http_request(
+        &addr,
+        "GET",
+        &path,
+        &[("Range", "bytes=9000000-9000099")],
+        b"",
+    );
+    assert_eq!(r.status, 206);
+    assert!(
+        r.body == layer_bytes[9_000_000..9_000_100],
+        "the range differs"
+    );
+    // HEAD and missing blobs are answered by the replica itself.
+    assert_eq!(redirecting.request("HEAD", &target, &[]).status, 200);
+    let missing = format!("/v2/team/app/blobs/sha256:{}", "0".repeat(64));
+    assert_eq!(redirecting.request("GET", &missing, &[]).status, 404);
+    // A client follows it into a cache of its own.
+    let local = TempCache::new();
+    layerget()
+        .args(["--cache-dir", local.path().to_str().unwrap(), "pull"])
+        .arg(format!("{}/team/app:v1", redirecting.addr))
+        .assert()
+        .success();
+}
