@@ -258,3 +258,39 @@ fn a_push_to_one_replica_is_pulled_from_another_and_redirects_go_to_the_bucket()
         .assert()
         .success();
 }
+
+#[test]
+fn a_three_node_cluster_keeps_taking_a_blob_while_a_node_is_stopped() {
+    let Some(mut nodes) = Garage::cluster_or_skip(3) else {
+        return;
+    };
+    let bucket = nodes[0].bucket("cluster");
+    let registry = TestRegistry::start();
+    let size = 96 << 20;
+    let digest = registry.push_generated_blob("team/app", size, 11);
+    let fetch = std::process::Command::new(env!("CARGO_BIN_EXE_layerget"))
+        .args(["--cache-dir", &bucket, "fetch"])
+        .arg(registry.reference("team/app", &digest))
+        .envs(nodes[0].env())
+        .env("HOME", isolated_home())
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Somewhere in the transfer (or after it, on a fast machine: the assertions hold either
+    // way), one of the three replicas goes away; writes need two of three.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nodes[2].kill();
+    let out = fetch.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Served from the surviving nodes, every byte as pushed.
+    let serve = Serve::start_env(Path::new(&bucket), &[], &nodes[0].env());
+    let r = serve.request("GET", &format!("/v2/team/app/blobs/{digest}"), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(sha256_digest(&r.body), digest);
+}

@@ -4,7 +4,7 @@
 //! by pid. `scripts/test` installs garage; a test run without it skips these tests and says so.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -64,12 +64,44 @@ fn retry<T>(mut f: impl FnMut() -> Option<T>) -> T {
 impl Garage {
     /// Starts a node with the test key, or says why not and returns `None` when garage is not
     /// installed.
-    #[allow(clippy::print_stderr, reason = "a skipped test says why")]
     pub fn start_or_skip() -> Option<Garage> {
+        Some(Garage::cluster_or_skip(1)?.remove(0))
+    }
+
+    /// Starts `n` nodes that form one cluster (replication factor `n`, one zone each), with
+    /// the test key; the first node is the one the tests talk to and run the CLI against.
+    #[allow(clippy::print_stderr, reason = "a skipped test says why")]
+    pub fn cluster_or_skip(n: usize) -> Option<Vec<Garage>> {
         let Some(bin) = binary() else {
             eprintln!("skipped: `garage` is not installed (scripts/test installs it)");
             return None;
         };
+        let nodes: Vec<Garage> = (0..n).map(|_| Garage::spawn(&bin, n)).collect();
+        let ids: Vec<String> = nodes
+            .iter()
+            .map(|node| {
+                retry(|| {
+                    let out = node.cli(&["node", "id", "-q"])?;
+                    Some(out.trim().to_owned()).filter(|s| s.contains('@'))
+                })
+            })
+            .collect();
+        let first = &nodes[0];
+        for id in &ids[1..] {
+            retry(|| first.cli(&["node", "connect", id]));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let short = id.split('@').next().unwrap();
+            let zone = format!("dc{i}");
+            retry(|| first.cli(&["layout", "assign", "-z", &zone, "-c", "1G", short]));
+        }
+        first.cli(&["layout", "apply", "--version", "1"]).unwrap();
+        retry(|| first.cli(&["key", "import", "--yes", "-n", "test", KEY_ID, SECRET]));
+        Some(nodes)
+    }
+
+    /// Spawns one node of a cluster of `replicas`.
+    fn spawn(bin: &Path, replicas: usize) -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let (s3, rpc, admin) = (free_port(), free_port(), free_port());
         let config = dir.path().join("garage.toml");
@@ -78,7 +110,7 @@ impl Garage {
             &config,
             format!(
                 "metadata_dir = \"{root}/meta\"\ndata_dir = \"{root}/data\"\n\
-                 db_engine = \"sqlite\"\nreplication_factor = 1\n\
+                 db_engine = \"sqlite\"\nreplication_factor = {replicas}\n\
                  rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
                  rpc_secret = \"{}\"\n\
                  [s3_api]\ns3_region = \"{REGION}\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
@@ -88,7 +120,7 @@ impl Garage {
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .arg("-c")
             .arg(&config)
             .arg("server")
@@ -97,25 +129,19 @@ impl Garage {
             .stderr(log)
             .spawn()
             .unwrap();
-        let node = Garage {
+        Garage {
             child,
-            bin,
+            bin: bin.to_owned(),
             config,
             _dir: dir,
             endpoint: format!("http://127.0.0.1:{s3}"),
-        };
-        let id = retry(|| {
-            let out = node.cli(&["node", "id", "-q"])?;
-            out.split('@')
-                .next()
-                .map(str::to_owned)
-                .filter(|s| !s.is_empty())
-        });
-        node.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id])
-            .unwrap();
-        node.cli(&["layout", "apply", "--version", "1"]).unwrap();
-        retry(|| node.cli(&["key", "import", "--yes", "-n", "test", KEY_ID, SECRET]));
-        Some(node)
+        }
+    }
+
+    /// Stops this node now (SIGKILL, by pid), as a crashed machine would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Runs the garage CLI against this node; its stdout when it succeeded.
