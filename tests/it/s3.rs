@@ -294,3 +294,39 @@ fn a_three_node_cluster_keeps_taking_a_blob_while_a_node_is_stopped() {
     assert_eq!(r.status, 200);
     assert_eq!(sha256_digest(&r.body), digest);
 }
+
+#[test]
+fn a_cut_fetch_into_s3_resumes_from_its_parts_and_tail() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("resume");
+    let registry = TestRegistry::start();
+    let size = 40u64 << 20;
+    let digest = registry.push_generated_blob("team/app", size, 5);
+    let proxy = FaultProxy::start(&registry.addr());
+    // Two parts and a tail of 4 MiB, then the connection breaks; no retry in this run.
+    proxy.push_fault(Fault::CutAfter(20 << 20));
+    on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch", "--retries", "0"])
+        .arg(proxy.reference("team/app", &digest))
+        .assert()
+        .failure();
+    let a = on_s3(&node)
+        .args(["--cache-dir", &bucket, "--json", "fetch"])
+        .arg(proxy.reference("team/app", &digest))
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(doc["bytes_transferred"], 20 << 20, "{doc}");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("blob");
+    on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch"])
+        .arg(proxy.reference("team/app", &digest))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(sha256_digest(&std::fs::read(&file).unwrap()), digest);
+}

@@ -66,6 +66,9 @@ use super::content::{
 use super::{LAYOUT_VERSION, LayoutIndex, Refs, StoreError, UploadId, UploadInfo};
 use crate::digest::{Algorithm, Digest};
 
+/// The most a layout marker, state object or reference object may hold.
+const SMALL_OBJECT: u64 = 4 << 20;
+
 /// How long a presigned URL from [`ContentStore::locate`] stays valid.
 const PRESIGN_FOR: Duration = Duration::from_secs(15 * 60);
 
@@ -208,7 +211,7 @@ impl S3Store {
 
     async fn check_layout(&self, create: bool) -> Result<(), StoreError> {
         let path = self.key("oci-layout");
-        match self.get_small(&path).await? {
+        match self.get_small(&path, SMALL_OBJECT).await? {
             Some(bytes) => super::check_layout(std::path::Path::new(&self.display(&path)), &bytes),
             None if create => {
                 let body = format!(r#"{{"imageLayoutVersion":"{LAYOUT_VERSION}"}}"#);
@@ -272,13 +275,24 @@ impl S3Store {
         }
     }
 
-    /// A small object's bytes, `None` when there is none.
-    async fn get_small(&self, path: &Path) -> Result<Option<Bytes>, StoreError> {
+    /// A small object's bytes, `None` when there is none. One larger than `max` is refused
+    /// before its body is read: the bucket is shared, and what is in it is not trusted to be
+    /// of the size our own writes give it.
+    async fn get_small(&self, path: &Path, max: u64) -> Result<Option<Bytes>, StoreError> {
         let got = match self.inner.s3.get(path).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.remote("read", path)(e)),
         };
+        if got.meta.size > max {
+            return Err(StoreError::Corrupt {
+                path: self.display(path).into(),
+                reason: format!(
+                    "it is {} bytes, more than the {max} expected",
+                    got.meta.size
+                ),
+            });
+        }
         got.bytes()
             .await
             .map(Some)
@@ -362,7 +376,7 @@ impl S3Store {
         objects.sort();
         let mut manifests = Vec::new();
         for (path, _) in objects {
-            let Some(bytes) = self.get_small(&path).await? else {
+            let Some(bytes) = self.get_small(&path, SMALL_OBJECT).await? else {
                 // Removed since the listing: that reference is gone.
                 continue;
             };
@@ -474,7 +488,7 @@ impl ContentStore for S3Store {
     async fn writer(&self, digest: &Digest, size: Option<u64>) -> Result<S3Writer, StoreError> {
         let name = writer::Name::Digest(digest.clone());
         let held = self.hold(name.lock_name()).await;
-        S3Writer::resume(self.clone(), name, held, size).await
+        S3Writer::resume(self.clone(), digest, held, size).await
     }
 
     async fn try_writer(
@@ -485,7 +499,7 @@ impl ContentStore for S3Store {
         let name = writer::Name::Digest(digest.clone());
         match self.try_hold(name.lock_name()) {
             Some(held) => Ok(WriterAttempt::Ready(
-                S3Writer::resume(self.clone(), name, held, size).await?,
+                S3Writer::resume(self.clone(), digest, held, size).await?,
             )),
             None => Ok(WriterAttempt::Busy { holder: None }),
         }

@@ -85,7 +85,7 @@ impl State {
     pub(super) async fn read(store: &S3Store, name: &Name) -> Result<Option<State>, StoreError> {
         let path = store.key(&format!("{}/state.json", S3Store::ingest_dir(name)));
         Ok(store
-            .get_small(&path)
+            .get_small(&path, super::SMALL_OBJECT)
             .await?
             .and_then(|b| serde_json::from_slice(&b).ok()))
     }
@@ -157,13 +157,11 @@ impl S3Writer {
     /// A writer of a digest's partial, resuming what an earlier writer left.
     pub(super) async fn resume(
         store: S3Store,
-        name: Name,
+        digest: &Digest,
         held: Held,
         size: Option<u64>,
     ) -> Result<S3Writer, StoreError> {
-        let Name::Digest(digest) = &name else {
-            unreachable!("resume is for digests; sessions come through `session`")
-        };
+        let name = Name::Digest(digest.clone());
         let target = store.blob_key(digest);
         let algorithm = digest.algorithm();
         let state = State::read(&store, &name).await?;
@@ -295,8 +293,12 @@ impl Guts {
     }
 
     fn offset(&self) -> u64 {
-        let pending = self.pending.iter().map(|(s, b)| s + b.len() as u64);
-        let spilled = self.spilled.iter().map(|(s, l)| s + l);
+        let pending = self
+            .pending
+            .iter()
+            .map(|(s, b)| s.saturating_add(b.len() as u64));
+        // Pieces come from `state.json`, which is in the bucket: no arithmetic may overflow.
+        let spilled = self.spilled.iter().map(|(s, l)| s.saturating_add(*l));
         pending.chain(spilled).fold(self.frontier(), u64::max)
     }
 
@@ -313,7 +315,8 @@ impl Guts {
             return Ok(false);
         };
         let tail = if state.tail > 0 {
-            match self.store.get_small(&self.object("tail")).await? {
+            // A tail of another length (another writer's, saved since) is no tail of this state.
+            match self.store.get_small(&self.object("tail"), PART).await? {
                 Some(t) if t.len() as u64 == state.tail => t,
                 _ => return Ok(false),
             }
@@ -546,9 +549,9 @@ impl Guts {
             if let Some((&start, _)) = self.spilled.first_key_value()
                 && start <= frontier
             {
-                self.spilled.remove(&start);
+                let len = self.spilled.remove(&start).unwrap_or(0);
                 let key = self.piece_key(start);
-                if let Some(mut bytes) = self.store.get_small(&key).await? {
+                if let Some(mut bytes) = self.store.get_small(&key, len).await? {
                     let skip = (frontier - start).min(bytes.len() as u64);
                     // As above.
                     let _ = bytes.split_to(skip as usize);
@@ -570,7 +573,7 @@ impl Guts {
         let mut runs: Vec<(u64, Vec<Bytes>, u64)> = Vec::new();
         for (start, bytes) in pending {
             match runs.last_mut() {
-                Some((s, chunks, len)) if *s + *len == start => {
+                Some((s, chunks, len)) if s.saturating_add(*len) == start => {
                     *len += bytes.len() as u64;
                     chunks.push(bytes);
                 }
@@ -656,7 +659,11 @@ impl Guts {
         }
         let spilled: Vec<u64> = self.spilled.keys().copied().collect();
         for start in spilled {
-            if self.spilled.get(&start).is_some_and(|l| start + l > len) {
+            if self
+                .spilled
+                .get(&start)
+                .is_some_and(|l| start.saturating_add(*l) > len)
+            {
                 self.spilled.remove(&start);
                 self.store.remove(&self.piece_key(start)).await?;
             }
