@@ -330,3 +330,78 @@ fn a_cut_fetch_into_s3_resumes_from_its_parts_and_tail() {
         .success();
     assert_eq!(sha256_digest(&std::fs::read(&file).unwrap()), digest);
 }
+
+/// `curl --aws-sigv4` PUT of `body` under `key` of the node's bucket (a blob written behind
+/// layerget's back: what a bad sync tool or a person could leave).
+fn put_object(node: &Garage, bucket: &str, key: &str, body: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, body).unwrap();
+    let status = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            "--aws-sigv4",
+            &format!("aws:amz:{REGION}:s3"),
+        ])
+        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T"])
+        .arg(&file)
+        .arg(format!("{}/{bucket}/{key}", node.endpoint))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn cache_ls_du_and_verify_on_s3_and_a_bad_blob_is_quarantined() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("looked-after");
+    let registry = TestRegistry::start();
+    let good = layer(9, 70_000);
+    let digest = registry.push_blob("team/app", &good);
+    on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch"])
+        .arg(registry.reference("team/app", &digest))
+        .assert()
+        .success();
+    // Bytes under a name they do not hash to.
+    let claimed = sha256_digest(b"what it claims to be");
+    let key = format!(
+        "cache/blobs/sha256/{}",
+        claimed.trim_start_matches("sha256:")
+    );
+    put_object(&node, "looked-after", &key, b"something else");
+    let cache = |args: &[&str]| {
+        let mut cmd = on_s3(&node);
+        cmd.args(["--cache-dir", &bucket, "cache"]).args(args);
+        cmd
+    };
+    let a = cache(&["ls", "--blobs", "--bytes"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains(&format!("{digest} {} ", good.len())), "{out}");
+    let a = cache(&["du"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("in s3://looked-after/cache: 2 blobs"), "{out}");
+    let a = cache(&["verify"]).assert().code(5);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains(&format!(
+            "{claimed} bad: its 14 bytes hash to {}; moved to s3://looked-after/cache/quarantine/sha256/",
+            sha256_digest(b"something else")
+        )),
+        "{out}"
+    );
+    let a = cache(&["ls", "--blobs"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    cache(&["verify", &digest]).assert().success();
+    // Not yet on S3: said, exit 2.
+    let a = cache(&["gc"]).assert().code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("does not work on an s3:// cache yet"), "{err}");
+}

@@ -39,6 +39,7 @@
 //!   GET URL when the store was opened for redirects (`serve --redirect`).
 
 mod any;
+mod maintain;
 mod writer;
 
 use std::collections::HashSet;
