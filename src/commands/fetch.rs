@@ -179,7 +179,16 @@ pub async fn run(
             Err(e) => Err(e),
         };
         match result {
-            Ok(done) => report(common, given, &done, &settings.output, printer)?,
+            Ok(done) => {
+                // A blob with no file here (an s3:// cache) is named by its object's URL.
+                let location = done
+                    .outcome
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .or_else(|| store.blob_url(&done.outcome.digest));
+                report(common, given, &done, location, &settings.output, printer)?
+            }
             Err(err) => {
                 // Whoever read stdout has gone: nothing more can be delivered, so stop now
                 // (main exits 0, quietly).
@@ -310,6 +319,7 @@ fn report(
     common: &Common,
     given: &str,
     done: &TimedOutcome,
+    location: Option<String>,
     target: &OutputTarget,
     printer: &Printer,
 ) -> anyhow::Result<()> {
@@ -327,9 +337,9 @@ fn report(
             "duration_ms": done.millis,
         }))?;
     } else if *target == OutputTarget::None
-        && let Some(path) = &o.path
+        && let Some(location) = &location
     {
-        printer.data_line(&path.display().to_string())?;
+        printer.data_line(location)?;
     }
     if o.cached {
         printer.info(&format!(

@@ -48,10 +48,16 @@ fn fetch_and_pull_into_s3_and_serve_it_like_a_local_cache() {
     let image_ref = format!("{}/team/app:v1", registry.addr());
     let local = TempCache::new();
     for cache in [bucket.as_str(), local.path().to_str().unwrap()] {
-        on_s3(&node)
+        let a = on_s3(&node)
             .args(["--cache-dir", cache, "fetch", &blob_ref])
             .assert()
             .success();
+        // Where it is: a path, or the object's URL.
+        let hex = digest.trim_start_matches("sha256:");
+        assert_eq!(
+            String::from_utf8_lossy(&a.get_output().stdout).trim(),
+            format!("{cache}/blobs/sha256/{hex}")
+        );
         on_s3(&node)
             .args(["--cache-dir", cache, "pull", &image_ref])
             .assert()

@@ -38,6 +38,17 @@ pub enum AnyWriter {
     S3(S3Writer),
 }
 
+impl AnyStore {
+    /// Where a blob of an S3 cache is (`s3://bucket/prefix/blobs/<alg>/<hex>`); `None` for a
+    /// local cache, whose blobs have paths ([`ContentStore::local_path`]).
+    pub fn blob_url(&self, digest: &Digest) -> Option<String> {
+        match self {
+            AnyStore::Local(_) => None,
+            AnyStore::S3(s) => Some(s.blob_url(digest).display().to_string()),
+        }
+    }
+}
+
 /// Hands a call to whichever store (or writer) this is.
 macro_rules! each {
     ($self:expr, $s:ident => $e:expr) => {
