@@ -37,7 +37,7 @@ pub async fn run(
         }
         _ => CacheLockMode::Shared,
     };
-    // An S3 cache: ls --blobs, du and verify, from the bucket (no cache-wide lock there).
+    // An S3 cache: ls --blobs, du, verify and gc, from the bucket (no cache-wide lock there).
     if let Some(config) = common.s3_config(&common.cache_dir) {
         let cache = Cache::S3(Common::open_s3(config?, false).await?);
         return match command {
@@ -45,6 +45,7 @@ pub async fn run(
                 ls_blobs(common, &cache, args.bytes, printer).await
             }
             CacheCommand::Du => du(common, &cache, printer).await,
+            CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
             CacheCommand::Verify(args) => {
                 let digests = verify_targets(&args.digests)?;
                 // Reading is the network's work here: 4 blobs at a time by default.
@@ -52,7 +53,7 @@ pub async fn run(
                 verify(common, &cache, digests, jobs, printer).await
             }
             _ => Err(UsageError(format!(
-                "this `cache` subcommand does not work on an s3:// cache yet (`{}`)\nhint: `cache ls --blobs`, `du` and `verify` do",
+                "this `cache` subcommand does not work on an s3:// cache yet (`{}`)\nhint: `cache ls --blobs`, `du`, `verify` and `gc` do",
                 common.cache_dir.display()
             ))
             .into()),
@@ -85,7 +86,7 @@ pub async fn run(
             );
             verify(common, &cache, digests, jobs, printer).await
         }
-        CacheCommand::Gc(args) => gc(common, &store, &args, printer).await,
+        CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
         CacheCommand::Prune(args) => prune(common, &store, &args, printer).await,
         CacheCommand::Rm(args) => rm(common, &store, &args.targets, printer).await,
         CacheCommand::Path(args) => {
@@ -436,21 +437,41 @@ async fn verify(
 /// quarantine goes whole. The store still leaves alone whatever a fetch's lock holds.
 async fn gc(
     common: &Common,
-    store: &Store,
+    store: &Cache,
     args: &CacheGcArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let (s, loose, age, dry_run) = (store.clone(), args.loose, args.ingest_age, args.dry_run);
-    let (plan, done) = blocking(move || {
-        // A manifest that cannot be read fails the plan, before anything is removed: guessing
-        // what it reaches could remove what a reference needs.
-        let plan = s
-            .plan_gc(loose, age)
-            .context("planning the collection (nothing was removed)")?;
-        let done = s.collect_garbage(&plan, dry_run)?;
-        anyhow::Ok((plan, done))
-    })
-    .await??;
+    let (loose, age, dry_run) = (args.loose, args.ingest_age, args.dry_run);
+    let (plan, done) = match store {
+        Cache::Local(s) => {
+            let s = s.clone();
+            blocking(move || {
+                // A manifest that cannot be read fails the plan, before anything is removed:
+                // guessing what it reaches could remove what a reference needs.
+                let plan = s
+                    .plan_gc(loose, age)
+                    .context("planning the collection (nothing was removed)")?;
+                let done = s.collect_garbage(&plan, dry_run)?;
+                anyhow::Ok((plan, done))
+            })
+            .await??
+        }
+        Cache::S3(s) => {
+            if loose {
+                return Err(UsageError(
+                    "`cache gc --loose` does not work on an s3:// cache yet: blobs are not collected there".into(),
+                )
+                .into());
+            }
+            printer.info("s3:// cache: stale partial blobs, upload sessions (their multipart uploads aborted) and the quarantine are collected; blobs are not, yet");
+            let plan = s
+                .plan_gc(age)
+                .await
+                .context("planning the collection (nothing was removed)")?;
+            let done = s.collect_garbage(&plan, dry_run).await?;
+            (plan, done)
+        }
+    };
     let (removed, removed_ingest) = (&done.removed, &done.removed_ingest);
     let removed_quarantine = &done.removed_quarantine;
     // Blobs first, then partial downloads, as they were met.

@@ -361,7 +361,7 @@ fn put_object(node: &Garage, bucket: &str, key: &str, body: &[u8]) {
 }
 
 #[test]
-fn cache_ls_du_and_verify_on_s3_and_a_bad_blob_is_quarantined() {
+fn cache_ls_du_verify_and_gc_on_s3() {
     let Some(node) = Garage::start_or_skip() else {
         return;
     };
@@ -406,8 +406,53 @@ fn cache_ls_du_and_verify_on_s3_and_a_bad_blob_is_quarantined() {
     let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
     assert_eq!(out.lines().count(), 1, "{out}");
     cache(&["verify", &digest]).assert().success();
+
+    // A fetch cut after two parts and a tail leaves a partial (and its multipart upload);
+    // gc collects it with the quarantine, and leaves the blobs.
+    let big = registry.push_generated_blob("team/app", 20 << 20, 3);
+    let proxy = FaultProxy::start(&registry.addr());
+    proxy.push_fault(Fault::CutAfter(18 << 20));
+    on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch", "--retries", "0"])
+        .arg(proxy.reference("team/app", &big))
+        .assert()
+        .failure();
+    let a = cache(&["du"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("1 blob") && out.contains("1 partial download"),
+        "{out}"
+    );
+    assert!(out.contains("1 quarantined"), "{out}");
+    cache(&["gc"]).assert().success();
+    let a = cache(&["du"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("1 partial download"),
+        "a fresh partial stays: {out}"
+    );
+    let a = cache(&["gc", "--ingest-age", "0"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("removed 0 blobs (0 B), 1 ingest entry"),
+        "{out}"
+    );
+    let a = cache(&["du"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("1 blob")
+            && out.contains("0 partial downloads")
+            && out.contains("0 quarantined"),
+        "{out}"
+    );
+    // The next fetch of it starts over and completes.
+    on_s3(&node)
+        .args(["--cache-dir", &bucket, "fetch"])
+        .arg(registry.reference("team/app", &big))
+        .assert()
+        .success();
     // Not yet on S3: said, exit 2.
-    let a = cache(&["gc"]).assert().code(2);
+    let a = cache(&["ls"]).assert().code(2);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(err.contains("does not work on an s3:// cache yet"), "{err}");
 }

@@ -105,6 +105,19 @@ impl State {
     }
 }
 
+/// Aborts the multipart upload `state` names (`cache gc` of a stale partial). An upload that
+/// is gone already is fine.
+pub(super) async fn abort_upload_of(store: &S3Store, name: &Name, state: &State) {
+    let Some(id) = &state.upload else { return };
+    let target = match name {
+        Name::Digest(d) => store.blob_key(d),
+        Name::Upload(_) => store.key(&format!("{}/data", S3Store::ingest_dir(name))),
+    };
+    if let Err(e) = store.inner.s3.abort_multipart(&target, id).await {
+        tracing::debug!("aborting multipart upload of {target}: {e}");
+    }
+}
+
 /// Writes one blob (or upload session) into the bucket. See the module docs.
 #[derive(Debug)]
 pub struct S3Writer {
