@@ -73,7 +73,7 @@ pub enum Outcome {
 /// Settings every command shares.
 #[derive(Debug, Clone)]
 pub struct Common {
-    /// The cache root: a directory, or `s3://bucket/prefix` (see [`Common::s3_config`]).
+    /// The cache root: a directory, or `s3://bucket/prefix` (see `Common::s3_config`).
     pub cache_dir: PathBuf,
     /// `--s3-endpoint` (or its variables).
     pub s3_endpoint: Option<String>,

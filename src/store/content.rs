@@ -109,7 +109,7 @@ impl Blob {
     /// Reads `range` into memory (for small answers and manifests, where one `pread` beats a
     /// streaming body). A range that does not lie within the blob is an error, not a panic.
     /// Blocks for as long as reading the range from its file takes. A remote blob is read by
-    /// one ranged GET driven from here (see [`block_on_remote`]): callers already treat this
+    /// one ranged GET driven from here (see `block_on_remote`): callers already treat this
     /// as blocking (`spawn_blocking`), and the answers it serves are small.
     pub fn read_range(&self, range: Range<u64>) -> io::Result<Bytes> {
         let outside = || {
