@@ -158,13 +158,17 @@ _layerget() {
 
     case "${cmd}" in
         layerget)
-            opts="-q -v -h -V --cache-dir --json --quiet --verbose --color --progress --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --help --version fetch head serve pull push copy sync cache completions generate help"
+            opts="-q -v -h -V --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --help --version fetch head serve pull push copy sync cache completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -208,13 +212,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help ls du verify gc prune rm path help"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help ls du verify gc prune rm path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -234,13 +242,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__du)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -260,7 +272,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__gc)
-            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --dry-run --loose --ingest-age --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,6 +283,10 @@ _layerget() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -416,13 +432,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__ls)
-            opts="-q -v -h --blobs --bytes --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --blobs --bytes --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -442,13 +462,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__path)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -468,7 +492,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__prune)
-            opts="-q -v -h --max-size --dry-run --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --max-size --dry-run --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,6 +503,10 @@ _layerget() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -498,13 +526,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__rm)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -524,7 +556,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__cache__subcmd__verify)
-            opts="-j -q -v -h --jobs --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --jobs --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,6 +571,10 @@ _layerget() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -558,13 +594,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__completions)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help bash elvish fish powershell zsh"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -584,7 +624,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__copy)
-            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --all-platforms --chunk-size --jobs --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -634,6 +674,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -650,7 +694,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__fetch)
-            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-o -j -q -v -h --output --jobs --verify-cached --segments --segment-min --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -716,6 +760,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -732,13 +780,17 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__generate)
-            opts="-q -v -h --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -758,7 +810,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__head)
-            opts="-q -v -h --check-range --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --check-range --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -793,6 +845,10 @@ _layerget() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1078,7 +1134,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__pull)
-            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --platform --all-platforms --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --mirror --mirror-only --mirror-tags --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1128,6 +1184,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1144,7 +1204,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__push)
-            opts="-j -q -v -h --blob --chunk-size --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --blob --chunk-size --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1190,6 +1250,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1206,7 +1270,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__serve)
-            opts="-q -v -h --listen --max-connections --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --allow-push --allow-delete --anonymous-pull --insecure-allow-anonymous-push --upload-ttl --max-upload-sessions --max-blob-size --upstream --tag-ttl --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-q -v -h --listen --max-connections --redirect --header-timeout --idle-timeout --max-connections-per-ip --min-send-rate --send-rate-window --auth-queue --tls-cert --tls-key --htpasswd --allow-push --allow-delete --anonymous-pull --insecure-allow-anonymous-push --upload-ttl --max-upload-sessions --max-blob-size --upstream --tag-ttl --max-size --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1341,6 +1405,10 @@ _layerget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1357,7 +1425,7 @@ _layerget() {
             return 0
             ;;
         layerget__subcmd__sync)
-            opts="-j -q -v -h --match --chunk-size --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --json --quiet --verbose --color --progress --help"
+            opts="-j -q -v -h --match --chunk-size --jobs --verify-cached --plain-http --username --registry-auth --password-stdin --ca-file --insecure --stall-timeout --retries --max-wait --cache-dir --s3-endpoint --s3-path-style --json --quiet --verbose --color --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1404,6 +1472,10 @@ _layerget() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_layerget_global_optspecs
-    string join \n cache-dir= json q/quiet v/verbose color= progress= plain-http username= registry-auth= password-stdin ca-file= insecure stall-timeout= retries= max-wait= h/help V/version
+    string join \n cache-dir= s3-endpoint= s3-path-style json q/quiet v/verbose color= progress= plain-http username= registry-auth= password-stdin ca-file= insecure stall-timeout= retries= max-wait= h/help V/version
 end
 
 function __fish_layerget_needs_command
@@ -24,7 +24,8 @@ function __fish_layerget_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_needs_command" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_needs_command" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -39,6 +40,7 @@ complete -c layerget -n "__fish_layerget_needs_command" -l ca-file -d 'Trust the
 complete -c layerget -n "__fish_layerget_needs_command" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_needs_command" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
+complete -c layerget -n "__fish_layerget_needs_command" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_needs_command" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_needs_command" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_needs_command" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -70,7 +72,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l stall-timeou
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -85,6 +88,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l password-std
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
+complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand fetch" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -96,7 +100,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l stall-timeout
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -111,6 +116,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand head" -l password-stdi
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
+complete -c layerget -n "__fish_layerget_using_subcommand head" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand head" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -138,7 +144,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l ca-file -d '
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -147,6 +154,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l redirect -d 'Answer blob GETs of an s3:// cache with 307 to a presigned URL of the object (valid for 15 minutes), so clients download straight from the object store'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-push -d 'Accept pushes: blob uploads and manifest PUTs (without it every write gets 405). Without --htpasswd, a non-loopback --listen also needs --insecure-allow-anonymous-push'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l allow-delete -d 'Accept DELETE of tags, manifests and blobs (never of content another tag still uses)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l anonymous-pull -d 'With --htpasswd: let reads (GET, HEAD) through without credentials; writes still need them'
@@ -154,6 +162,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure-all
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand serve" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -167,7 +176,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l stall-timeout
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -183,6 +193,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand pull" -l password-stdi
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
+complete -c layerget -n "__fish_layerget_using_subcommand pull" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand pull" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -195,7 +206,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand push" -l ca-file -d 'T
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand push" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -209,6 +221,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand push" -l verify-cached
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand push" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand push" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand push" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand push" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -222,7 +235,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand copy" -l stall-timeout
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror -d 'Try this mirror (http(s)://HOST[:PORT][/PREFIX]) before the registry for blobs and manifests by digest; give it again for more, tried in order. It gets the credentials of its own host, never the registry\'s [default: the registry\'s `mirrors` in config.toml]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand copy" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -237,6 +251,7 @@ complete -c layerget -n "__fish_layerget_using_subcommand copy" -l password-stdi
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror-only -d 'Never fall back to the registry for blobs and manifests by digest (tags are still resolved there unless --mirror-tags)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l mirror-tags -d 'Resolve tags at the mirrors too, before the registry (a mirror\'s tag may be stale)'
+complete -c layerget -n "__fish_layerget_using_subcommand copy" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand copy" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -250,7 +265,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand sync" -l ca-file -d 'T
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l stall-timeout -d 'Give up on a connection that sends nothing for this many seconds [default: 30]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l retries -d 'Retries after a failed attempt (connection errors, 5xx, 429); each one resumes [default: 5]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l max-wait -d 'Longest wait a registry\'s Retry-After may impose, in seconds [default: 120]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand sync" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -263,11 +279,13 @@ complete -c layerget -n "__fish_layerget_using_subcommand sync" -l verify-cached
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l plain-http -d 'Talk plain HTTP to every registry (loopback registries use HTTP already)'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l password-stdin -d 'Read the password (or token) for --username from stdin'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l insecure -d 'Accept any TLS certificate, unverified (implies https, loopback included)'
+complete -c layerget -n "__fish_layerget_using_subcommand sync" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -276,6 +294,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -288,7 +307,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and not __fish_seen_subcommand_from ls du verify gc prune rm path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -299,11 +319,13 @@ json\t'One JSON event per line on stderr (start, progress, retry, done, error, m
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l blobs -d 'List every blob with its size and last use instead of the references'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l bytes -d 'With --blobs: sizes in bytes rather than KiB, MiB, GiB'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -312,12 +334,14 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from du" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s j -l jobs -d 'Hash up to N blobs at once [default: the number of CPUs]' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -326,12 +350,14 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l ingest-age -d 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -342,12 +368,14 @@ json\t'One JSON event per line on stderr (start, progress, retry, done, error, m
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l dry-run -d 'Show what would be removed; remove nothing'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l loose -d 'Also remove blobs that no manifest in the cache names (fetched by digest alone)'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from gc" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l max-size -d 'Largest size of blobs/ to keep: bytes, or with a K, M, G or T suffix (powers of 1024)' -r
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -357,11 +385,13 @@ plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be evicted; remove nothing'
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -370,11 +400,13 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -383,6 +415,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
@@ -395,7 +428,8 @@ complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a reference (and the blobs only it used) or a blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of a cached blob'
 complete -c layerget -n "__fish_layerget_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c layerget -n "__fish_layerget_using_subcommand completions" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -404,11 +438,13 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand completions" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v, -vv)'
 complete -c layerget -n "__fish_layerget_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l cache-dir -d 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]' -r -F
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l s3-endpoint -d 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]' -r
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l color -d 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never' -r -f -a "auto\t'When stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always (e.g. for a pager that understands ANSI)'
 never\t'Never'"
@@ -417,6 +453,7 @@ bar\t'Always bars (drawn only on a terminal)'
 plain\t'A line every few seconds per active blob'
 json\t'One JSON event per line on stderr (start, progress, retry, done, error, message)'
 none\t'Nothing'"
+complete -c layerget -n "__fish_layerget_using_subcommand generate" -l s3-path-style -d 'Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want, rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -l json -d 'Print results as JSON on stdout, one object per line'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s q -l quiet -d 'No progress and no informational messages on stderr (errors are still shown)'
 complete -c layerget -n "__fish_layerget_using_subcommand generate" -s v -l verbose -d 'More log output on stderr (-v, -vv)'

@@ -94,12 +94,23 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Cache and output")]
 pub struct GlobalArgs {
-    /// Cache directory [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g.
-    /// ~/.cache/layerget]
+    /// Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from
+    /// the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir,
+    /// e.g. ~/.cache/layerget]
     // The variable is read by `commands`, not by clap: clap counts an argument set by its
     // variable as given and shows it in the usage line of every error.
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env:
+    /// LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style S3 requests (ENDPOINT/BUCKET/KEY), as most S3-compatible servers want,
+    /// rather than virtual-hosted style (BUCKET.ENDPOINT/KEY) [env: LAYERGET_S3_PATH_STYLE=1]
+    #[arg(long, global = true)]
+    pub s3_path_style: bool,
 
     /// Print results as JSON on stdout, one object per line
     #[arg(long, global = true)]
@@ -533,6 +544,11 @@ pub struct ServeArgs {
     /// Most connections served at once; more wait to be accepted
     #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Answer blob GETs of an s3:// cache with 307 to a presigned URL of the object (valid for
+    /// 15 minutes), so clients download straight from the object store
+    #[arg(long)]
+    pub redirect: bool,
 
     /// Close a connection whose request head has not arrived after SECS (also ends idle keep-alive)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]

@@ -9,6 +9,7 @@
 //! A multi-item subcommand (`verify`, `rm`) goes on past a failed item and exits with the
 //! category of the first failure; data goes to stdout, per-item chatter to stderr.
 
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -20,7 +21,7 @@ use crate::cli::{CacheCommand, CacheGcArgs, CachePruneArgs};
 use crate::digest::Digest;
 use crate::exit::Category;
 use crate::output::{Printer, count, human_bytes};
-use crate::store::{CacheLockMode, Check, Removal, Store};
+use crate::store::{BlobInfo, CacheLockMode, Check, Removal, S3Store, Store, Usage};
 
 /// Runs a `cache` subcommand.
 pub async fn run(
@@ -36,6 +37,28 @@ pub async fn run(
         }
         _ => CacheLockMode::Shared,
     };
+    // An S3 cache: ls --blobs, du, verify and gc, from the bucket (no cache-wide lock there).
+    if let Some(config) = common.s3_config(&common.cache_dir) {
+        let cache = Cache::S3(Common::open_s3(config?, false).await?);
+        return match command {
+            CacheCommand::Ls(args) if args.blobs => {
+                ls_blobs(common, &cache, args.bytes, printer).await
+            }
+            CacheCommand::Du => du(common, &cache, printer).await,
+            CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
+            CacheCommand::Verify(args) => {
+                let digests = verify_targets(&args.digests)?;
+                // Reading is the network's work here: 4 blobs at a time by default.
+                let jobs = args.jobs.map_or(4, usize::from);
+                verify(common, &cache, digests, jobs, printer).await
+            }
+            _ => Err(UsageError(format!(
+                "this `cache` subcommand does not work on an s3:// cache yet (`{}`)\nhint: `cache ls --blobs`, `du`, `verify` and `gc` do",
+                common.cache_dir.display()
+            ))
+            .into()),
+        };
+    }
     // Looking after a cache never creates one. The callback runs only when the lock is busy,
     // so an uncontended command says nothing about it.
     let store = Store::open_existing_for(&common.cache_dir, mode, || {
@@ -48,27 +71,22 @@ pub async fn run(
     })
     .await
     .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
+    let cache = Cache::Local(store.clone());
     match command {
-        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &store, args.bytes, printer),
+        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &cache, args.bytes, printer).await,
         CacheCommand::Ls(_) => ls_refs(common, &store, printer),
-        CacheCommand::Du => du(common, &store, printer),
+        CacheCommand::Du => du(common, &cache, printer).await,
         CacheCommand::Verify(args) => {
-            // Every argument is parsed before any hashing, so a typo is a usage error at once
-            // rather than after minutes of work on the others.
-            let digests = args
-                .digests
-                .iter()
-                .map(|s| parse_digest(s))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let digests = verify_targets(&args.digests)?;
             // Hashing is bound by CPU and disk: one blob per CPU by default (2 when the count
             // cannot be read).
             let jobs = args.jobs.map_or_else(
                 || std::thread::available_parallelism().map_or(2, |n| n.get()),
                 usize::from,
             );
-            verify(common, &store, digests, jobs, printer).await
+            verify(common, &cache, digests, jobs, printer).await
         }
-        CacheCommand::Gc(args) => gc(common, &store, &args, printer).await,
+        CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
         CacheCommand::Prune(args) => prune(common, &store, &args, printer).await,
         CacheCommand::Rm(args) => rm(common, &store, &args.targets, printer).await,
         CacheCommand::Path(args) => {
@@ -91,6 +109,76 @@ pub async fn run(
             Ok(Outcome::Success)
         }
     }
+}
+
+/// The cache `ls --blobs`, `du` and `verify` look at: the local layout, or an S3 bucket. Each
+/// method is the backend's listing or check; what is printed is the same code for both.
+enum Cache {
+    Local(Store),
+    S3(S3Store),
+}
+
+impl Cache {
+    /// The cache's location as people name it.
+    fn location(&self) -> String {
+        match self {
+            Cache::Local(s) => s.root().display().to_string(),
+            Cache::S3(s) => s.url(),
+        }
+    }
+
+    /// Every blob, and what under `blobs/` is not one (the local layout only).
+    async fn blobs(&self) -> anyhow::Result<(Vec<BlobInfo>, Vec<PathBuf>)> {
+        Ok(match self {
+            Cache::Local(s) => s.blobs()?,
+            Cache::S3(s) => (s.blob_infos().await?, Vec::new()),
+        })
+    }
+
+    /// Where a blob is.
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        match self {
+            Cache::Local(s) => s.blob_path(digest),
+            Cache::S3(s) => s.blob_url(digest),
+        }
+    }
+
+    async fn usage(&self) -> anyhow::Result<Usage> {
+        Ok(match self {
+            Cache::Local(s) => s.usage()?,
+            Cache::S3(s) => s.usage().await?,
+        })
+    }
+
+    /// Re-hashes one blob, quarantining it when bad: its size (0 when missing), the check,
+    /// and where a bad one went.
+    async fn verify_one(&self, d: Digest) -> anyhow::Result<(Digest, u64, Check, Option<PathBuf>)> {
+        match self {
+            Cache::Local(s) => {
+                let s = s.clone();
+                // Hashing is CPU and disk: one blocking thread per blob in flight.
+                let done = tokio::task::spawn_blocking(move || {
+                    // The size is for the report only: a blob gone between this and the hash
+                    // is reported as missing, with size 0.
+                    let size = s.lookup(&d)?;
+                    let (check, moved) = s.verify_and_quarantine(&d)?;
+                    Ok::<_, crate::store::StoreError>((d, size.unwrap_or(0), check, moved))
+                })
+                .await??;
+                Ok(done)
+            }
+            Cache::S3(s) => {
+                let (size, check, moved) = s.verify_and_quarantine(&d).await?;
+                Ok((d, size, check, moved))
+            }
+        }
+    }
+}
+
+/// `cache verify`'s arguments, every one parsed before any hashing, so that a typo is a usage
+/// error at once rather than after minutes of work on the others.
+fn verify_targets(given: &[String]) -> anyhow::Result<Vec<Digest>> {
+    given.iter().map(|s| parse_digest(s)).collect()
 }
 
 /// `sha256:…` or `NAME@sha256:…`. The name is dropped unchecked: the cache is shared by all
@@ -138,19 +226,16 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// `cache ls --blobs`: one line per blob, `DIGEST SIZE LAST-USE`, in digest order. The last
 /// use (the later of access and modification time) is what `cache prune` evicts by.
-fn ls_blobs(
+async fn ls_blobs(
     common: &Common,
-    store: &Store,
+    store: &Cache,
     bytes: bool,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let (blobs, strange) = store.blobs()?;
+    let (blobs, strange) = store.blobs().await?;
     // Said on stderr, and not at all with --json: an empty cache is simply no lines.
     if blobs.is_empty() && !common.json {
-        printer.info(&format!(
-            "no blobs in the cache `{}`",
-            store.root().display()
-        ));
+        printer.info(&format!("no blobs in the cache `{}`", store.location()));
     }
     for b in &blobs {
         if common.json {
@@ -225,12 +310,12 @@ fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<
 /// `cache du`: bytes by area. Sizes are file lengths, so a segmented partial download with
 /// holes counts at its full length. The total is what the cache occupies; `cache prune
 /// --max-size` compares `blobs/` alone.
-fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
-    let u = store.usage()?;
+async fn du(common: &Common, store: &Cache, printer: &Printer) -> anyhow::Result<Outcome> {
+    let u = store.usage().await?;
     let total = u.total();
     if common.json {
         printer.json_line(&json!({
-            "path": store.root(),
+            "path": store.location(),
             "total_bytes": total,
             "blob_bytes": u.blob_bytes,
             "blob_count": u.blobs,
@@ -243,7 +328,7 @@ fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outco
         printer.data_line(&format!(
             "{} ({total} bytes) in {}: {} {}, {} {}, {} quarantined {}",
             human_bytes(total),
-            store.root().display(),
+            store.location(),
             count(u.blobs, "blob"),
             human_bytes(u.blob_bytes),
             count(u.partials, "partial download"),
@@ -261,7 +346,7 @@ fn du(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outco
 /// missing one).
 async fn verify(
     common: &Common,
-    store: &Store,
+    store: &Cache,
     digests: Vec<Digest>,
     jobs: usize,
     printer: &Printer,
@@ -270,7 +355,7 @@ async fn verify(
     // With no arguments, every blob the walk finds; what is not a blob is left alone.
     let all = digests.is_empty();
     let digests = if all {
-        let (blobs, strange) = store.blobs()?;
+        let (blobs, strange) = store.blobs().await?;
         for path in strange {
             printer.warn(&format!("`{}` is not a blob (left alone)", path.display()));
         }
@@ -279,17 +364,7 @@ async fn verify(
         digests
     };
     let mut results = futures_util::stream::iter(digests.iter().cloned())
-        .map(|d| {
-            let s = store.clone();
-            // Hashing is CPU and disk: one blocking thread per blob in flight.
-            tokio::task::spawn_blocking(move || {
-                // The size is for the report only: a blob gone between this and the hash is
-                // reported as missing, with size 0.
-                let size = s.lookup(&d)?;
-                let (check, moved) = s.verify_and_quarantine(&d)?;
-                Ok::<_, crate::store::StoreError>((d, size.unwrap_or(0), check, moved))
-            })
-        })
+        .map(|d| store.verify_one(d))
         // `buffered`, not `buffer_unordered`: lines come in the order of `digests` (the walk's
         // sorted one, or the command line's), whichever hash finishes first.
         .buffered(jobs.max(1));
@@ -298,7 +373,7 @@ async fn verify(
     while let Some(result) = results.next().await {
         // A task that died, or a blob that cannot be read, ends the command: neither says
         // whether the bytes are good.
-        let (digest, size, check, moved) = result??;
+        let (digest, size, check, moved) = result?;
         bytes += size;
         match check {
             // Good blobs print nothing without --json: the summary counts them.
@@ -362,21 +437,41 @@ async fn verify(
 /// quarantine goes whole. The store still leaves alone whatever a fetch's lock holds.
 async fn gc(
     common: &Common,
-    store: &Store,
+    store: &Cache,
     args: &CacheGcArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let (s, loose, age, dry_run) = (store.clone(), args.loose, args.ingest_age, args.dry_run);
-    let (plan, done) = blocking(move || {
-        // A manifest that cannot be read fails the plan, before anything is removed: guessing
-        // what it reaches could remove what a reference needs.
-        let plan = s
-            .plan_gc(loose, age)
-            .context("planning the collection (nothing was removed)")?;
-        let done = s.collect_garbage(&plan, dry_run)?;
-        anyhow::Ok((plan, done))
-    })
-    .await??;
+    let (loose, age, dry_run) = (args.loose, args.ingest_age, args.dry_run);
+    let (plan, done) = match store {
+        Cache::Local(s) => {
+            let s = s.clone();
+            blocking(move || {
+                // A manifest that cannot be read fails the plan, before anything is removed:
+                // guessing what it reaches could remove what a reference needs.
+                let plan = s
+                    .plan_gc(loose, age)
+                    .context("planning the collection (nothing was removed)")?;
+                let done = s.collect_garbage(&plan, dry_run)?;
+                anyhow::Ok((plan, done))
+            })
+            .await??
+        }
+        Cache::S3(s) => {
+            if loose {
+                return Err(UsageError(
+                    "`cache gc --loose` does not work on an s3:// cache yet: blobs are not collected there".into(),
+                )
+                .into());
+            }
+            printer.info("s3:// cache: stale partial blobs, upload sessions (their multipart uploads aborted) and the quarantine are collected; blobs are not, yet");
+            let plan = s
+                .plan_gc(age)
+                .await
+                .context("planning the collection (nothing was removed)")?;
+            let done = s.collect_garbage(&plan, dry_run).await?;
+            (plan, done)
+        }
+    };
     let (removed, removed_ingest) = (&done.removed, &done.removed_ingest);
     let removed_quarantine = &done.removed_quarantine;
     // Blobs first, then partial downloads, as they were met.

@@ -18,6 +18,7 @@ use crate::cli::FetchArgs;
 use crate::client::Client;
 use crate::output::{Printer, human_bytes};
 use crate::reference::Reference;
+use crate::store::ContentStore;
 use crate::transfer::{
     DEFAULT_SEGMENTS, FetchOptions, FetchOutcome, SizeLimit, fetch_blob, segments_for,
 };
@@ -124,7 +125,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     // Held until the end: `cache gc` must not remove a blob between its commit and its copy.
-    let store = common.open_store_shared(printer).await?;
+    let store = common.open_any_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     // Before any transfer, so an unusable -o fails before bytes are fetched.
     if let OutputTarget::Dir(dir) = &settings.output {
@@ -172,13 +173,22 @@ pub async fn run(
         // Copies are made here, one at a time in REF order: stdout gets whole blobs, one
         // after another.
         let result = match result {
-            Ok(done) => place(&settings.output, &done.outcome, printer)
+            Ok(done) => place(store, &settings.output, &done.outcome, printer)
                 .await
                 .map(|()| done),
             Err(e) => Err(e),
         };
         match result {
-            Ok(done) => report(common, given, &done, &settings.output, printer)?,
+            Ok(done) => {
+                // A blob with no file here (an s3:// cache) is named by its object's URL.
+                let location = done
+                    .outcome
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .or_else(|| store.blob_url(&done.outcome.digest));
+                report(common, given, &done, location, &settings.output, printer)?
+            }
             Err(err) => {
                 // Whoever read stdout has gone: nothing more can be delivered, so stop now
                 // (main exits 0, quietly).
@@ -197,7 +207,8 @@ pub async fn run(
 
 /// Copies a fetched blob to where `-o` says. Nothing reaches PATH or stdout unverified: the
 /// source is the committed cache file.
-async fn place(
+async fn place<S: ContentStore>(
+    store: &S,
     target: &OutputTarget,
     outcome: &FetchOutcome,
     printer: &Printer,
@@ -205,13 +216,10 @@ async fn place(
     if *target == OutputTarget::None {
         return Ok(());
     }
-    // The cache here is a directory (`Common::open_store_shared`): its blobs have paths.
-    let src = outcome.path.clone().ok_or_else(|| {
-        anyhow::anyhow!(
-            "blob {} has no file in this cache to copy from",
-            outcome.digest
-        )
-    })?;
+    // A cache without files (s3://) is read back through the store.
+    let Some(src) = outcome.path.clone() else {
+        return place_streamed(store, target, outcome, printer).await;
+    };
     let dest = match target {
         OutputTarget::None => return Ok(()),
         OutputTarget::Stdout => {
@@ -230,12 +238,88 @@ async fn place(
         .with_context(|| format!("writing `{}`", dest.display()))
 }
 
+/// [`place`] for a blob with no file on this machine (an `s3://` cache): streamed from the
+/// store and hashed on the way, so a copy damaged in transit fails. A file is written under a
+/// temporary name and renamed only once it verified; stdout cannot be taken back, so there
+/// the error comes after the bytes.
+async fn place_streamed<S: ContentStore>(
+    store: &S,
+    target: &OutputTarget,
+    outcome: &FetchOutcome,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let digest = &outcome.digest;
+    let blob = store
+        .open(digest)
+        .await?
+        .with_context(|| format!("blob {digest} is no longer in the cache"))?;
+    let size = blob.size();
+    let mut stream = std::pin::pin!(
+        blob.stream(0..size)
+            .with_context(|| format!("reading blob {digest}"))?
+    );
+    let dest = match target {
+        OutputTarget::None => return Ok(()),
+        OutputTarget::Stdout => None,
+        OutputTarget::File(p) => Some(p.clone()),
+        OutputTarget::Dir(d) => Some(d.join(digest.hex())),
+    };
+    let tmp = dest.as_ref().map(|d| {
+        let name = d
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        d.with_file_name(format!(".{name}.{}.part", std::process::id()))
+    });
+    let mut file = match &tmp {
+        Some(t) => Some(
+            tokio::fs::File::create(t)
+                .await
+                .with_context(|| format!("creating `{}`", t.display()))?,
+        ),
+        None => None,
+    };
+    let mut verifier = digest.algorithm().verifier();
+    let copied = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("reading blob {digest}"))?;
+            verifier.update(&chunk);
+            match file.as_mut() {
+                Some(f) => f.write_all(&chunk).await?,
+                None => printer.write_stdout(&chunk)?,
+            }
+        }
+        if let Some(f) = file.as_mut() {
+            f.sync_all().await?;
+        }
+        let actual = verifier.finish();
+        if actual != *digest {
+            anyhow::bail!("blob {digest} read back from the cache hashes to {actual}");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    match (copied, tmp, dest) {
+        (Ok(()), Some(tmp), Some(dest)) => tokio::fs::rename(&tmp, &dest)
+            .await
+            .with_context(|| format!("writing `{}`", dest.display())),
+        (Ok(()), _, _) => Ok(()),
+        (Err(e), tmp, _) => {
+            if let Some(t) = tmp {
+                let _ = tokio::fs::remove_file(t).await;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Reports one blob: its `--json` document, or its cache path when there is no `-o`, on
 /// stdout; whether it was cached, or how fast it came, on stderr.
 fn report(
     common: &Common,
     given: &str,
     done: &TimedOutcome,
+    location: Option<String>,
     target: &OutputTarget,
     printer: &Printer,
 ) -> anyhow::Result<()> {
@@ -253,9 +337,9 @@ fn report(
             "duration_ms": done.millis,
         }))?;
     } else if *target == OutputTarget::None
-        && let Some(path) = &o.path
+        && let Some(location) = &location
     {
-        printer.data_line(&path.display().to_string())?;
+        printer.data_line(location)?;
     }
     if o.cached {
         printer.info(&format!(

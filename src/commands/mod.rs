@@ -14,7 +14,7 @@ mod serve;
 mod sync;
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -73,8 +73,12 @@ pub enum Outcome {
 /// Settings every command shares.
 #[derive(Debug, Clone)]
 pub struct Common {
-    /// The cache root.
+    /// The cache root: a directory, or `s3://bucket/prefix` (see `Common::s3_config`).
     pub cache_dir: PathBuf,
+    /// `--s3-endpoint` (or its variables).
+    pub s3_endpoint: Option<String>,
+    /// `--s3-path-style`.
+    pub s3_path_style: bool,
     /// `--json` output.
     pub json: bool,
     /// How to reach registries.
@@ -93,6 +97,15 @@ impl Common {
         &self,
         printer: &Printer,
     ) -> anyhow::Result<crate::store::Store> {
+        self.open_local(printer, true).await
+    }
+
+    /// [`Common::open_store_shared`] for the commands that also work on an `s3://` cache
+    /// (`fetch`, `pull`).
+    pub(crate) async fn open_any_store_shared(
+        &self,
+        printer: &Printer,
+    ) -> anyhow::Result<crate::store::AnyStore> {
         self.open_store(printer, true).await
     }
 
@@ -102,15 +115,63 @@ impl Common {
         &self,
         printer: &Printer,
     ) -> anyhow::Result<crate::store::Store> {
-        self.open_store(printer, false).await
+        self.open_local(printer, false).await
     }
 
+    /// The S3 store `dir` names (`s3://bucket/prefix`), with the endpoint options; `None`
+    /// for a directory.
+    pub(crate) fn s3_config(&self, dir: &Path) -> Option<anyhow::Result<crate::store::S3Config>> {
+        let text = dir.to_str()?;
+        Some(match crate::store::S3Config::parse_url(text)? {
+            Ok(mut config) => {
+                config.endpoint = self.s3_endpoint.clone();
+                config.path_style = self.s3_path_style;
+                Ok(config)
+            }
+            Err(e) => Err(UsageError(e).into()),
+        })
+    }
+
+    /// Opens the S3 store `config` names (creating its layout marker with `create`).
+    pub(crate) async fn open_s3(
+        config: crate::store::S3Config,
+        create: bool,
+    ) -> anyhow::Result<crate::store::S3Store> {
+        let url = config.url();
+        crate::store::S3Store::open(config, create)
+            .await
+            .with_context(|| format!("opening the cache `{url}`"))
+    }
+
+    /// Opens the cache (either kind). An S3 cache has no cache-wide lock: `cache gc` there
+    /// removes only what is old enough (see the README), so nothing waits.
     async fn open_store(
+        &self,
+        printer: &Printer,
+        create: bool,
+    ) -> anyhow::Result<crate::store::AnyStore> {
+        use crate::store::AnyStore;
+        if let Some(config) = self.s3_config(&self.cache_dir) {
+            return Ok(AnyStore::S3(Common::open_s3(config?, create).await?));
+        }
+        self.open_local(printer, create).await.map(AnyStore::Local)
+    }
+
+    /// Opens a local cache; an `s3://` one is a usage error for the commands that do not
+    /// support it yet.
+    async fn open_local(
         &self,
         printer: &Printer,
         create: bool,
     ) -> anyhow::Result<crate::store::Store> {
         use crate::store::{CacheLockMode, Store};
+        if self.s3_config(&self.cache_dir).is_some() {
+            return Err(UsageError(format!(
+                "this command does not work on an s3:// cache yet (`{}`)\nhint: fetch, pull, cache and serve do",
+                self.cache_dir.display()
+            ))
+            .into());
+        }
         let waiting =
             || printer.info("waiting for a `layerget cache` command that holds the cache");
         let dir = &self.cache_dir;
@@ -314,6 +375,13 @@ pub async fn run(mut cli: Cli, printer: &Printer) -> anyhow::Result<Outcome> {
                 Some(dir) => dir,
                 None => default_cache_dir()?,
             },
+            s3_endpoint: g
+                .s3_endpoint
+                .clone()
+                .or_else(|| env("LAYERGET_S3_ENDPOINT").map(|v| v.to_string_lossy().into_owned()))
+                .or_else(|| env("AWS_ENDPOINT_URL").map(|v| v.to_string_lossy().into_owned())),
+            s3_path_style: g.s3_path_style
+                || env("LAYERGET_S3_PATH_STYLE").is_some_and(|v| v != "0" && v != "false"),
             json: g.json,
             client: ClientOptions {
                 plain_http: r.plain_http,

@@ -94,7 +94,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     // Held until the end: `cache gc` must not remove what is fetched but not yet recorded.
-    let store = common.open_store_shared(printer).await?;
+    let store = common.open_any_store_shared(printer).await?;
     // One client for every image: credentials, learned auth schemes, tokens and connection
     // pools are shared by all transfers to a registry.
     let client = Client::new(common.client.clone())?;

@@ -3,7 +3,7 @@
 //! turns signals into a graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,7 +12,7 @@ use super::{Common, Outcome, UsageError};
 use crate::cli::ServeArgs;
 use crate::output::Printer;
 use crate::server::{self, Access, Htpasswd, Limits, Writes};
-use crate::store::{CacheLockMode, Store};
+use crate::store::{AnyStore, CacheLockMode, Store};
 
 /// Validated settings for `serve`.
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct ServeSettings {
     pub tag_ttl: Duration,
     /// `--max-size`: evict down to this many bytes of blobs.
     pub max_size: Option<u64>,
+    /// `--redirect`: blob GETs of an S3 cache answer 307 to a presigned URL.
+    pub redirect: bool,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -74,6 +76,7 @@ impl From<ServeArgs> for ServeSettings {
             upstreams: args.upstream,
             tag_ttl: args.tag_ttl,
             max_size: args.max_size,
+            redirect: args.redirect,
         }
     }
 }
@@ -90,31 +93,29 @@ pub async fn run(
         .unwrap_or_else(|| common.cache_dir.clone());
     let writes = settings.writes;
     let pulls_through = !settings.upstreams.is_empty();
-    // A registry that takes pushes, or fetches from upstream, may start empty: then a missing
-    // or empty directory becomes a cache (as for `fetch`; a directory of other things is still
-    // refused).
-    if !dir.is_dir() && !writes.push && !pulls_through {
+    // A server that takes pushes, or fetches from upstream, puts content in its cache.
+    let fills = writes.push || pulls_through;
+    let source = if let Some(config) = common.s3_config(&dir) {
+        // An S3 cache: no cache-wide lock there (several replicas share the bucket); one that
+        // takes pushes may start empty.
+        let mut config = config?;
+        config.presign = settings.redirect;
+        if settings.max_size.is_some() {
+            return Err(UsageError(
+                "--max-size needs a local cache: an s3:// bucket is sized by its own lifecycle rules".into(),
+            )
+            .into());
+        }
+        AnyStore::S3(Common::open_s3(config, fills).await?)
+    } else if settings.redirect {
         return Err(UsageError(format!(
-            "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
+            "--redirect needs an s3:// cache; `{}` is a directory",
             dir.display()
         ))
         .into());
-    }
-    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
-    // Checks the layout version and completes a half-made layout; it never touches blobs/.
-    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
-    let source = if writes.push || pulls_through {
-        // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
-        // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
-        Store::open_for(&dir, CacheLockMode::Shared, waiting).await
-    } else if writes.delete {
-        Store::open_existing_for(&dir, CacheLockMode::Shared, waiting).await
     } else {
-        // Read-only: without the cache-wide lock. Serving reads only committed blobs, below
-        // held descriptors, so fetches and `cache gc` may run beside it.
-        Store::open_existing(&dir)
-    }
-    .with_context(|| format!("opening the cache `{}`", dir.display()))?;
+        AnyStore::Local(open_local(&dir, writes, fills, printer).await?)
+    };
     // Before binding: a bad certificate or htpasswd file fails without taking the port.
     let mut access = access(&settings)?;
     access.pull_through = pull_through(common, &settings)?;
@@ -194,12 +195,12 @@ pub async fn run(
         "serving `{}` on {scheme}://{addr}/v2/",
         dir.display()
     ));
-    if let Some(max) = settings.max_size {
+    if let (Some(max), AnyStore::Local(store)) = (settings.max_size, &source) {
         printer.info(&format!(
             "keeping the cache's blobs under {max} bytes, evicting the least recently served first"
         ));
         // It ends with the runtime, when `serve` returns.
-        tokio::spawn(evict(source.clone(), max));
+        tokio::spawn(evict(store.clone(), max));
     }
     server::run_with(listener, source, settings.limits, access, shutdown_signal())
         .await
@@ -283,6 +284,41 @@ fn pull_through(
         max_blob_size: settings.writes.max_blob_size,
         touch_served: settings.max_size.is_some(),
     }))
+}
+
+/// Opens the local cache `serve` serves, with the lock its writes need.
+/// `fills`: the server puts content in it (pushes, or pull-through).
+async fn open_local(
+    dir: &Path,
+    writes: Writes,
+    fills: bool,
+    printer: &Printer,
+) -> anyhow::Result<Store> {
+    // A registry that takes pushes, or fetches from upstream, may start empty: then a missing
+    // or empty directory becomes a cache (as for `fetch`; a directory of other things is still
+    // refused).
+    if !dir.is_dir() && !fills {
+        return Err(UsageError(format!(
+            "no cache at `{}`\nhint: fetch something into it first, or name the cache directory to serve",
+            dir.display()
+        ))
+        .into());
+    }
+    // Serving read-only never makes a cache: the directory must be one (or an OCI layout).
+    // Checks the layout version and completes a half-made layout; it never touches blobs/.
+    let waiting = || printer.info("waiting for another layerget command (cache gc?) to finish");
+    if fills {
+        // A server that writes holds the cache-wide lock shared, as fetch and pull do, so
+        // `cache gc`/`prune`/`rm` never remove what a push is about to reference.
+        Store::open_for(dir, CacheLockMode::Shared, waiting).await
+    } else if writes.delete {
+        Store::open_existing_for(dir, CacheLockMode::Shared, waiting).await
+    } else {
+        // Read-only: without the cache-wide lock. Serving reads only committed blobs, below
+        // held descriptors, so fetches and `cache gc` may run beside it.
+        Store::open_existing(dir)
+    }
+    .with_context(|| format!("opening the cache `{}`", dir.display()))
 }
 
 /// The `--listen` address cannot be bound (issue 15, item 9): exit 1, "other", since it is

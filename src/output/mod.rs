@@ -183,6 +183,13 @@ impl Printer {
         Ok(n)
     }
 
+    /// Writes blob bytes to stdout (`-o -` from a cache without files), flushed.
+    pub fn write_stdout(&self, data: &[u8]) -> io::Result<()> {
+        let mut out = self.stdout.lock().unwrap_or_else(PoisonError::into_inner);
+        out.write_all(data)?;
+        out.flush()
+    }
+
     /// An informational message on stderr (suppressed by `--quiet`).
     pub fn info(&self, msg: &str) {
         if self.quiet {

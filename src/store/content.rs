@@ -18,7 +18,8 @@
 //!   and [`ContentStore::update_refs`], an atomic read-modify-write.
 //!
 //! Implementations: the local OCI image layout ([`Store`](super::Store), in `local.rs`) and
-//! memory ([`MemoryStore`](super::MemoryStore), for tests); an object store is to be the third.
+//! memory ([`MemoryStore`](super::MemoryStore), for tests), and an S3 bucket
+//! ([`S3Store`](super::S3Store), whose blobs are [`RemoteBody`] objects read by ranged GETs).
 //!
 //! The trait is generic (methods return `impl Future + Send`), not object-safe: every user is
 //! generic over its store already (`serve`'s handlers are monomorphised per backend, so a
@@ -54,7 +55,26 @@ enum Body {
     File(File),
     /// Bytes held in memory.
     Memory(Bytes),
+    /// An object in a remote store (S3), read by ranged GETs.
+    Remote(Arc<dyn RemoteBody>),
 }
+
+/// The bytes of a blob held by a remote store (an object store's object): ranged reads
+/// as a stream. [`Blob::stream`] resumes a body that breaks with a new range from where it
+/// broke, so a source need not retry within a body.
+pub trait RemoteBody: Send + Sync + std::fmt::Debug + 'static {
+    /// The bytes of `range` (non-empty, within the blob), as they arrive.
+    fn get(
+        &self,
+        range: Range<u64>,
+    ) -> futures_util::future::BoxFuture<'static, io::Result<ByteStream>>;
+}
+
+/// A stream of a blob's bytes.
+pub type ByteStream = futures_util::stream::BoxStream<'static, io::Result<Bytes>>;
+
+/// How often [`Blob::stream`] re-asks a remote source after its body broke without progress.
+const REMOTE_RESUMES: u32 = 3;
 
 impl Blob {
     /// A blob backed by an open file of `size` bytes.
@@ -62,6 +82,14 @@ impl Blob {
         Blob {
             size,
             body: Body::File(file),
+        }
+    }
+
+    /// A blob of `size` bytes held by a remote store.
+    pub fn remote(source: Arc<dyn RemoteBody>, size: u64) -> Blob {
+        Blob {
+            size,
+            body: Body::Remote(source),
         }
     }
 
@@ -80,7 +108,9 @@ impl Blob {
 
     /// Reads `range` into memory (for small answers and manifests, where one `pread` beats a
     /// streaming body). A range that does not lie within the blob is an error, not a panic.
-    /// Blocks for as long as reading the range from its file takes.
+    /// Blocks for as long as reading the range from its file takes. A remote blob is read by
+    /// one ranged GET driven from here (see `block_on_remote`): callers already treat this
+    /// as blocking (`spawn_blocking`), and the answers it serves are small.
     pub fn read_range(&self, range: Range<u64>) -> io::Result<Bytes> {
         let outside = || {
             io::Error::new(
@@ -104,6 +134,19 @@ impl Blob {
                 f.read_exact_at(&mut buf, range.start)?;
                 Ok(buf.into())
             }
+            Body::Remote(_) if start == end => Ok(Bytes::new()),
+            Body::Remote(source) => {
+                let stream = remote_stream(source.clone(), range.clone());
+                let mut out = Vec::with_capacity(end - start);
+                block_on_remote(async move {
+                    use futures_util::StreamExt as _;
+                    let mut stream = std::pin::pin!(stream);
+                    while let Some(chunk) = stream.next().await {
+                        out.extend_from_slice(&chunk?);
+                    }
+                    Ok(out.into())
+                })
+            }
         }
     }
 
@@ -117,6 +160,17 @@ impl Blob {
             Body::File(mut f) => {
                 f.seek(SeekFrom::Start(0))?;
                 super::hash_reader(f, &mut verifier, self.size)?;
+            }
+            Body::Remote(source) => {
+                let stream = remote_stream(source, 0..self.size);
+                verifier = block_on_remote(async move {
+                    use futures_util::StreamExt as _;
+                    let mut stream = std::pin::pin!(stream);
+                    while let Some(chunk) = stream.next().await {
+                        verifier.update(&chunk?);
+                    }
+                    Ok(verifier)
+                })?;
             }
         }
         Ok(verifier.finish())
@@ -145,15 +199,122 @@ impl Blob {
                     .step_by(STREAM_CHUNK)
                     .map(|at| Ok(b.slice(at..(at + STREAM_CHUNK).min(end))))
                     .collect();
-                futures_util::stream::iter(chunks).left_stream()
+                futures_util::stream::iter(chunks)
+                    .left_stream()
+                    .left_stream()
             }
             Body::File(mut file) => {
                 file.seek(SeekFrom::Start(span.start))?;
                 let file = tokio::fs::File::from_std(file);
                 let reader = tokio::io::AsyncReadExt::take(file, len);
-                tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK).right_stream()
+                tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK)
+                    .right_stream()
+                    .left_stream()
             }
+            Body::Remote(source) => remote_stream(source, span).right_stream(),
         })
+    }
+}
+
+/// The bytes of `span` of a remote blob: one ranged GET, and when its body breaks, another
+/// from the first byte not yet delivered (at most [`REMOTE_RESUMES`] in a row that bring
+/// nothing). A source that sends more than asked is cut off at the span's end.
+fn remote_stream(
+    source: Arc<dyn RemoteBody>,
+    span: Range<u64>,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    use futures_util::StreamExt as _;
+    struct State {
+        source: Arc<dyn RemoteBody>,
+        at: u64,
+        end: u64,
+        body: Option<ByteStream>,
+        failures: u32,
+    }
+    let state = State {
+        source,
+        at: span.start,
+        end: span.end,
+        body: None,
+        failures: 0,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.at >= st.end {
+                return None;
+            }
+            let body = match st.body.as_mut() {
+                Some(body) => body,
+                None => match st.source.get(st.at..st.end).await {
+                    Ok(body) => st.body.insert(body),
+                    Err(e) if st.failures < REMOTE_RESUMES => {
+                        st.failures += 1;
+                        tracing::debug!("remote blob read failed, asking again: {e}");
+                        continue;
+                    }
+                    Err(e) => {
+                        st.at = st.end;
+                        return Some((Err(e), st));
+                    }
+                },
+            };
+            match body.next().await {
+                Some(Ok(mut chunk)) => {
+                    let room = st.end - st.at;
+                    if chunk.len() as u64 > room {
+                        // `room` is less than the chunk's length, a usize: the cast is exact.
+                        chunk.truncate(room as usize);
+                    }
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    st.at += chunk.len() as u64;
+                    st.failures = 0;
+                    return Some((Ok(chunk), st));
+                }
+                Some(Err(e)) if st.failures < REMOTE_RESUMES => {
+                    st.failures += 1;
+                    st.body = None;
+                    tracing::debug!("remote blob body broke at byte {}, resuming: {e}", st.at);
+                }
+                Some(Err(e)) => {
+                    st.at = st.end;
+                    return Some((Err(e), st));
+                }
+                None => {
+                    // The body ended early: ask for the rest.
+                    st.body = None;
+                    if st.failures >= REMOTE_RESUMES {
+                        let e = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("the remote blob ended at byte {} of {}", st.at, st.end),
+                        );
+                        st.at = st.end;
+                        return Some((Err(e), st));
+                    }
+                    st.failures += 1;
+                }
+            }
+        }
+    })
+}
+
+/// Runs a remote read to completion from synchronous code ([`Blob::read_range`],
+/// [`Blob::hash`]). On a worker of the multi-thread runtime (the binary's), `block_in_place`
+/// first hands this worker's other tasks to another thread, so nothing else waits behind
+/// the read; on a blocking thread (`spawn_blocking`, where the callers put these reads) it just
+/// drives the future. A current-thread runtime cannot do either without stalling the very
+/// connection it waits on: that is an error, not a deadlock.
+fn block_on_remote<T>(fut: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let handle = Handle::try_current().map_err(|_| {
+        io::Error::other("a remote blob is read synchronously only within the async runtime")
+    })?;
+    match handle.runtime_flavor() {
+        RuntimeFlavor::CurrentThread => Err(io::Error::other(
+            "a remote blob cannot be read synchronously on a current-thread runtime",
+        )),
+        _ => tokio::task::block_in_place(|| handle.block_on(fut)),
     }
 }
 

@@ -27,6 +27,7 @@ mod maintain;
 mod memory;
 mod put;
 mod refs;
+mod s3;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -51,6 +52,7 @@ pub use maintain::{
 };
 pub use memory::{MemoryStore, MemoryWriter};
 pub use refs::{Refs, TagEntry, ns_registry};
+pub use s3::{AnyStore, AnyWriter, S3Config, S3Store, S3Writer};
 
 use crate::digest::{Digest, Verifier};
 use crate::exit::Category;
@@ -131,6 +133,19 @@ pub enum StoreError {
         /// The size written.
         actual: u64,
     },
+    /// A request to the object store (`s3://`) failed.
+    #[error(
+        "cannot {action} `{key}` in the object store: {source}{}",
+        remote_hint(source)
+    )]
+    Remote {
+        /// What was being done (`read`, `upload a part of`…).
+        action: &'static str,
+        /// The object's key (`s3://bucket/prefix/blobs/sha256/…`).
+        key: String,
+        /// What the object store client said.
+        source: object_store::Error,
+    },
     /// A blob is larger than the reader allows.
     #[error("{digest} is {size} bytes, more than the {max} allowed here")]
     TooLarge {
@@ -143,6 +158,17 @@ pub enum StoreError {
     },
 }
 
+/// Advice for an object store error that people can act on.
+fn remote_hint(e: &object_store::Error) -> &'static str {
+    match e {
+        object_store::Error::Unauthenticated { .. }
+        | object_store::Error::PermissionDenied { .. } => {
+            "\nhint: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION, and that the key may use the bucket"
+        }
+        _ => "",
+    }
+}
+
 impl StoreError {
     /// The error's category (and so exit code): local storage, except for content that does
     /// not match its digest (integrity).
@@ -151,6 +177,14 @@ impl StoreError {
             StoreError::Mismatch { .. } | StoreError::WrongSize { .. } => Category::Integrity,
             // Wrong directories are wrong arguments.
             StoreError::NoCache { .. } | StoreError::NotACache { .. } => Category::Usage,
+            StoreError::Remote { source, .. } => match source {
+                object_store::Error::Unauthenticated { .. }
+                | object_store::Error::PermissionDenied { .. } => Category::Auth,
+                object_store::Error::NotFound { .. } => Category::NotFound,
+                // Connection failures, timeouts and 5xx after the client's retries.
+                object_store::Error::Generic { .. } => Category::Network,
+                _ => Category::Storage,
+            },
             _ => Category::Storage,
         }
     }

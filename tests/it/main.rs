@@ -29,6 +29,7 @@ mod progress;
 mod pull;
 mod pull_through;
 mod push;
+mod s3;
 mod segments;
 mod serve;
 mod serve_auth;

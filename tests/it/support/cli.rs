@@ -156,6 +156,11 @@ pub struct Serve {
 impl Serve {
     /// Starts `layerget -v serve CACHE --listen 127.0.0.1:0 EXTRA…` and waits for the address.
     pub fn start(cache: &Path, extra: &[&str]) -> Serve {
+        Serve::start_env(cache, extra, &[])
+    }
+
+    /// [`Serve::start`] with extra environment variables (an `s3://` cache's credentials).
+    pub fn start_env(cache: &Path, extra: &[&str], envs: &[(&str, String)]) -> Serve {
         let home = isolated_home();
         let mut child = Command::new(env!("CARGO_BIN_EXE_layerget"))
             .arg("-v")
@@ -167,6 +172,7 @@ impl Serve {
             .env("NO_COLOR", "1")
             .env("HOME", &home)
             .env_remove("LAYERGET_CACHE_DIR")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

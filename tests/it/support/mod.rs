@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 pub mod cli;
 pub mod fakes;
+pub mod garage;
 pub mod generate;
 pub mod http;
 pub mod proxy;
@@ -27,6 +28,7 @@ pub mod registry;
 
 pub use cli::*;
 pub use fakes::*;
+pub use garage::*;
 pub use generate::*;
 pub use http::*;
 pub use proxy::*;
