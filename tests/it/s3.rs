@@ -456,3 +456,52 @@ fn cache_ls_du_verify_and_gc_on_s3() {
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(err.contains("does not work on an s3:// cache yet"), "{err}");
 }
+
+/// Two pull-through replicas on one bucket (issue 13 with 14): both fetch one cold blob at
+/// once. There is no lock across replicas: each may transfer it (the second commit finds the
+/// object there), so the upstream sends it at most twice, and every client gets the right bytes;
+/// afterwards either replica serves it from the bucket without asking upstream.
+#[test]
+fn two_pull_through_replicas_on_one_bucket_fetch_a_cold_blob() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.addr());
+    let size = 16 << 20;
+    let digest = registry.push_generated_blob("team/shared", size, 91);
+    let bucket = node.bucket("pullthrough");
+    let upstream = format!("http://{}", proxy.addr());
+    let args = ["--upstream", upstream.as_str(), "--retries", "0"];
+    let replicas = [
+        Serve::start_env(Path::new(&bucket), &args, &node.env()),
+        Serve::start_env(Path::new(&bucket), &args, &node.env()),
+    ];
+    let target = format!("/v2/team/shared/blobs/{digest}");
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (addr, target) = (replicas[i % 2].addr.clone(), target.clone());
+            std::thread::spawn(move || http_request(&addr, "GET", &target, &[], b""))
+        })
+        .collect();
+    for c in clients {
+        let r = c.join().unwrap();
+        assert_eq!((r.status, r.body.len() as u64), (200, size), "{}", r.text());
+        assert_eq!(sha256_digest(&r.body), digest);
+    }
+    let sent = proxy.body_bytes();
+    assert!(
+        sent <= 2 * size,
+        "the upstream sent {sent} bytes for two replicas"
+    );
+    let asked = proxy.requests().len();
+    for replica in &replicas {
+        let r = replica.request("GET", &target, &[]);
+        assert_eq!((r.status, r.body.len() as u64), (200, size));
+    }
+    assert_eq!(
+        proxy.requests().len(),
+        asked,
+        "a blob in the bucket went upstream"
+    );
+}
