@@ -129,7 +129,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --upload-ttl 'Abort an upload session that received nothing for this long: seconds, or with an s, m, h or d suffix'
             cand --max-upload-sessions 'Most upload sessions open at once; more get 429'
             cand --max-blob-size 'Refuse a pushed blob larger than SIZE with 413: bytes, or with a K, M, G or T suffix (powers of 1024)'
-            cand --upstream 'Pull-through: fetch what the cache lacks from this registry, URL http(s)://HOST[:PORT], or REGISTRY=URL to name the registry it stands for (what containerd''s ?ns= names and tags are recorded under). Repeatable; the first serves requests that name no registry. Blobs and manifests by digest are cached for good, tags for --tag-ttl'
+            cand --upstream 'Pull-through: fetch what the cache lacks from this registry, URL `http(s)://HOST[:PORT]`, or `REGISTRY=URL` to name the registry it stands for (what containerd''s ?ns= names and tags are recorded under). Repeatable; the first serves requests that name no registry. Blobs and manifests by digest are cached for good, tags for --tag-ttl'
             cand --tag-ttl 'With --upstream: trust a cached tag this long, then check it with a HEAD upstream: seconds, or with an s, m, h or d suffix'
             cand --max-size 'With --upstream: keep the cache''s blobs under SIZE (K, M, G, T suffixes), evicting the least recently served first as `cache prune` does (checked every few seconds; blobs being fetched are kept)'
             cand --username 'User name for registry logins (the password comes from --password-stdin or LAYERGET_PASSWORD; without these, docker and podman credentials are used). Used for one registry only: --registry-auth, else the first REF''s'

@@ -620,8 +620,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
     pub max_blob_size: u64,
 
-    /// Pull-through: fetch what the cache lacks from this registry, URL http(s)://HOST[:PORT],
-    /// or REGISTRY=URL to name the registry it stands for (what containerd's ?ns= names and
+    /// Pull-through: fetch what the cache lacks from this registry, URL `http(s)://HOST[:PORT]`,
+    /// or `REGISTRY=URL` to name the registry it stands for (what containerd's ?ns= names and
     /// tags are recorded under). Repeatable; the first serves requests that name no registry.
     /// Blobs and manifests by digest are cached for good, tags for --tag-ttl
     #[arg(long, value_name = "[REGISTRY=]URL", value_parser = parse_upstream)]

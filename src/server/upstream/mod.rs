@@ -4,9 +4,9 @@
 //! request (content addressing makes it the same bytes). A miss goes to the upstream the request
 //! names (containerd's `?ns=<registry>`; without it, the first upstream given): a blob through
 //! the transfer path `fetch` uses (verified, resumable, retried, locked), one transfer per digest
-//! however many clients ask ([`flight`]), streamed to each of them while it arrives; a manifest by
+//! however many clients ask (`flight`), streamed to each of them while it arrives; a manifest by
 //! digest is fetched, verified and stored before it is served. Tags are revalidated after
-//! `tag_ttl` with a HEAD ([`tags`]); while the upstream is down, cached tags are served with a
+//! `tag_ttl` with a HEAD (`tags`); while the upstream is down, cached tags are served with a
 //! `Warning: 299` saying they may be stale, and uncached content gets a 502 naming the upstream.
 //!
 //! Credentials: requests upstream carry what the client's credential sources give for the

@@ -352,7 +352,7 @@ impl Ingest {
     /// Appends to the data file from the end of what `from` hashed, hashing every byte it
     /// writes; anything after that point is dropped first. The writing happens on a thread
     /// of its own, so the caller (hashing) and the disk work at once.
-    /// `shown` follows what the file holds as the thread writes (see [`IngestWriter::start`]).
+    /// `shown` follows what the file holds as the thread writes (see `IngestWriter::start`).
     pub fn append(
         &self,
         from: Hashed,
