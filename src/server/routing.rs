@@ -208,11 +208,15 @@ pub(super) async fn handle<S: ContentStore>(
 }
 
 /// Marks an answer about content as served from the cache, unless it says otherwise already.
-fn hit(mut response: Response<Body>) -> Response<Body> {
-    if response.extensions().get::<CacheStatus>().is_none() {
-        response.extensions_mut().insert(CacheStatus::Hit);
+/// Only a pull-through cache tells hits from misses: a plain one has nothing else, and its hot
+/// path stays free of the extension's allocation.
+fn hit<S>(app: &App<S>) -> impl FnOnce(Response<Body>) -> Response<Body> + '_ {
+    move |mut response| {
+        if app.pull.is_some() && response.extensions().get::<CacheStatus>().is_none() {
+            response.extensions_mut().insert(CacheStatus::Hit);
+        }
+        response
     }
-    response
 }
 
 /// Routes and answers one request.
@@ -313,7 +317,7 @@ pub(super) async fn answer<S: ContentStore>(
                         // Best effort: a blob that cannot be marked is still served.
                         let _ = source.touch(&digest).await;
                     }
-                    answer.map(hit)
+                    answer.map(hit(app))
                 }
             }
         }
@@ -323,7 +327,7 @@ pub(super) async fn answer<S: ContentStore>(
                 Some(index) => upstream::manifest(app, index, name, reference, head, headers).await,
                 None => manifest(app, name, reference, head, headers, ns)
                     .await
-                    .map(hit),
+                    .map(hit(app)),
             };
             // A reference's last use is its manifest's (`cache prune`).
             let served = answer.as_ref().ok().and_then(|r| {
