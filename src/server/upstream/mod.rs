@@ -301,14 +301,14 @@ pub(super) async fn manifest<S: ContentStore>(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let slots = app.pull()?.requests.clone();
     let (app, name, reference, headers) = (
         app.clone(),
         name.to_owned(),
         reference.to_owned(),
         headers.clone(),
     );
-    let app2 = app.clone();
-    spawned(&app2, move || async move {
+    spawned(&slots, move || async move {
         manifest_owned(&app, index, &name, &reference, head, &headers).await
     })
     .await
@@ -391,9 +391,9 @@ where
     })
 }
 
-/// [`detach`] as one of the requests, waited for.
-async fn spawned<S: ContentStore, T, F>(
-    app: &Arc<App<S>>,
+/// [`detach`] in `slots`, waited for.
+async fn spawned<T, F>(
+    slots: &Arc<Semaphore>,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> Result<T, ApiError>
 where
@@ -401,7 +401,7 @@ where
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
     let stopped = || ApiError::Internal(std::io::Error::other("the upstream request did not run"));
-    detach(&app.pull()?.requests, make)
+    detach(slots, make)
         .await
         .map_err(|_| stopped())?
         .ok_or_else(stopped)?
@@ -416,14 +416,14 @@ pub(super) async fn blob<S: ContentStore>(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let slots = app.pull()?.requests.clone();
     let (app, name, digest, headers) = (
         app.clone(),
         name.to_owned(),
         digest.clone(),
         headers.clone(),
     );
-    let app2 = app.clone();
-    spawned(&app2, move || async move {
+    spawned(&slots, move || async move {
         flight::blob(&app, index, &name, &digest, head, &headers).await
     })
     .await
