@@ -4,7 +4,8 @@
 //! a second push sends nothing, a push within one registry mounts, `--verify-cached` re-hashes
 //! the objects; `copy` tees a large layer into the bucket while it pushes it; `sync` pushes what
 //! the bucket records; a chunked push from the bucket cut mid-body resumes from the session's
-//! `Range`; a bucket prefix without a cache is refused before any request.
+//! `Range`; a bucket prefix without a cache is refused before any request; an object changed
+//! behind layerget's back is never accepted as the blob.
 
 use serde_json::Value;
 
@@ -423,4 +424,81 @@ fn a_chunked_push_from_s3_cut_mid_body_resumes_from_the_session_range() {
     let r = dest.get_blob("blobs/dest", &digest);
     assert_eq!(r.status, 200);
     assert_eq!(sha256_digest(&r.body), digest);
+}
+
+/// `curl --aws-sigv4` PUT of `body` under `key` of the node's bucket (an object changed behind
+/// layerget's back: what a bad sync tool or a person could leave).
+fn put_object(node: &Garage, bucket: &str, key: &str, body: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, body).unwrap();
+    let status = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            "--aws-sigv4",
+            &format!("aws:amz:{REGION}:s3"),
+        ])
+        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T"])
+        .arg(&file)
+        .arg(format!("{}/{bucket}/{key}", node.endpoint))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A layer object overwritten in the bucket with other bytes of the same length: with
+/// `--verify-cached` the push re-reads it, refuses (exit 5) and sends nothing; without, the
+/// destination checks the digest and the blob never appears there.
+#[test]
+fn a_changed_object_in_the_bucket_is_never_pushed_as_the_blob() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("changed");
+    let source = TestRegistry::start();
+    let image = push_image(
+        &source,
+        "team/app",
+        Some("v1"),
+        false,
+        "amd64",
+        &[layer(48, 2 << 20)],
+    );
+    let name = format!("{}/team/app:v1", source.addr());
+    on(&node, &bucket).args(["pull", &name]).assert().success();
+    let digest = &image.layers[0];
+    let key = format!(
+        "cache/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    );
+    let mut other = layer(48, 2 << 20);
+    other[1000] ^= 0xff;
+    put_object(&node, "changed", &key, &other);
+
+    let dest = TestRegistry::start();
+    let watch = FaultProxy::start(&dest.addr());
+    let to = format!("{}/copied/app:v1", watch.addr());
+    let a = on(&node, &bucket)
+        .args(["push", "--verify-cached", &name, &to])
+        .assert()
+        .code(5);
+    assert!(
+        stderr(&a).contains(&format!("the cached blob {digest} hashes to")),
+        "{}",
+        stderr(&a)
+    );
+    assert!(watch.requests().is_empty(), "{:?}", watch.requests());
+
+    // The destination's DIGEST_INVALID is the error.
+    let a = on(&node, &bucket)
+        .args(["push", "--retries", "0", &name, &to])
+        .assert()
+        .failure();
+    assert!(stderr(&a).contains("DIGEST_INVALID"), "{}", stderr(&a));
+    assert_eq!(dest.get_blob("copied/app", digest).status, 404);
+    let manifest = dest.get(&format!("/v2/copied/app/manifests/{}", image.digest));
+    assert_eq!(manifest.status, 404, "no manifest over a missing layer");
 }
