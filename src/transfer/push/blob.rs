@@ -451,6 +451,58 @@ fn smaller(len: u64, min_chunk: Option<u64>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
+    use crate::store::content::{STREAM_CHUNK, put_bytes};
+
+    /// Every byte of a request body, or its error.
+    async fn collect(body: reqwest::Body) -> Result<Vec<u8>, reqwest::Error> {
+        let mut body = std::pin::pin!(body);
+        let mut out = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
+        {
+            if let Ok(data) = frame?.into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A body read through the store (a store without files: here memory, for S3 the same
+    /// path) gives just its span, each time it is asked for (a redirect sends it again), counts
+    /// what it hands on, and ends in an error, not a short body, when the blob is gone.
+    #[tokio::test]
+    async fn store_bodies_give_their_span_each_time_and_fail_when_the_blob_is_gone() {
+        let store = MemoryStore::new();
+        let data: Vec<u8> = (0..(3 * STREAM_CHUNK + 11))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let digest = digest_bytes(crate::digest::Algorithm::Sha256, &data);
+        put_bytes(&store, &digest, bytes::Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(store.local_path(&digest), None);
+        let (start, len) = (1000u64, 2 * STREAM_CHUNK as u64 + 5);
+        let sent = Arc::new(Sent::default());
+        let body = store_body(store.clone(), digest.clone(), start, len, sent.clone());
+        for round in 1..=2u64 {
+            let got = collect(body().unwrap()).await.unwrap();
+            assert_eq!(got[..], data[1000..1000 + len as usize], "round {round}");
+            assert_eq!(sent.total.load(Ordering::Relaxed), round * len);
+            assert_eq!(sent.at.load(Ordering::Relaxed), start + len);
+        }
+        // A span past the end is an error too.
+        let over = store_body(
+            store.clone(),
+            digest.clone(),
+            start,
+            data.len() as u64,
+            sent,
+        );
+        assert!(collect(over().unwrap()).await.is_err());
+        store.delete(&digest).await.unwrap();
+        assert!(collect(body().unwrap()).await.is_err());
+    }
 
     #[test]
     fn read_ahead_gives_the_span_and_fails_short_files() {
