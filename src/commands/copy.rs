@@ -1,11 +1,11 @@
 //! `layerget copy SRC DEST [--all-platforms]`: an image from one registry to another, through
-//! the cache. SRC is pulled as `pull` pulls it (verified, recorded), and each config and layer
-//! is pushed on as soon as it is verified in the cache, while the others still download (so
-//! each byte is read from the source once, and the two directions overlap). A large layer is
-//! pushed while it downloads, through the cache's tee (`transfer::tee`), its upload closed only
-//! once the cache verified it; when that cannot be, it is pushed from the cache afterwards. When
-//! the pull is done, the image is pushed as `push` pushes it, which finds those blobs there
-//! (`HEAD`) and sends the manifests, the tag last.
+//! the cache (a directory or an `s3://` bucket). SRC is pulled as `pull` pulls it (verified,
+//! recorded), and each config and layer is pushed on as soon as it is verified in the cache,
+//! while the others still download (so each byte is read from the source once, and the two
+//! directions overlap). A large layer is pushed while it downloads, through the cache's tee
+//! (`transfer::tee`), its upload closed only once the cache verified it; when that cannot be,
+//! it is pushed from the cache afterwards. When the pull is done, the image is pushed as `push`
+//! pushes it, which finds those blobs there (`HEAD`) and sends the manifests, the tag last.
 
 use std::time::Instant;
 
@@ -90,7 +90,7 @@ pub async fn run(
     settings: CopySettings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let store = common.open_store_shared(printer).await?;
+    let store = common.open_any_store_shared(printer).await?;
     let client = Client::new(common.client.clone())?;
     let (given, source) = &settings.source;
     let (dest_given, dest) = &settings.dest;

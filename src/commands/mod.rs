@@ -88,20 +88,11 @@ pub struct Common {
 }
 
 impl Common {
-    /// Opens the cache for a command that puts content into it (`fetch`, `pull`, `copy`),
-    /// creating it if needed, holding the cache-wide lock shared until the store is dropped:
-    /// `cache gc`, `prune` and `rm` (which hold it exclusively) then never remove a blob
-    /// between its commit and its use. Says so once if such a command holds the cache and this
-    /// one waits.
-    pub(crate) async fn open_store_shared(
-        &self,
-        printer: &Printer,
-    ) -> anyhow::Result<crate::store::Store> {
-        self.open_local(printer, true).await
-    }
-
-    /// [`Common::open_store_shared`] for the commands that also work on an `s3://` cache
-    /// (`fetch`, `pull`).
+    /// Opens the cache (a directory or an `s3://` bucket) for a command that puts content into
+    /// it (`fetch`, `pull`, `copy`), creating it if needed. A local cache is held with the
+    /// cache-wide lock shared until the store is dropped: `cache gc`, `prune` and `rm` (which
+    /// hold it exclusively) then never remove a blob between its commit and its use. Says so
+    /// once if such a command holds the cache and this one waits.
     pub(crate) async fn open_any_store_shared(
         &self,
         printer: &Printer,
@@ -109,13 +100,14 @@ impl Common {
         self.open_store(printer, true).await
     }
 
-    /// [`Common::open_store_shared`] for a command that only reads a cache that must exist
-    /// (`push`, `sync`): a missing cache is an error, not an empty new one.
+    /// [`Common::open_any_store_shared`] for a command that only reads a cache that must exist
+    /// (`push`, `sync`): a missing cache (or a bucket prefix without a layout) is an error, not
+    /// an empty new one.
     pub(crate) async fn open_existing_store_shared(
         &self,
         printer: &Printer,
-    ) -> anyhow::Result<crate::store::Store> {
-        self.open_local(printer, false).await
+    ) -> anyhow::Result<crate::store::AnyStore> {
+        self.open_store(printer, false).await
     }
 
     /// The S3 store `dir` names (`s3://bucket/prefix`), with the endpoint options; `None`
@@ -150,27 +142,9 @@ impl Common {
         printer: &Printer,
         create: bool,
     ) -> anyhow::Result<crate::store::AnyStore> {
-        use crate::store::AnyStore;
+        use crate::store::{AnyStore, CacheLockMode, Store};
         if let Some(config) = self.s3_config(&self.cache_dir) {
             return Ok(AnyStore::S3(Common::open_s3(config?, create).await?));
-        }
-        self.open_local(printer, create).await.map(AnyStore::Local)
-    }
-
-    /// Opens a local cache; an `s3://` one is a usage error for the commands that do not
-    /// support it yet.
-    async fn open_local(
-        &self,
-        printer: &Printer,
-        create: bool,
-    ) -> anyhow::Result<crate::store::Store> {
-        use crate::store::{CacheLockMode, Store};
-        if self.s3_config(&self.cache_dir).is_some() {
-            return Err(UsageError(format!(
-                "this command does not work on an s3:// cache yet (`{}`)\nhint: fetch, pull, cache and serve do",
-                self.cache_dir.display()
-            ))
-            .into());
         }
         let waiting =
             || printer.info("waiting for a `layerget cache` command that holds the cache");
@@ -180,7 +154,9 @@ impl Common {
         } else {
             Store::open_existing_for(dir, CacheLockMode::Shared, waiting).await
         };
-        opened.with_context(|| format!("opening the cache `{}`", dir.display()))
+        opened
+            .map(AnyStore::Local)
+            .with_context(|| format!("opening the cache `{}`", dir.display()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `layerget push NAME DEST` and `push --blob DIGEST DEST_REPO`: content out of the cache into a
 //! registry (issue 12). The work is `transfer::push`'s; this file parses the settings, opens the
-//! cache (shared lock, so `cache gc` cannot remove what is being sent) and prints one line.
+//! cache, a directory (shared lock, so `cache gc` cannot remove what is being sent) or an
+//! `s3://` bucket (issue 14), and prints one line.
 
 use std::time::Instant;
 

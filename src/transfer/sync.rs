@@ -9,7 +9,7 @@
 
 use crate::manifest::REF_NAME;
 use crate::reference::{Reference, ReferenceError};
-use crate::store::{ContentStore as _, Store, StoreError};
+use crate::store::{ContentStore, StoreError};
 
 /// Whether `text` matches the glob `pattern` (`*`: any run of characters, `?`: one).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
@@ -56,8 +56,8 @@ pub fn dest_for(prefix: &str, source: &Reference) -> Result<Reference, Reference
 
 /// The names recorded in the cache (entries carrying `org.opencontainers.image.ref.name` that
 /// are references), sorted, those matching `pattern` when one is given.
-pub async fn recorded_names(
-    store: &Store,
+pub async fn recorded_names<S: ContentStore>(
+    store: &S,
     pattern: Option<&str>,
 ) -> Result<Vec<(String, Reference)>, StoreError> {
     let refs = store.refs().await?;

@@ -10,8 +10,8 @@
 //!
 //! Anything out of the ordinary ends the tee: a resumed partial, a positional write (segments),
 //! a truncation (a restart), a failed request, a registry that holds other than was sent. The
-//! blob is then pushed as `push` pushes it, from the verified cache file, once the fetch is done
-//! (the caller's fallback): the tee only ever saves time. The chunk queue is bounded, so a
+//! blob is then pushed as `push` pushes it, from the verified cache (a file, or an S3 object),
+//! once the fetch is done (the caller's fallback): the tee only ever saves time. The chunk queue is bounded, so a
 //! destination slower than the source slows the fetch to its pace instead of filling memory.
 
 use std::sync::Arc;

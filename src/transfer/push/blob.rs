@@ -1,5 +1,8 @@
 //! One blob out of the cache: `HEAD`, mount or upload (monolithic below the chunk size, else
-//! chunked), through the one retry driver, streamed from the cache file by a read-ahead thread.
+//! chunked), through the one retry driver. A blob with a file on this machine (the local
+//! layout) is streamed from it by a read-ahead thread; any other (an S3 cache's object) from
+//! [`ContentStore::open`]'s [`Blob::stream`](crate::store::Blob::stream), ranged GETs of just
+//! the span each request sends, so a resumed session reads only what is left.
 
 use super::*;
 
@@ -140,6 +143,72 @@ impl Drop for Pooled {
     }
 }
 
+/// A request body of bytes `start..start+len` of a blob that has no file here (an S3 cache's
+/// object), opened through the store when the request is sent and read as it goes
+/// ([`Blob::stream`](crate::store::Blob::stream): one ranged GET, resumed from where it broke).
+/// Opened anew for each request, so a redirect or an answer to a challenge sends the same span
+/// again; bytes count into `sent` as [`file_body`]'s do. A blob that is gone or shorter than
+/// the span ends the body with an error, so the request fails rather than sending a short body.
+fn store_body<S: ContentStore + Clone>(
+    store: S,
+    digest: Digest,
+    start: u64,
+    len: u64,
+    sent: Arc<Sent>,
+) -> impl Fn() -> Result<reqwest::Body, RegistryError> + Send + Sync {
+    move || {
+        use futures_util::TryStreamExt as _;
+        let (store, digest) = (store.clone(), digest.clone());
+        let counter = sent.clone();
+        counter.at.store(start, Ordering::Relaxed);
+        let opened = async move {
+            let gone = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("the cached blob {digest} is gone"),
+                )
+            };
+            let blob = store
+                .open(&digest)
+                .await
+                .map_err(std::io::Error::other)?
+                .ok_or_else(gone)?;
+            blob.stream(start..start + len)
+        };
+        let stream = futures_util::stream::once(opened)
+            .try_flatten()
+            .inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    counter.total.fetch_add(c.len() as u64, Ordering::Relaxed);
+                    counter.at.fetch_add(c.len() as u64, Ordering::Relaxed);
+                }
+            });
+        Ok(reqwest::Body::wrap_stream(stream))
+    }
+}
+
+/// Where a blob's request bodies come from: its file, when the store has one (the fast path,
+/// measured in scripts/bench-push), else the store's own reads.
+fn body_of<S: ContentStore + Clone>(
+    store: &S,
+    path: Option<&PathBuf>,
+    digest: &Digest,
+    start: u64,
+    len: u64,
+    sent: &Arc<Sent>,
+) -> Box<BodyFn<'static>> {
+    match path {
+        Some(path) => Box::new(file_body(path.clone(), start, len, sent.clone())),
+        None => Box::new(store_body(
+            store.clone(),
+            digest.clone(),
+            start,
+            len,
+            sent.clone(),
+        )),
+    }
+}
+
 /// The session an upload goes on in.
 struct Session {
     location: Url,
@@ -148,9 +217,9 @@ struct Session {
 
 /// Pushes one cached blob into `dest`'s repository: `HEAD`, mount from `mount_from` (a
 /// repository of the same registry) when given, else upload (see the module docs).
-pub async fn push_blob(
+pub async fn push_blob<S: ContentStore + Clone>(
     client: &Client,
-    store: &Store,
+    store: &S,
     dest: &Reference,
     digest: &Digest,
     mount_from: Option<&str>,
@@ -210,7 +279,7 @@ pub async fn push_blob(
         sent.at.store(0, Ordering::Relaxed);
         shown.store(0, Ordering::Relaxed);
     };
-    let path = store.blob_path(digest);
+    let path = store.local_path(digest);
     let mut session: Option<Session> = None;
     // The chunk size a 413 brought down (see `too_large`), kept for the blob's later attempts.
     let mut limit: Option<u64> = None;
@@ -289,9 +358,9 @@ pub async fn push_blob(
         let mut declared = None;
         let mut monolithic = size < chunk_size && offset == 0;
         if monolithic {
-            let body = file_body(path.clone(), 0, size, sent.clone());
+            let body = body_of(store, path.as_ref(), digest, 0, size, &sent);
             match client
-                .finish_upload(dest, &s.location, digest, Some((size, &body)))
+                .finish_upload(dest, &s.location, digest, Some((size, &*body)))
                 .await
             {
                 Ok(d) => declared = d,
@@ -310,9 +379,9 @@ pub async fn push_blob(
                     .max(s.min_chunk.unwrap_or(0))
                     .max(1);
                 let len = chunk.min(size - offset);
-                let body = file_body(path.clone(), offset, len, sent.clone());
+                let body = body_of(store, path.as_ref(), digest, offset, len, &sent);
                 let answer = client
-                    .patch_chunk(dest, &s.location, offset, len, &body)
+                    .patch_chunk(dest, &s.location, offset, len, &*body)
                     .await;
                 let (held, next) = match answer {
                     Err(e) if too_large(&e) => {
@@ -382,6 +451,58 @@ fn smaller(len: u64, min_chunk: Option<u64>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
+    use crate::store::content::{STREAM_CHUNK, put_bytes};
+
+    /// Every byte of a request body, or its error.
+    async fn collect(body: reqwest::Body) -> Result<Vec<u8>, reqwest::Error> {
+        let mut body = std::pin::pin!(body);
+        let mut out = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
+        {
+            if let Ok(data) = frame?.into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A body read through the store (a store without files: here memory, for S3 the same
+    /// path) gives just its span, each time it is asked for (a redirect sends it again), counts
+    /// what it hands on, and ends in an error, not a short body, when the blob is gone.
+    #[tokio::test]
+    async fn store_bodies_give_their_span_each_time_and_fail_when_the_blob_is_gone() {
+        let store = MemoryStore::new();
+        let data: Vec<u8> = (0..(3 * STREAM_CHUNK + 11))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let digest = digest_bytes(crate::digest::Algorithm::Sha256, &data);
+        put_bytes(&store, &digest, bytes::Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(store.local_path(&digest), None);
+        let (start, len) = (1000u64, 2 * STREAM_CHUNK as u64 + 5);
+        let sent = Arc::new(Sent::default());
+        let body = store_body(store.clone(), digest.clone(), start, len, sent.clone());
+        for round in 1..=2u64 {
+            let got = collect(body().unwrap()).await.unwrap();
+            assert_eq!(got[..], data[1000..1000 + len as usize], "round {round}");
+            assert_eq!(sent.total.load(Ordering::Relaxed), round * len);
+            assert_eq!(sent.at.load(Ordering::Relaxed), start + len);
+        }
+        // A span past the end is an error too.
+        let over = store_body(
+            store.clone(),
+            digest.clone(),
+            start,
+            data.len() as u64,
+            sent,
+        );
+        assert!(collect(over().unwrap()).await.is_err());
+        store.delete(&digest).await.unwrap();
+        assert!(collect(body().unwrap()).await.is_err());
+    }
 
     #[test]
     fn read_ahead_gives_the_span_and_fails_short_files() {

@@ -13,7 +13,11 @@
 //!   below the chunk size, chunked (`PATCH`) above it. A failed attempt goes through the one
 //!   retry driver; the next asks the session what it holds and goes on from there (a lost
 //!   session starts the blob again). Bytes are streamed from the cache file, read ahead of the
-//!   socket by a thread of their own (`file_body`).
+//!   socket by a thread of their own (`file_body`); a store without files (an S3 bucket) is
+//!   read through [`ContentStore::open`] instead, a ranged GET of just the span each request
+//!   sends (`store_body`), so resuming and mounting work the same from either.
+//! - Generic over the [`ContentStore`] (the commands use `AnyStore`: a local layout or S3);
+//!   `Clone` because each request body owns a handle on the store.
 //! - Manifests are sent byte for byte as cached with their media type; the registry's
 //!   `Docker-Content-Digest` must name the digest sent (for blobs too), else the push fails
 //!   as an integrity error.
@@ -31,13 +35,13 @@ use tokio::sync::Semaphore;
 
 use super::{Progress, Retry, blocking};
 use crate::client::retry::{self, Failure, GaveUp, Request, RetryPolicy, Retryable};
-use crate::client::{Client, RegistryError, Started, UploadError};
+use crate::client::{BodyFn, Client, RegistryError, Started, UploadError};
 use crate::digest::{Digest, digest_bytes};
 use crate::exit::Category;
 use crate::manifest::{self, Descriptor, Kind, MAX_MANIFEST, Manifest, REF_NAME};
 use crate::reference::{Endpoint, Reference};
 use crate::store::content::read_small;
-use crate::store::{ContentStore as _, SOURCE_OF, Store, StoreError};
+use crate::store::{ContentStore, SOURCE_OF, StoreError};
 
 /// The default `--chunk-size`: blobs at least this large are sent in `PATCH` chunks of it.
 ///
@@ -303,9 +307,9 @@ pub(super) fn check_declared(
 
 /// Pushes the image `resolved` names into `dest` (whose tag, or the source's, is set last;
 /// a digest-only destination gets the manifest by digest). Blob uploads share `limiter`.
-pub async fn push_image<'a>(
+pub async fn push_image<'a, S: ContentStore + Clone>(
     client: &Client,
-    store: &Store,
+    store: &S,
     resolved: &Resolved,
     dest: &Reference,
     options: &PushOptions,
@@ -337,8 +341,24 @@ pub async fn push_image<'a>(
     }
     if options.verify_cached {
         for digest in tree.blobs.keys() {
-            let (s, d) = (store.clone(), digest.clone());
-            let actual = blocking(move || s.hash_blob(&d)).await??;
+            // Read through the store, so an S3 cache's objects are re-hashed as well.
+            let blob = store
+                .open(digest)
+                .await?
+                .ok_or_else(|| PushError::Missing {
+                    name: resolved.name.clone(),
+                    missing: vec![digest.clone()],
+                })?;
+            let algorithm = digest.algorithm();
+            let actual = blocking(move || blob.hash(algorithm))
+                .await?
+                .map_err(|source| StoreError::Io {
+                    action: "read",
+                    path: store
+                        .local_path(digest)
+                        .unwrap_or_else(|| digest.to_string().into()),
+                    source,
+                })?;
             if actual != *digest {
                 return Err(PushError::Corrupt {
                     digest: digest.clone(),

@@ -20,7 +20,7 @@ pub struct Resolved {
 /// Picks what to push for `name` (a reference as `cache ls` shows it, or a manifest digest):
 /// the registry's own document kept beside a conversion when all it names is cached, else the
 /// entry carrying the name (see the module docs).
-pub async fn resolve(store: &Store, name: &str) -> Result<Resolved, PushError> {
+pub async fn resolve<S: ContentStore>(store: &S, name: &str) -> Result<Resolved, PushError> {
     let refs = store.refs().await?;
     if let Ok(digest) = name.parse::<Digest>() {
         let media_type = match refs.media_type(&digest) {
@@ -88,8 +88,8 @@ pub async fn resolve(store: &Store, name: &str) -> Result<Resolved, PushError> {
 
 /// The entry of the cached index `kept` for the platform of `named`, when it differs from
 /// `named` and all it names is cached.
-async fn platform_original(
-    store: &Store,
+async fn platform_original<S: ContentStore>(
+    store: &S,
     kept: &Descriptor,
     named: &Descriptor,
 ) -> Result<Option<Descriptor>, PushError> {
@@ -114,7 +114,11 @@ async fn platform_original(
 }
 
 /// Whether everything the manifest names is cached.
-async fn complete(store: &Store, digest: &Digest, media_type: &str) -> Result<bool, PushError> {
+async fn complete<S: ContentStore>(
+    store: &S,
+    digest: &Digest,
+    media_type: &str,
+) -> Result<bool, PushError> {
     match tree(store, "", digest, media_type).await {
         Ok(t) => Ok(t.missing.is_empty()),
         Err(PushError::Manifest { .. } | PushError::TooDeep { .. }) => Ok(false),
@@ -144,8 +148,8 @@ pub(super) struct Tree {
 }
 
 /// Reads the tree of `digest` from the cache (`name` for messages).
-pub(super) async fn tree(
-    store: &Store,
+pub(super) async fn tree<S: ContentStore>(
+    store: &S,
     name: &str,
     digest: &Digest,
     media_type: &str,
@@ -157,8 +161,8 @@ pub(super) async fn tree(
 }
 
 /// Depth-first: children are pushed first, so they are visited first.
-fn visit<'a>(
-    store: &'a Store,
+fn visit<'a, S: ContentStore>(
+    store: &'a S,
     name: &'a str,
     digest: &'a Digest,
     media_type: &'a str,
