@@ -273,7 +273,7 @@ async fn ls_blobs(
 /// since) says so.
 async fn ls_refs(common: &Common, cache: &Cache, printer: &Printer) -> anyhow::Result<Outcome> {
     let rows = with_store!(cache, s => {
-        let index = s.refs().await?.layout().clone();
+        let index = s.index().await?;
         let blobs = s.blob_infos().await?;
         crate::store::reference_summaries(s, &index, &blobs).await?
     });

@@ -63,7 +63,7 @@ pub(crate) async fn plan_blob_gc<S: Maintained>(
     loose: bool,
     grace: Duration,
 ) -> Result<GcPlan, StoreError> {
-    let index = store.refs().await?.layout().entries();
+    let index = store.index().await?.entries();
     let reachable = reach::reachable(store, &index).await?.present;
     let blobs = store.blob_infos().await?;
     let unreachable: Vec<BlobInfo> = blobs
@@ -139,7 +139,7 @@ pub(crate) async fn collect_blobs<S: Maintained>(
     if plan.blobs.is_empty() {
         return Ok(());
     }
-    let index = store.refs().await?.layout().entries();
+    let index = store.index().await?.entries();
     let now = reach::reachable(store, &index).await?.present;
     for b in &plan.blobs {
         let kept_some = !report.blobs_in_use.is_empty() || !report.referenced.is_empty();

@@ -35,7 +35,7 @@ use bytes::Bytes;
 
 use crate::digest::Digest;
 use crate::manifest::MAX_MANIFEST;
-use crate::store::{ContentStore, MemoryStore, Store, StoreError};
+use crate::store::{ContentStore, LayoutIndex, MemoryStore, Store, StoreError};
 
 pub use gc::{GcPlan, GcReport};
 pub(crate) use gc::{collect_blobs, plan_blob_gc};
@@ -53,6 +53,12 @@ pub use walk::{BlobInfo, Check, IngestInfo, Usage};
 /// an error, never "missing": what it names would otherwise look unreachable), and whether a
 /// writer holds a digest (for `--dry-run`, which deletes nothing).
 pub trait Maintained: ContentStore + Clone {
+    /// The reference table as maintenance reads it: strictly (what is not a layout index is
+    /// an error, as the table is rewritten from it).
+    fn index(&self) -> impl Future<Output = Result<LayoutIndex, StoreError>> + Send {
+        async move { Ok(self.refs().await?.layout().clone()) }
+    }
+
     /// Every verified blob with its size and last use, sorted by digest.
     fn blob_infos(&self) -> impl Future<Output = Result<Vec<BlobInfo>, StoreError>> + Send;
 
@@ -101,6 +107,13 @@ pub trait Maintained: ContentStore + Clone {
 }
 
 impl Maintained for Store {
+    async fn index(&self) -> Result<LayoutIndex, StoreError> {
+        // `index.json` parsed as the store rewrites it, not leniently as `serve` reads other
+        // tools' layouts: one that is no OCI image index is an error naming it.
+        let store = self.clone();
+        off_runtime(move || store.read_index()).await
+    }
+
     async fn blob_infos(&self) -> Result<Vec<BlobInfo>, StoreError> {
         let store = self.clone();
         // What under `blobs/` is no blob is for the commands to warn about (`Store::blobs`).

@@ -133,7 +133,7 @@ pub fn plan_eviction(
 /// [`plan_eviction`]): its listing's last uses, and what each reference reaches.
 pub async fn plan_prune<S: Maintained>(store: &S, max_size: u64) -> Result<PrunePlan, StoreError> {
     let blobs = store.blob_infos().await?;
-    let index = store.refs().await?.layout().clone();
+    let index = store.index().await?;
     let references = reach::reachable_by_reference(store, &index).await?;
     Ok(plan_eviction(&blobs, &references, max_size))
 }
@@ -158,9 +158,8 @@ pub async fn prune<S: Maintained>(
     // A dry run removed no reference: what the plan evicts is left out of the check.
     let evicted: HashSet<&String> = plan.references.iter().collect();
     let roots: Vec<Descriptor> = store
-        .refs()
+        .index()
         .await?
-        .layout()
         .entries()
         .into_iter()
         .filter(|d| !dry_run || !evicted.contains(&index::group_name(d)))

@@ -48,7 +48,7 @@ pub async fn remove_reference<S: Maintained>(
     store: &S,
     names: &[String],
 ) -> Result<Option<Removal>, StoreError> {
-    let index = store.refs().await?.layout().clone();
+    let index = store.index().await?;
     let references = reachable_by_reference(store, &index).await?;
     let Some(name) = names.iter().find(|n| references.contains_key(*n)) else {
         return Ok(None);
@@ -72,7 +72,7 @@ pub async fn remove_reference<S: Maintained>(
     // cache lock keeps any pull from recording a new reference to them meanwhile; elsewhere
     // the references are read once more.
     remove_references(store, std::slice::from_ref(name)).await?;
-    let left = store.refs().await?.layout().entries();
+    let left = store.index().await?.entries();
     let now = reachable(store, &left).await?.present;
     let mut removal = Removal {
         references: vec![name.clone()],
