@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use crate::digest::{Algorithm, digest_bytes};
     use crate::store::maintain::fixtures::{image, index, put, record};
-    use crate::store::{BlobWriter as _, ContentStore as _, MemoryStore};
+    use crate::store::{BlobWriter as _, MemoryStore};
 
     /// Upload sessions of `serve --allow-push` are partial data like any other: gc collects
     /// the stale ones, never one a request is writing to, and leaves fresh ones alone.
@@ -351,13 +351,11 @@ mod tests {
         assert!(store.ingests().unwrap().is_empty());
     }
 
-    /// The generic blob collection on the memory store: a held blob is kept, and with it the
+    /// The generic blob collection, on any store: a held blob is kept, and with it the
     /// manifest that marks it as garbage; a dry run removes nothing but reports the same; a
     /// reference recorded between the plan and the removal keeps what it reaches; a grace
     /// period keeps young blobs (and their manifests).
-    #[tokio::test]
-    async fn generic_gc_keeps_held_blobs_their_manifest_and_what_a_new_reference_reaches() {
-        let store = MemoryStore::new();
+    async fn gc_suite<S: Maintained>(store: S) {
         let (kept, kept_size) = image(&store, b"{\"c\":1}", &[b"shared", b"kept-layer"]).await;
         let (old, old_size) = image(&store, b"{\"c\":2}", &[b"shared", b"old-layer"]).await;
         record(&store, "r/app:v1", &kept, kept_size).await;
@@ -411,6 +409,21 @@ mod tests {
             plan.blobs.iter().map(|b| &b.digest).collect::<Vec<_>>(),
             [&loose]
         );
+    }
+
+    #[tokio::test]
+    async fn generic_gc_keeps_held_blobs_their_manifest_and_what_a_new_reference_reaches() {
+        gc_suite(MemoryStore::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        gc_suite(Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generic_gc_on_garage() {
+        let Some(node) = crate::store::s3::garage::Garage::start_or_skip().await else {
+            return;
+        };
+        gc_suite(node.store("maintain-gc").await).await;
     }
 
     /// With a grace period, blobs changed within it stay (and the unreachable manifests with

@@ -172,4 +172,13 @@ mod tests {
         rm_suite(Store::open(dir.path()).unwrap()).await;
         rm_suite(MemoryStore::new()).await;
     }
+
+    /// And in a bucket, where reachability reads manifests by ranged GETs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rm_on_garage() {
+        let Some(node) = crate::store::s3::garage::Garage::start_or_skip().await else {
+            return;
+        };
+        rm_suite(node.store("maintain-rm").await).await;
+    }
 }
