@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::walk::{BlobInfo, IngestInfo};
-use super::{Maintained, off_runtime, reach};
+use super::{Maintained, off_runtime, reach, reached_now, remove_unless_held};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_MANIFEST};
-use crate::store::{Deleted, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What `cache gc` removes and keeps.
 #[derive(Debug, Default, Clone)]
@@ -139,8 +139,7 @@ pub(crate) async fn collect_blobs<S: Maintained>(
     if plan.blobs.is_empty() {
         return Ok(());
     }
-    let index = store.index().await?.entries();
-    let now = reach::reachable(store, &index).await?.present;
+    let now = reached_now(store, |_| false).await?;
     for b in &plan.blobs {
         let kept_some = !report.blobs_in_use.is_empty() || !report.referenced.is_empty();
         if plan.manifests.contains(&b.digest) && kept_some {
@@ -150,13 +149,7 @@ pub(crate) async fn collect_blobs<S: Maintained>(
             report.referenced.push(b.digest.clone());
             continue;
         }
-        let gone = if dry_run {
-            !store.is_held(&b.digest).await?
-        } else {
-            // Missing counts as gone: it is.
-            store.delete(&b.digest).await? != Deleted::Busy
-        };
-        if gone {
+        if remove_unless_held(store, &b.digest, dry_run).await? {
             report.removed.push(b.clone());
         } else {
             report.blobs_in_use.push(b.digest.clone());

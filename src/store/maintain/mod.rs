@@ -28,14 +28,15 @@ mod reach;
 mod rm;
 mod walk;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use crate::digest::Digest;
-use crate::manifest::MAX_MANIFEST;
-use crate::store::{ContentStore, LayoutIndex, MemoryStore, Store, StoreError};
+use crate::manifest::{Descriptor, MAX_MANIFEST};
+use crate::store::{ContentStore, Deleted, LayoutIndex, MemoryStore, Store, StoreError};
 
 pub use gc::{GcPlan, GcReport};
 pub(crate) use gc::{collect_blobs, plan_blob_gc};
@@ -156,6 +157,37 @@ impl Maintained for MemoryStore {
     async fn is_held(&self, digest: &Digest) -> Result<bool, StoreError> {
         Ok(self.is_held_now(digest))
     }
+}
+
+/// Removes a blob unless a writer holds it, or with `dry_run` only looks whether it would be:
+/// `Ok(true)` when it is (or would be) gone. Missing counts as gone: it is.
+async fn remove_unless_held<S: Maintained>(
+    store: &S,
+    digest: &Digest,
+    dry_run: bool,
+) -> Result<bool, StoreError> {
+    if dry_run {
+        Ok(!store.is_held(digest).await?)
+    } else {
+        Ok(store.delete(digest).await? != Deleted::Busy)
+    }
+}
+
+/// What the references reach now, read once more just before blobs are deleted (entries
+/// `leave_out` says are going anyway left out): where no cache-wide lock keeps pulls away (a
+/// bucket), one may have recorded a reference since the plan.
+async fn reached_now<S: Maintained>(
+    store: &S,
+    leave_out: impl Fn(&Descriptor) -> bool,
+) -> Result<HashSet<Digest>, StoreError> {
+    let roots: Vec<Descriptor> = store
+        .index()
+        .await?
+        .entries()
+        .into_iter()
+        .filter(|d| !leave_out(d))
+        .collect();
+    Ok(reach::reachable(store, &roots).await?.present)
 }
 
 /// Runs the local store's blocking file work on the blocking pool.

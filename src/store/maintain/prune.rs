@@ -9,10 +9,9 @@ use std::time::SystemTime;
 
 use super::reach::{self, ReferenceBlobs};
 use super::walk::BlobInfo;
-use super::{Maintained, rm};
+use super::{Maintained, reached_now, remove_unless_held, rm};
 use crate::digest::Digest;
-use crate::manifest::Descriptor;
-use crate::store::{Deleted, StoreError, index};
+use crate::store::{StoreError, index};
 
 /// One thing `cache prune` can evict: a reference (its `index.json` entries and the blobs only
 /// it uses) or a blob no reference reaches.
@@ -157,25 +156,16 @@ pub async fn prune<S: Maintained>(
     }
     // A dry run removed no reference: what the plan evicts is left out of the check.
     let evicted: HashSet<&String> = plan.references.iter().collect();
-    let roots: Vec<Descriptor> = store
-        .index()
-        .await?
-        .entries()
-        .into_iter()
-        .filter(|d| !dry_run || !evicted.contains(&index::group_name(d)))
-        .collect();
-    let now = reach::reachable(store, &roots).await?.present;
+    let now = reached_now(store, |d| {
+        dry_run && evicted.contains(&index::group_name(d))
+    })
+    .await?;
     for b in &plan.blobs {
         if now.contains(&b.digest) {
             report.referenced.push(b.digest.clone());
             continue;
         }
-        let gone = if dry_run {
-            !store.is_held(&b.digest).await?
-        } else {
-            store.delete(&b.digest).await? != Deleted::Busy
-        };
-        if gone {
+        if remove_unless_held(store, &b.digest, dry_run).await? {
             report.freed += b.size;
         } else {
             report.in_use.push(b.digest.clone());

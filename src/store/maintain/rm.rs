@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use super::Maintained;
-use super::reach::{reachable, reachable_by_reference};
+use super::reach::reachable_by_reference;
+use super::{Maintained, reached_now, remove_unless_held};
 use crate::digest::Digest;
-use crate::store::{Deleted, StoreError, index};
+use crate::store::{StoreError, index};
 
 /// What removing one reference or blob did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -72,17 +72,16 @@ pub async fn remove_reference<S: Maintained>(
     // cache lock keeps any pull from recording a new reference to them meanwhile; elsewhere
     // the references are read once more.
     remove_references(store, std::slice::from_ref(name)).await?;
-    let left = store.index().await?.entries();
-    let now = reachable(store, &left).await?.present;
+    let now = reached_now(store, |_| false).await?;
     let mut removal = Removal {
         references: vec![name.clone()],
         ..Removal::default()
     };
     for d in mine.into_iter().filter(|d| !now.contains(d)) {
-        match store.delete(&d).await? {
-            Deleted::Busy => removal.in_use.push(d),
-            // Missing counts as removed: it is gone.
-            Deleted::Removed | Deleted::Missing => removal.removed.push(d),
+        if remove_unless_held(store, &d, false).await? {
+            removal.removed.push(d);
+        } else {
+            removal.in_use.push(d);
         }
     }
     Ok(Some(removal))
@@ -113,9 +112,10 @@ pub async fn remove_blob_and_entries<S: Maintained>(
     };
     // Same order as `remove_reference`: entries first, then the blob.
     if store.present(digest).await?.is_some() {
-        match store.delete(digest).await? {
-            Deleted::Busy => removal.in_use.push(digest.clone()),
-            Deleted::Removed | Deleted::Missing => removal.removed.push(digest.clone()),
+        if remove_unless_held(store, digest, false).await? {
+            removal.removed.push(digest.clone());
+        } else {
+            removal.in_use.push(digest.clone());
         }
     }
     Ok(removal)
