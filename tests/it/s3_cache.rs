@@ -166,6 +166,30 @@ fn every_cache_subcommand_on_s3_does_what_it_does_on_a_local_cache() {
         stderr(&kept)
     );
     assert!(garbage.iter().all(|d| in_s3(d)));
+    // A dry run says what a real one removes, on both, and removes nothing.
+    let dry = caches.map(|c| {
+        json_lines(
+            &run(
+                &node,
+                c,
+                &["--json", "cache", "gc", "--dry-run", "--ingest-age", "0"],
+            )
+            .success(),
+        )
+        .remove(0)
+    });
+    assert_eq!(dry[0], dry[1]);
+    let mut planned: Vec<&str> = dry[0]["removed_blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["digest"].as_str().unwrap())
+        .collect();
+    planned.sort();
+    let mut want: Vec<&str> = garbage.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(planned, want);
+    assert!(garbage.iter().all(|d| in_s3(d)));
     // Without a grace: exactly the unshared blobs of the old image, the same report as on
     // disk; the loose blob stays (no manifest names it), the live images are whole.
     let [s3, disk] = both(&node, caches, &["cache", "gc", "--ingest-age", "0"]);

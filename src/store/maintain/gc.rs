@@ -159,7 +159,7 @@ pub(crate) async fn collect_blobs<S: Maintained>(
 }
 
 impl Store {
-    /// Plans `cache gc`: the unreachable blobs ([`plan_blob_gc`]; no grace period, as the
+    /// Plans `cache gc`: the unreachable blobs (`plan_blob_gc`; no grace period, as the
     /// caller holds the cache-wide lock exclusively), ingest entries untouched for
     /// `ingest_age`, and the quarantine. Fails, planning nothing, when a manifest cannot be
     /// read.
