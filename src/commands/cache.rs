@@ -35,6 +35,7 @@ macro_rules! with_store {
         }
     };
 }
+
 /// Runs a `cache` subcommand.
 pub async fn run(
     common: &Common,
