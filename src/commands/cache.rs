@@ -21,7 +21,20 @@ use crate::cli::{CacheCommand, CacheGcArgs, CachePruneArgs};
 use crate::digest::Digest;
 use crate::exit::Category;
 use crate::output::{Printer, count, human_bytes};
-use crate::store::{BlobInfo, CacheLockMode, Check, Removal, S3Store, Store, Usage};
+use crate::store::{
+    BlobInfo, CacheLockMode, Check, ContentStore as _, Maintained, Removal, S3Store, Store, Usage,
+};
+
+/// Runs `$body` with `$s` bound to the cache's store, whichever backend it is: the code is
+/// generic over [`Maintained`], and each backend gets its own copy of it.
+macro_rules! with_store {
+    ($cache:expr, $s:ident => $body:expr) => {
+        match $cache {
+            Cache::Local($s) => $body,
+            Cache::S3($s) => $body,
+        }
+    };
+}
 
 /// Runs a `cache` subcommand.
 pub async fn run(
@@ -37,27 +50,11 @@ pub async fn run(
         }
         _ => CacheLockMode::Shared,
     };
-    // An S3 cache: ls --blobs, du, verify and gc, from the bucket (no cache-wide lock there).
+    // An S3 cache: the same subcommands, from the bucket. It has no cache-wide lock: the
+    // store keeps what a pull beside it may need (see `store/s3/maintain.rs`).
     if let Some(config) = common.s3_config(&common.cache_dir) {
         let cache = Cache::S3(Common::open_s3(config?, false).await?);
-        return match command {
-            CacheCommand::Ls(args) if args.blobs => {
-                ls_blobs(common, &cache, args.bytes, printer).await
-            }
-            CacheCommand::Du => du(common, &cache, printer).await,
-            CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
-            CacheCommand::Verify(args) => {
-                let digests = verify_targets(&args.digests)?;
-                // Reading is the network's work here: 4 blobs at a time by default.
-                let jobs = args.jobs.map_or(4, usize::from);
-                verify(common, &cache, digests, jobs, printer).await
-            }
-            _ => Err(UsageError(format!(
-                "this `cache` subcommand does not work on an s3:// cache yet (`{}`)\nhint: `cache ls --blobs`, `du`, `verify` and `gc` do",
-                common.cache_dir.display()
-            ))
-            .into()),
-        };
+        return run_on(common, &cache, command, printer).await;
     }
     // Looking after a cache never creates one. The callback runs only when the lock is busy,
     // so an uncontended command says nothing about it.
@@ -71,34 +68,49 @@ pub async fn run(
     })
     .await
     .with_context(|| format!("opening the cache `{}`", common.cache_dir.display()))?;
-    let cache = Cache::Local(store.clone());
+    run_on(common, &Cache::Local(store), command, printer).await
+}
+
+/// Runs `command` on an opened cache (holding the cache-wide lock, for a local one).
+async fn run_on(
+    common: &Common,
+    cache: &Cache,
+    command: CacheCommand,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     match command {
-        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, &cache, args.bytes, printer).await,
-        CacheCommand::Ls(_) => ls_refs(common, &store, printer),
-        CacheCommand::Du => du(common, &cache, printer).await,
+        CacheCommand::Ls(args) if args.blobs => ls_blobs(common, cache, args.bytes, printer).await,
+        CacheCommand::Ls(_) => ls_refs(common, cache, printer).await,
+        CacheCommand::Du => du(common, cache, printer).await,
         CacheCommand::Verify(args) => {
             let digests = verify_targets(&args.digests)?;
-            // Hashing is bound by CPU and disk: one blob per CPU by default (2 when the count
-            // cannot be read).
-            let jobs = args.jobs.map_or_else(
-                || std::thread::available_parallelism().map_or(2, |n| n.get()),
-                usize::from,
-            );
-            verify(common, &cache, digests, jobs, printer).await
+            let jobs = args.jobs.map(usize::from).unwrap_or_else(|| match cache {
+                // Hashing is bound by CPU and disk: one blob per CPU by default (2 when the
+                // count cannot be read).
+                Cache::Local(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                // Reading is the network's work here: 4 blobs at a time by default.
+                Cache::S3(_) => 4,
+            });
+            verify(common, cache, digests, jobs, printer).await
         }
-        CacheCommand::Gc(args) => gc(common, &cache, &args, printer).await,
-        CacheCommand::Prune(args) => prune(common, &store, &args, printer).await,
-        CacheCommand::Rm(args) => rm(common, &store, &args.targets, printer).await,
+        CacheCommand::Gc(args) => gc(common, cache, &args, printer).await,
+        CacheCommand::Prune(args) => {
+            with_store!(cache, s => prune(common, s, &args, printer).await)
+        }
+        CacheCommand::Rm(args) => {
+            with_store!(cache, s => rm(common, s, &args.targets, printer).await)
+        }
         CacheCommand::Path(args) => {
             let digest = parse_digest(&args.digest)?;
-            // A path is printed only for a blob that is there: `lookup` also refuses a
+            // A path is printed only for a blob that is there: `present` also refuses a
             // `blobs/` entry that is not a file (a directory, say).
-            let Some(size) = store.lookup(&digest)? else {
+            let Some(size) = with_store!(cache, s => s.present(&digest).await?) else {
                 return Err(NotFoundError(format!("blob {digest} is not in the cache")).into());
             };
-            let path = store.blob_path(&digest);
-            // Asking for the path is a use (the caller is about to read it).
-            store.touch_blob(&digest)?;
+            let path = cache.blob_path(&digest);
+            // Asking for the path is a use (the caller is about to read it); a bucket keeps
+            // no use but the object's write.
+            with_store!(cache, s => s.touch(&digest).await?);
             if common.json {
                 printer.json_line(
                     &json!({"digest": digest.to_string(), "size": size, "path": path}),
@@ -111,8 +123,8 @@ pub async fn run(
     }
 }
 
-/// The cache `ls --blobs`, `du` and `verify` look at: the local layout, or an S3 bucket. Each
-/// method is the backend's listing or check; what is printed is the same code for both.
+/// The cache the subcommands look at: the local layout, or an S3 bucket. Each method is the
+/// backend's listing or check; what is printed is the same code for both.
 enum Cache {
     Local(Store),
     S3(S3Store),
@@ -189,12 +201,6 @@ fn parse_digest(s: &str) -> anyhow::Result<Digest> {
         .with_context(|| format!("invalid digest `{s}`"))
 }
 
-/// Runs store work (directory walks, hashing, fsyncs) on the blocking pool, off the async
-/// runtime; a panic in it comes back as an error instead of taking the runtime down.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    Ok(tokio::task::spawn_blocking(f).await?)
-}
-
 /// RFC 3339 in UTC, to the second. A time before 1970 (a file system may report one) prints
 /// as the epoch.
 fn rfc3339(t: SystemTime) -> String {
@@ -262,16 +268,21 @@ async fn ls_blobs(
     Ok(Outcome::Success)
 }
 
-/// `cache ls`: one line per name recorded in `index.json` (an unnamed entry by its digest),
-/// with the digest its entry points at and the bytes present of the blobs it reaches. A reference that reaches
-/// missing blobs (an interrupted pull, a blob removed or quarantined since) says so.
-fn ls_refs(common: &Common, store: &Store, printer: &Printer) -> anyhow::Result<Outcome> {
-    let rows = store.reference_summaries()?;
+/// `cache ls`: one line per name recorded in the reference table (an unnamed entry by its
+/// digest), with the digest its entry points at and the bytes present of the blobs it reaches.
+/// A reference that reaches missing blobs (an interrupted pull, a blob removed or quarantined
+/// since) says so.
+async fn ls_refs(common: &Common, cache: &Cache, printer: &Printer) -> anyhow::Result<Outcome> {
+    let rows = with_store!(cache, s => {
+        let index = s.index().await?;
+        let blobs = s.blob_infos().await?;
+        crate::store::reference_summaries(s, &index, &blobs).await?
+    });
     if rows.is_empty() && !common.json {
         // Said on stderr: stdout stays empty for scripts.
         printer.info(&format!(
             "no references in the cache `{}` (`layerget pull` records them; `cache ls --blobs` lists blobs)",
-            store.root().display()
+            cache.location()
         ));
     }
     for r in rows {
@@ -432,9 +443,11 @@ async fn verify(
     Ok(first_failure.map_or(Outcome::Success, Outcome::Failed))
 }
 
-/// `cache gc`: plans and carries out the collection in one blocking task, under the exclusive
-/// cache lock [`run`] took. Partial downloads go once untouched for `--ingest-age`; the
-/// quarantine goes whole. The store still leaves alone whatever a fetch's lock holds.
+/// `cache gc`: plans and carries out the collection, under the exclusive cache lock [`run`]
+/// took (a local cache). Partial downloads go once untouched for `--ingest-age`; the
+/// quarantine goes whole. The store still leaves alone whatever a fetch's lock holds, and
+/// whatever a reference recorded since the plan reaches; on a bucket also unreachable blobs
+/// younger than `--ingest-age`.
 async fn gc(
     common: &Common,
     store: &Cache,
@@ -444,28 +457,19 @@ async fn gc(
     let (loose, age, dry_run) = (args.loose, args.ingest_age, args.dry_run);
     let (plan, done) = match store {
         Cache::Local(s) => {
-            let s = s.clone();
-            blocking(move || {
-                // A manifest that cannot be read fails the plan, before anything is removed:
-                // guessing what it reaches could remove what a reference needs.
-                let plan = s
-                    .plan_gc(loose, age)
-                    .context("planning the collection (nothing was removed)")?;
-                let done = s.collect_garbage(&plan, dry_run)?;
-                anyhow::Ok((plan, done))
-            })
-            .await??
+            // A manifest that cannot be read fails the plan, before anything is removed:
+            // guessing what it reaches could remove what a reference needs.
+            let plan = s
+                .plan_gc(loose, age)
+                .await
+                .context("planning the collection (nothing was removed)")?;
+            let done = s.collect_garbage(&plan, dry_run).await?;
+            (plan, done)
         }
         Cache::S3(s) => {
-            if loose {
-                return Err(UsageError(
-                    "`cache gc --loose` does not work on an s3:// cache yet: blobs are not collected there".into(),
-                )
-                .into());
-            }
-            printer.info("s3:// cache: stale partial blobs, upload sessions (their multipart uploads aborted) and the quarantine are collected; blobs are not, yet");
+            // No lock keeps pulls away from a bucket: blobs younger than the grace are kept.
             let plan = s
-                .plan_gc(age)
+                .plan_gc(loose, age)
                 .await
                 .context("planning the collection (nothing was removed)")?;
             let done = s.collect_garbage(&plan, dry_run).await?;
@@ -492,6 +496,8 @@ async fn gc(
             "removed_quarantine": removed_quarantine,
             "freed_bytes": blob_bytes + ingest_bytes + quarantine_bytes,
             "kept_loose": plan.loose_kept.iter().map(|b| b.digest.to_string()).collect::<Vec<_>>(),
+            "kept_recent": plan.recent.iter().map(|b| b.digest.to_string()).collect::<Vec<_>>(),
+            "kept_referenced": done.referenced.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "in_use": in_use,
         }))?;
     } else {
@@ -525,6 +531,19 @@ async fn gc(
         for what in &in_use {
             printer.info(&format!("kept `{what}`: a running fetch holds its lock"));
         }
+        for d in &done.referenced {
+            printer.info(&format!(
+                "kept `{d}`: a reference recorded since the plan reaches it"
+            ));
+        }
+        // Empty on a local cache (no grace there: its lock keeps pulls away).
+        if !plan.recent.is_empty() {
+            printer.info(&format!(
+                "kept {} ({}) that no reference reaches but changed within --ingest-age (a pull beside this one may still record a reference to them)",
+                count(plan.recent.len(), "recent blob"),
+                human_bytes(plan.recent.iter().map(|b| b.size).sum()),
+            ));
+        }
     }
     Ok(Outcome::Success)
 }
@@ -532,23 +551,23 @@ async fn gc(
 /// `cache prune`: evicts least recently used references (with the blobs only they use) and
 /// unreachable blobs until `blobs/` fits `--max-size`. Partial downloads and the quarantine
 /// are neither counted nor touched (`cache gc` is for them).
-async fn prune(
+async fn prune<S: Maintained>(
     common: &Common,
-    store: &Store,
+    store: &S,
     args: &CachePruneArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let (s, max_size, dry_run) = (store.clone(), args.max_size, args.dry_run);
+    let (max_size, dry_run) = (args.max_size, args.dry_run);
     // The store drops references before their blobs: an interrupted prune leaves fewer
     // references, never one whose blobs are gone.
-    let (plan, done) = blocking(move || {
-        let plan = s.plan_prune(max_size)?;
-        let done = s.prune(&plan, dry_run)?;
-        Ok::<_, crate::store::StoreError>((plan, done))
-    })
-    .await??;
+    let plan = crate::store::plan_prune(store, max_size).await?;
+    let done = crate::store::prune(store, &plan, dry_run).await?;
     let freed = done.freed;
-    let in_use: Vec<String> = done.in_use.iter().map(ToString::to_string).collect();
+    // Kept by a writer, or by a reference recorded since the plan (a pull beside this one
+    // where there is no cache-wide lock: a bucket).
+    let in_use: Vec<String> = (done.in_use.iter().chain(&done.referenced))
+        .map(ToString::to_string)
+        .collect();
     let after = plan.before - freed;
     if common.json {
         printer.json_line(&json!({
@@ -583,7 +602,7 @@ async fn prune(
     // fetch holds can leave it over the limit.
     if after > args.max_size {
         printer.warn(&format!(
-            "blobs/ still holds {} (more than {}): {} in use by running fetches",
+            "blobs/ still holds {} (more than {}): {} in use by running fetches or pulls",
             human_bytes(after),
             human_bytes(args.max_size),
             count(in_use.len(), "blob")
@@ -594,9 +613,9 @@ async fn prune(
 
 /// `cache rm`: removes each target in turn. A failed one is reported and the rest still run;
 /// the first failure's category is the exit code.
-async fn rm(
+async fn rm<S: Maintained>(
     common: &Common,
-    store: &Store,
+    store: &S,
     targets: &[String],
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
@@ -643,7 +662,7 @@ async fn rm(
 
 /// Removes a reference (its entries, and the blobs no other reference reaches) or a blob (and
 /// the entries that point at it).
-async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
+async fn rm_one<S: Maintained>(store: &S, given: &str) -> anyhow::Result<Removal> {
     // A name recorded in index.json wins; else a reference normalizes to one; else a digest.
     // The normalized form is the name `pull` records (registry and `:latest` filled in), so
     // `app` finds what `pull app` left; a target that is no reference adds nothing.
@@ -654,8 +673,7 @@ async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
             .map(|r| r.to_string()),
     );
     // Only the blobs no other reference reaches go with a reference: shared layers stay.
-    let s = store.clone();
-    if let Some(removal) = blocking(move || s.remove_reference(&names)).await?? {
+    if let Some(removal) = crate::store::remove_reference(store, &names).await? {
         return Ok(removal);
     }
     // `sha256:…`, or `NAME@sha256:…` with the name unchecked (blobs belong to no name).
@@ -667,8 +685,7 @@ async fn rm_one(store: &Store, given: &str) -> anyhow::Result<Removal> {
                 "`{given}` is neither a reference in the cache (see `layerget cache ls`) nor a digest"
             ))
         })?;
-    let (s, d) = (store.clone(), digest.clone());
-    let removal = blocking(move || s.remove_blob_and_entries(&d)).await??;
+    let removal = crate::store::remove_blob_and_entries(store, &digest).await?;
     // Not found only when nothing at all was there: neither the blob nor an entry naming it.
     let absent = removal.removed.is_empty() && removal.in_use.is_empty();
     if absent && removal.references.is_empty() {

@@ -222,25 +222,24 @@ const EVICT_EVERY: Duration = Duration::from_secs(2);
 async fn evict(store: Store, max: u64) {
     loop {
         tokio::time::sleep(EVICT_EVERY).await;
-        let s = store.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let plan = s.plan_prune(max)?;
+        // The store's file work runs on the blocking pool (`Maintained for Store`).
+        let done = async {
+            let plan = crate::store::plan_prune(&store, max).await?;
             if plan.before <= max {
                 return Ok(None);
             }
-            let report = s.prune(&plan, false)?;
+            let report = crate::store::prune(&store, &plan, false).await?;
             Ok::<_, crate::store::StoreError>(Some((plan, report)))
-        })
+        }
         .await;
         match done {
-            Ok(Ok(Some((plan, report)))) => tracing::info!(
+            Ok(Some((plan, report))) => tracing::info!(
                 "--max-size: evicted {} reference(s) and {} bytes of blobs ({} in use kept)",
                 plan.references.len(),
                 report.freed,
-                report.in_use.len()
+                report.in_use.len() + report.referenced.len()
             ),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::warn!("--max-size: evicting failed: {e}"),
+            Ok(None) => {}
             Err(e) => tracing::warn!("--max-size: evicting failed: {e}"),
         }
     }

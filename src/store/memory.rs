@@ -103,6 +103,11 @@ impl MemoryStore {
         self.opens.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether a writer holds `digest` now (`cache gc --dry-run` on this store).
+    pub(crate) fn is_held_now(&self, digest: &Digest) -> bool {
+        self.lock().locked.contains(&Key::Digest(digest.clone()))
+    }
+
     /// The state, even after a thread panicked while holding it (a failed assertion in a
     /// test task): no critical section here leaves the maps half-changed, so the data is good.
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -47,8 +47,10 @@ pub use ingest::{
 pub use local::LocalWriter;
 pub use lock::{IngestLock, LockAttempt};
 pub use maintain::{
-    BlobInfo, Check, GcPlan, GcReport, IngestInfo, PrunePlan, PruneReport, PruneUnit, Reachable,
-    ReferenceBlobs, ReferenceSummary, Removal, Usage, plan_eviction,
+    BlobInfo, Check, GcPlan, GcReport, IngestInfo, Maintained, PrunePlan, PruneReport, PruneUnit,
+    Reachable, ReferenceBlobs, ReferenceSummary, Removal, Usage, plan_eviction, plan_prune, prune,
+    reachable, reachable_by_reference, read_manifest, reference_summaries, remove_blob_and_entries,
+    remove_reference, remove_references,
 };
 pub use memory::{MemoryStore, MemoryWriter};
 pub use refs::{Refs, TagEntry, ns_registry};

@@ -30,6 +30,7 @@ mod pull;
 mod pull_through;
 mod push;
 mod s3;
+mod s3_cache;
 mod s3_push;
 mod segments;
 mod serve;

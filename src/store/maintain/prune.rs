@@ -1,13 +1,17 @@
 //! `cache prune`: evicting least recently used references and blobs until `blobs/` fits a
-//! size, keeping every reference left behind complete.
+//! size, keeping every reference left behind complete. One plan and one removal for every
+//! backend; the last use is what the store's listing says ([`Maintained::blob_infos`]: the
+//! later of access and modification time on disk, the object's last modification in a
+//! bucket).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
-use super::reach::ReferenceBlobs;
+use super::reach::{self, ReferenceBlobs};
 use super::walk::BlobInfo;
+use super::{Maintained, reached_now, remove_unless_held, rm};
 use crate::digest::Digest;
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, index};
 
 /// One thing `cache prune` can evict: a reference (its `index.json` entries and the blobs only
 /// it uses) or a blob no reference reaches.
@@ -39,6 +43,8 @@ pub struct PruneReport {
     pub freed: u64,
     /// Blobs of the plan left because a running fetch holds their lock.
     pub in_use: Vec<Digest>,
+    /// Blobs of the plan left because a reference recorded since the plan reaches them.
+    pub referenced: Vec<Digest>,
 }
 
 /// Plans eviction until `blobs/` holds at most `max_size` bytes. Units go least recently used
@@ -122,37 +128,96 @@ pub fn plan_eviction(
     plan
 }
 
-impl Store {
-    /// Plans `cache prune` down to `max_size` bytes in `blobs/` (see [`plan_eviction`]).
-    pub fn plan_prune(&self, max_size: u64) -> Result<PrunePlan, StoreError> {
-        let (blobs, _) = self.blobs()?;
-        let references = self.reachable_by_reference()?;
-        Ok(plan_eviction(&blobs, &references, max_size))
-    }
+/// Plans `cache prune` on any store down to `max_size` bytes of blobs (see
+/// [`plan_eviction`]): its listing's last uses, and what each reference reaches.
+pub async fn plan_prune<S: Maintained>(store: &S, max_size: u64) -> Result<PrunePlan, StoreError> {
+    let blobs = store.blob_infos().await?;
+    let index = store.index().await?;
+    let references = reach::reachable_by_reference(store, &index).await?;
+    Ok(plan_eviction(&blobs, &references, max_size))
+}
 
-    /// Carries out a [`PrunePlan`] (with `dry_run`, only looks which blobs a fetch holds).
-    /// References go first: interrupted, the cache has fewer references, never a broken one.
-    /// The caller holds the cache-wide lock exclusively.
-    pub fn prune(&self, plan: &PrunePlan, dry_run: bool) -> Result<PruneReport, StoreError> {
-        if !dry_run {
-            self.remove_references(&plan.references)?;
-        }
-        let mut report = PruneReport::default();
-        for b in &plan.blobs {
-            if self.remove_blob_or_dry_run(&b.digest, dry_run)? {
-                report.freed += b.size;
-            } else {
-                report.in_use.push(b.digest.clone());
-            }
-        }
-        Ok(report)
+/// Carries out a [`PrunePlan`] on any store (with `dry_run`, only looks which blobs a writer
+/// holds). References go first: interrupted, the cache has fewer references, never a broken
+/// one. Then the references are read once more, and a blob that one of them reaches now (one
+/// recorded since the plan, by a pull where no cache-wide lock keeps pulls away) is kept;
+/// a blob a writer holds is kept too ([`PruneReport::in_use`]).
+pub async fn prune<S: Maintained>(
+    store: &S,
+    plan: &PrunePlan,
+    dry_run: bool,
+) -> Result<PruneReport, StoreError> {
+    if !dry_run {
+        rm::remove_references(store, &plan.references).await?;
     }
+    let mut report = PruneReport::default();
+    if plan.blobs.is_empty() {
+        return Ok(report);
+    }
+    // A dry run removed no reference: what the plan evicts is left out of the check.
+    let evicted: HashSet<&String> = plan.references.iter().collect();
+    let now = reached_now(store, |d| {
+        dry_run && evicted.contains(&index::group_name(d))
+    })
+    .await?;
+    for b in &plan.blobs {
+        if now.contains(&b.digest) {
+            report.referenced.push(b.digest.clone());
+            continue;
+        }
+        if remove_unless_held(store, &b.digest, dry_run).await? {
+            report.freed += b.size;
+        } else {
+            report.in_use.push(b.digest.clone());
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::maintain::fixtures::blob;
+    use crate::digest::{Algorithm, digest_bytes};
+    use crate::store::maintain::fixtures::{blob, image, record};
+    use crate::store::{BlobWriter as _, ContentStore as _, MemoryStore};
+
+    /// The generic prune on the memory store: the reference evicted first takes only its own
+    /// blobs; a dry run reports the same and removes nothing; a blob a writer holds stays.
+    #[tokio::test]
+    async fn generic_prune_evicts_references_and_keeps_shared_and_held_blobs() {
+        let store = MemoryStore::new();
+        let (a, a_size) = image(&store, b"{\"c\":1}", &[b"shared", b"a-layer"]).await;
+        let (b, b_size) = image(&store, b"{\"c\":2}", &[b"shared", b"b-layer"]).await;
+        record(&store, "r/a:1", &a, a_size).await;
+        record(&store, "r/b:1", &b, b_size).await;
+        let total: u64 = store.blobs().await.unwrap().iter().map(|b| b.size).sum();
+        // All blobs are equally old here: references go in name order, so r/a:1 first.
+        let plan = plan_prune(&store, total - 1).await.unwrap();
+        assert_eq!(plan.references, ["r/a:1"]);
+        assert_eq!(plan.blobs.len(), 3, "{plan:?}");
+        let dry = prune(&store, &plan, true).await.unwrap();
+        assert_eq!(store.blobs().await.unwrap().len(), 7);
+        assert_eq!(store.refs().await.unwrap().layout().len(), 2);
+        let held = digest_bytes(Algorithm::Sha256, b"a-layer");
+        let writer = store.writer(&held, None).await.unwrap();
+        let done = prune(&store, &plan, false).await.unwrap();
+        assert_eq!(done.in_use, std::slice::from_ref(&held));
+        assert_eq!(
+            dry.freed,
+            done.freed + 7,
+            "the dry run did not see the writer"
+        );
+        writer.abort().await.unwrap();
+        assert_eq!(store.blobs().await.unwrap().len(), 5);
+        assert!(
+            store
+                .stat(&digest_bytes(Algorithm::Sha256, b"shared"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.refs().await.unwrap().layout().len(), 1);
+    }
 
     #[test]
     fn prune_evicts_oldest_units_and_keeps_shared_blobs() {

@@ -365,27 +365,13 @@ impl Store {
             LockAttempt::Busy { .. } => true,
         })
     }
-
-    /// Removes a blob unless it is locked, or with `dry_run` only looks whether it would be:
-    /// `Ok(true)` when it is (or would be) gone.
-    pub(super) fn remove_blob_or_dry_run(
-        &self,
-        digest: &Digest,
-        dry_run: bool,
-    ) -> Result<bool, StoreError> {
-        if dry_run {
-            Ok(!self.is_locked(digest)?)
-        } else {
-            self.remove_blob_unless_locked(digest)
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::digest::digest_bytes;
-    use crate::store::maintain::fixtures::put;
+    use crate::store::maintain::fixtures::put_blocking as put;
 
     #[test]
     fn verify_quarantines_under_the_digest_lock() {

@@ -1,6 +1,13 @@
-//! Looking after an S3 cache (`cache ls --blobs`, `du`, `verify`, `gc`): the listings and checks the
-//! local store's `maintain/walk.rs` makes of its directories, made of the bucket's keys. What
-//! the commands print is the same code for both (`commands/cache.rs`).
+//! Looking after an S3 cache (every `cache` subcommand): the listings and checks the local
+//! store's `maintain/walk.rs` makes of its directories, made of the bucket's keys, and the
+//! bucket's side of [`Maintained`], so that reachability and the plans of `gc`, `prune` and
+//! `rm` (`maintain/`) run here as they run on disk. What the commands print is the same code
+//! for both (`commands/cache.rs`).
+//!
+//! There is no cache-wide lock on a bucket: a pull on another machine may run beside any of
+//! these. What keeps its blobs: `gc` removes only unreachable blobs whose object is older
+//! than its grace period (`--ingest-age`), and every removal reads the references once more
+//! just before deleting and keeps what they reach then.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -11,14 +18,16 @@ use object_store::ObjectStore as _;
 use super::writer::{self, Name, State};
 use super::{S3Store, blob_digest};
 use crate::digest::Digest;
+use crate::store::maintain::{collect_blobs, plan_blob_gc};
 use crate::store::{
-    Blob, BlobInfo, Check, ContentStore as _, GcPlan, GcReport, IngestInfo, StoreError, Usage,
+    Blob, BlobInfo, Check, ContentStore as _, GcPlan, GcReport, IngestInfo, Maintained, StoreError,
+    Usage,
 };
 
-impl S3Store {
+impl Maintained for S3Store {
     /// Every blob with its size and last change (objects have no access time: the time it
     /// was written is its last use), sorted by digest.
-    pub async fn blob_infos(&self) -> Result<Vec<BlobInfo>, StoreError> {
+    async fn blob_infos(&self) -> Result<Vec<BlobInfo>, StoreError> {
         let prefix = self.key("blobs");
         let metas: Vec<object_store::ObjectMeta> = self
             .inner
@@ -42,6 +51,16 @@ impl S3Store {
         Ok(out)
     }
 
+    async fn is_held(&self, digest: &Digest) -> Result<bool, StoreError> {
+        // Writers of this process only: another machine's writer publishes nothing under the
+        // blob's key before its commit, so there is nothing of it to delete.
+        Ok(self
+            .locked()
+            .contains(&Name::Digest(digest.clone()).lock_name()))
+    }
+}
+
+impl S3Store {
     /// Where a blob is, as people name it: `s3://bucket/prefix/blobs/<alg>/<hex>`.
     pub fn blob_url(&self, digest: &Digest) -> PathBuf {
         self.display(&self.blob_key(digest)).into()
@@ -126,13 +145,14 @@ async fn hash(blob: Blob, digest: &Digest) -> std::io::Result<Digest> {
 }
 
 impl S3Store {
-    /// Plans `cache gc` on the bucket: partial blobs and upload sessions whose state was last
-    /// saved more than `ingest_age` ago (their multipart uploads are aborted with them), and
-    /// the quarantine. Blobs are not collected here yet: following manifests from the
-    /// references is the local store's code (`maintain/reach.rs`) and not ported.
-    pub async fn plan_gc(&self, ingest_age: Duration) -> Result<GcPlan, StoreError> {
+    /// Plans `cache gc` on the bucket: unreachable blobs as on disk (`maintain/gc.rs`), but
+    /// only those whose object is older than `ingest_age` (no lock keeps a pull away: it may
+    /// have stored blobs and not yet recorded the reference that reaches them); partial blobs
+    /// and upload sessions whose state was last saved more than `ingest_age` ago (their
+    /// multipart uploads are aborted with them); and the quarantine.
+    pub async fn plan_gc(&self, loose: bool, ingest_age: Duration) -> Result<GcPlan, StoreError> {
         let now = SystemTime::now();
-        let mut plan = GcPlan::default();
+        let mut plan = plan_blob_gc(self, loose, ingest_age).await?;
         for area in ["ingest", "uploads"] {
             let objects = self.list(area).await?;
             for (path, _) in &objects {
@@ -185,14 +205,16 @@ impl S3Store {
         Ok(plan)
     }
 
-    /// Carries out a [`GcPlan`] of [`S3Store::plan_gc`] (with `dry_run`, removes nothing),
-    /// leaving a partial that a writer of this process holds.
+    /// Carries out a [`GcPlan`] of [`S3Store::plan_gc`] (with `dry_run`, removes nothing):
+    /// the blobs as on disk (`maintain/gc.rs`: the references read again first), then the
+    /// partials, leaving one that a writer of this process holds, and the quarantine.
     pub async fn collect_garbage(
         &self,
         plan: &GcPlan,
         dry_run: bool,
     ) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
+        collect_blobs(self, plan, dry_run, &mut report).await?;
         for item in &plan.ingest {
             let name = match (&item.digest, &item.upload) {
                 (Some(d), _) => Name::Digest(d.clone()),
