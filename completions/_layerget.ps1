@@ -360,7 +360,7 @@ Register-ArgumentCompleter -Native -CommandName 'layerget' -ScriptBlock {
             break
         }
         'layerget;cache;gc' {
-            [CompletionResult]::new('--ingest-age', '--ingest-age', [CompletionResultType]::ParameterName, 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d')
+            [CompletionResult]::new('--ingest-age', '--ingest-age', [CompletionResultType]::ParameterName, 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d. On an s3:// cache also the grace period of unreachable blobs: only older objects are removed')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]')
             [CompletionResult]::new('--s3-endpoint', '--s3-endpoint', [CompletionResultType]::ParameterName, 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never')

@@ -345,7 +345,7 @@ set edit:completion:arg-completer[layerget] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'layerget;cache;gc'= {
-            cand --ingest-age 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d'
+            cand --ingest-age 'Remove partial downloads untouched for this long: seconds, or with s, m, h or d. On an s3:// cache also the grace period of unreachable blobs: only older objects are removed'
             cand --cache-dir 'Cache directory, or an S3 bucket as s3://BUCKET/PREFIX (credentials and region from the AWS environment variables) [env: LAYERGET_CACHE_DIR] [default: the user cache dir, e.g. ~/.cache/layerget]'
             cand --s3-endpoint 'The S3 endpoint of an s3:// cache, e.g. http://127.0.0.1:3900 [env: LAYERGET_S3_ENDPOINT, AWS_ENDPOINT_URL] [default: AWS]'
             cand --color 'Colour in log output: auto (only when stderr is a terminal and NO_COLOR is unset), always, never'

@@ -903,7 +903,8 @@ pub struct CacheGcArgs {
     #[arg(long)]
     pub loose: bool,
 
-    /// Remove partial downloads untouched for this long: seconds, or with s, m, h or d
+    /// Remove partial downloads untouched for this long: seconds, or with s, m, h or d. On an
+    /// s3:// cache also the grace period of unreachable blobs: only older objects are removed
     #[arg(long, default_value = "7d", value_name = "AGE", value_parser = parse_age)]
     pub ingest_age: std::time::Duration,
 }
