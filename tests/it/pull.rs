@@ -20,10 +20,6 @@ fn pull(cache: &TempCache, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
-}
-
 #[test]
 fn oci_image_by_tag_and_by_digest_is_a_layout_skopeo_reads() {
     let registry = TestRegistry::start();

@@ -19,37 +19,8 @@ fn run(cache: &TempCache, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
 fn json(a: &assert_cmd::assert::Assert) -> Value {
     serde_json::from_str(stdout(a).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(a)))
-}
-
-/// `skopeo inspect --raw`: the manifest bytes the registry serves for `reference`.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = skopeo()
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--retry-times",
-            "0",
-        ])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("run skopeo (apt-get install skopeo)");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// `skopeo copy docker://… dir:…`: the files skopeo wrote (name → bytes).

@@ -18,14 +18,6 @@ fn run(node: &Garage, cache: &str, args: &[&str]) -> assert_cmd::assert::Assert 
     cmd.args(["--cache-dir", cache]).args(args).assert()
 }
 
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
 fn json_lines(a: &assert_cmd::assert::Assert) -> Vec<Value> {
     stdout(a)
         .lines()

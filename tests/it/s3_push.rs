@@ -21,14 +21,6 @@ fn on(node: &Garage, cache: &str) -> assert_cmd::Command {
     cmd
 }
 
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
 /// The `--json` lines of a command.
 fn lines(a: &assert_cmd::assert::Assert) -> Vec<Value> {
     stdout(a)
@@ -41,27 +33,6 @@ fn json(a: &assert_cmd::assert::Assert) -> Value {
     let mut docs = lines(a);
     assert_eq!(docs.len(), 1, "{docs:?}");
     docs.remove(0)
-}
-
-/// `skopeo inspect --raw`: the manifest bytes the registry serves for `reference`.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = skopeo()
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--retry-times",
-            "0",
-        ])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("run skopeo (apt-get install skopeo)");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// `skopeo copy docker://REFERENCE dir:…`: the blobs skopeo wrote, each checked against the

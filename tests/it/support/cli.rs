@@ -241,3 +241,13 @@ impl Drop for Serve {
         }
     }
 }
+
+/// A finished command's stdout, as text.
+pub fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}

@@ -540,3 +540,24 @@ pub fn assert_skopeo_reads(cache: &Path, name: &str, image: &Image) {
         assert_eq!(sha256_digest(&file.1), *d);
     }
 }
+
+/// `skopeo inspect --raw`: the manifest bytes the registry serves for `reference`.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = skopeo()
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--retry-times",
+            "0",
+        ])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
