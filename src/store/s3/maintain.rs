@@ -176,6 +176,9 @@ impl S3Store {
                 });
             }
         }
+        // Multipart uploads no state names (a writer killed before its first save).
+        plan.ingest
+            .extend(self.plan_orphaned_uploads(ingest_age).await?);
         plan.quarantine = self
             .list("quarantine")
             .await?
@@ -194,6 +197,14 @@ impl S3Store {
     ) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
         for item in &plan.ingest {
+            // An orphaned multipart upload (`uploads.rs`) rather than a partial.
+            if let Some(aborted) = self.collect_orphaned_upload(item, dry_run).await? {
+                match aborted {
+                    true => report.removed_ingest.push(item.clone()),
+                    false => report.ingest_in_use.push(item.path.clone()),
+                }
+                continue;
+            }
             let name = match (&item.digest, &item.upload) {
                 (Some(d), _) => Name::Digest(d.clone()),
                 (None, Some(id)) => Name::Upload(id.clone()),

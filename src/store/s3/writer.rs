@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use object_store::multipart::{MultipartStore as _, PartId};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -90,6 +90,11 @@ impl State {
             .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
+    /// The multipart upload a saved state names, if it is readable and names one.
+    pub(super) fn upload_of(bytes: &[u8]) -> Option<String> {
+        serde_json::from_slice::<State>(bytes).ok()?.upload
+    }
+
     /// An upload session's algorithm.
     pub(super) fn algorithm(&self) -> Option<Algorithm> {
         match self.algorithm.as_deref() {
@@ -155,6 +160,8 @@ struct Guts {
     last_save: Instant,
     /// Whether anything changed since the state was last saved (or resumed).
     dirty: bool,
+    /// Whether a `state.json` of this partial exists (saved or resumed, not yet forgotten).
+    saved_once: bool,
 }
 
 impl std::fmt::Debug for Guts {
@@ -285,6 +292,7 @@ impl Guts {
             spilled: BTreeMap::new(),
             last_save: Instant::now(),
             dirty: false,
+            saved_once: false,
         }
     }
 
@@ -348,6 +356,7 @@ impl Guts {
             source: state.source.clone(),
             segments: state.segments.clone(),
         };
+        self.saved_once = true;
         Ok(true)
     }
 
@@ -360,7 +369,9 @@ impl Guts {
             self.store.remove(&self.piece_key(*start)).await?;
         }
         self.store.remove(&self.object("tail")).await?;
-        self.store.remove(&self.object("state.json")).await
+        self.store.remove(&self.object("state.json")).await?;
+        self.saved_once = false;
+        Ok(())
     }
 
     async fn abort_upload(&self, id: &str) {
@@ -480,6 +491,7 @@ impl Guts {
                             .remote("start a multipart upload of", &self.target),
                     )?;
                 self.upload = Some(id.clone());
+                self.name_upload(&id).await?;
                 id
             }
         };
@@ -503,6 +515,34 @@ impl Guts {
         if self.in_flight.len() >= IN_FLIGHT {
             self.finish_oldest().await?;
         }
+        Ok(())
+    }
+
+    /// Saves a first `state.json` that names a multipart upload just created, so that a
+    /// writer killed before its first full save leaves an upload that `cache gc` sees as this
+    /// partial's (and aborts with it) rather than one no object names. Only when no state was
+    /// saved yet and nothing was spilled: then a state of the upload alone (no parts, no tail,
+    /// offset 0) is true of what is in the bucket. Otherwise the saved state stays as it is
+    /// until the next save, and gc's listing of uploads (`uploads.rs`) covers the gap.
+    async fn name_upload(&mut self, id: &str) -> Result<(), StoreError> {
+        if self.saved_once || !self.spilled.is_empty() {
+            return Ok(());
+        }
+        let state = State {
+            upload: Some(id.to_owned()),
+            size: self.note.size,
+            source: self.note.source.clone(),
+            algorithm: self.session.then(|| self.algorithm.as_str().to_owned()),
+            updated: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            ..State::default()
+        };
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
+        self.store
+            .put(&self.object("state.json"), bytes.into())
+            .await?;
+        self.saved_once = true;
         Ok(())
     }
 
@@ -651,6 +691,7 @@ impl Guts {
             .await?;
         self.last_save = Instant::now();
         self.dirty = false;
+        self.saved_once = true;
         Ok(())
     }
 
@@ -759,6 +800,19 @@ impl Guts {
         };
         let tail: PutPayload = self.buf.iter().cloned().collect();
         match self.upload.clone() {
+            None if first == blob => {
+                // If-None-Match: * where the store honours it (AWS S3 since 2024): a blob
+                // another writer published meanwhile is left as it is, and its bytes are
+                // ours. Garage 2.5 ignores the header and overwrites: the same bytes again.
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                match self.store.inner.s3.put_opts(&first, tail, opts).await {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(self.store.remote("write", &first)(e)),
+                }
+            }
             None => {
                 self.store
                     .inner
