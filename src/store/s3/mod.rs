@@ -209,6 +209,15 @@ impl S3Store {
         if let Some(token) = &profile.token {
             builder = builder.with_token(token);
         }
+        // SigV4 signs a hash of each body by default: a second SHA-256 pass over every part
+        // (the writer hashes them already, with the blob's digest). Where the connection
+        // itself protects the body (TLS, or loopback) `UNSIGNED-PAYLOAD` is sent instead, as
+        // the AWS CLI does over HTTPS; plain HTTP to another host keeps the signed hash.
+        let unsigned = match &endpoint {
+            None => true,
+            Some(e) => payload_is_protected(e),
+        };
+        builder = builder.with_unsigned_payload(unsigned);
         // object_store's own default, which its requests are signed with.
         let region = builder
             .get_config_value(&AmazonS3ConfigKey::Region)
@@ -702,6 +711,25 @@ impl ContentStore for S3Store {
     }
 }
 
+/// Whether requests to `endpoint` protect their bodies without a signed hash: HTTPS, or a
+/// loopback address.
+fn payload_is_protected(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    if url.scheme() == "https" {
+        return true;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `GET`, as the signer's HTTP types (the `http` crate's, which reqwest re-exports) spell it.
 fn http_method_get() -> reqwest::Method {
     reqwest::Method::GET
@@ -739,6 +767,22 @@ mod tests {
             "s3://bucket/a//b",
         ] {
             assert!(S3Config::parse_url(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsigned_payloads_only_where_the_connection_protects_them() {
+        for (endpoint, protected) in [
+            ("https://s3.example", true),
+            ("http://127.0.0.1:3900", true),
+            ("http://127.8.0.1", true),
+            ("http://[::1]:9000", true),
+            ("http://localhost:9000", true),
+            ("http://10.0.0.5:3900", false),
+            ("http://s3.internal", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(payload_is_protected(endpoint), protected, "{endpoint}");
         }
     }
 

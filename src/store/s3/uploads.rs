@@ -450,9 +450,15 @@ mod tests {
         let data: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
         let named = digest_bytes(Algorithm::Sha256, &data);
         let mut w = store.writer(&named, Some(data.len() as u64)).await.unwrap();
+        // As a fetch does: a checkpoint first (a state with no upload), then the body.
+        let note = crate::store::Checkpoint {
+            size: Some(data.len() as u64),
+            ..Default::default()
+        };
+        w.save_checkpoint(note).await.unwrap();
         w.write(Bytes::from(data)).await.unwrap();
         // Its upload was named by a state saved right after it was created, before any
-        // checkpoint or close.
+        // further checkpoint or close.
         assert_eq!(store.named_uploads().await.unwrap().len(), 1);
         w.close().await.unwrap();
 
