@@ -165,23 +165,29 @@ pub fn resolve(
     let set = |name: &str| env(name).filter(|v| !v.is_empty());
     let explicit = set("AWS_PROFILE");
     let name = explicit.clone().unwrap_or_else(|| "default".to_owned());
-    let aws_dir = home.unwrap_or_default().join(".aws");
+    // Without a home directory only the files the variables name are read (never a relative
+    // `.aws/` of the working directory).
+    let aws_dir = home.map(|h| h.join(".aws"));
     let credentials_path = set("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| aws_dir.join("credentials"));
+        .or_else(|| aws_dir.as_ref().map(|d| d.join("credentials")));
     let config_path = set("AWS_CONFIG_FILE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| aws_dir.join("config"));
-    let load = |path: &Path| -> Result<Option<HashMap<String, HashMap<String, String>>>, _> {
-        match read(path) {
-            Ok(Some(text)) => parse(&text, path).map(Some),
-            Ok(None) => Ok(None),
-            Err(source) => Err(ProfileError::Read {
-                path: path.to_owned(),
-                source,
-            }),
-        }
-    };
+        .or_else(|| aws_dir.as_ref().map(|d| d.join("config")));
+    let load =
+        |path: &Option<PathBuf>| -> Result<Option<HashMap<String, HashMap<String, String>>>, _> {
+            let Some(path) = path else {
+                return Ok(None);
+            };
+            match read(path) {
+                Ok(Some(text)) => parse(&text, path).map(Some),
+                Ok(None) => Ok(None),
+                Err(source) => Err(ProfileError::Read {
+                    path: path.to_owned(),
+                    source,
+                }),
+            }
+        };
     let credentials = load(&credentials_path)?
         .and_then(|mut s| s.remove(&name))
         .map(|s| (s, "credentials"));
@@ -192,10 +198,11 @@ pub fn resolve(
     });
     if credentials.is_none() && config.is_none() {
         if explicit.is_some() {
+            let unset = || PathBuf::from("(no home directory)");
             return Err(ProfileError::NotFound {
                 name,
-                credentials: credentials_path,
-                config: config_path,
+                credentials: credentials_path.unwrap_or_else(unset),
+                config: config_path.unwrap_or_else(unset),
             });
         }
         return Ok(Profile {
@@ -469,6 +476,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.region.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn no_home_reads_only_the_named_files() {
+        let read = |p: &Path| -> io::Result<Option<String>> {
+            assert!(p.is_absolute(), "read {}", p.display());
+            Ok((p == Path::new("/etc/c"))
+                .then(|| "[default]\naws_access_key_id = A\naws_secret_access_key = B\n".into()))
+        };
+        let p = resolve(|_| None, read, None).unwrap();
+        assert_eq!(p.keys, None);
+        let env = |k: &str| (k == "AWS_SHARED_CREDENTIALS_FILE").then(|| "/etc/c".to_owned());
+        let p = resolve(env, read, None).unwrap();
+        assert_eq!(p.keys, Some(("A".into(), "B".into())));
     }
 
     #[test]

@@ -272,8 +272,9 @@ impl S3Store {
         format!("s3://{}/{key}?uploadId={id}", self.inner.config.bucket)
     }
 
-    /// Plans `cache gc` of orphaned multipart uploads: those below the prefix, initiated more
-    /// than `age` ago, that no `state.json` names. Each is an [`IngestInfo`] whose path is
+    /// Plans `cache gc` of orphaned multipart uploads: those to a blob's or an upload
+    /// session's key below the prefix, initiated more than `age` ago, that no `state.json`
+    /// names. Each is an [`IngestInfo`] whose path is
     /// `s3://bucket/key?uploadId=ID` (its size is not known without listing its parts: 0).
     pub(super) async fn plan_orphaned_uploads(
         &self,
@@ -290,11 +291,12 @@ impl S3Store {
             if named.contains(&u.id) || now.duration_since(u.initiated).unwrap_or_default() < age {
                 continue;
             }
-            let name = self.name_of_target(&u.key);
-            let (digest, upload) = match name {
+            // Only uploads to keys of ours: a bucket (or a prefix) may be shared with other
+            // tools, whose uploads are theirs to finish.
+            let (digest, upload) = match self.name_of_target(&u.key) {
                 Some(Name::Digest(d)) => (Some(d), None),
                 Some(Name::Upload(id)) => (None, Some(id)),
-                None => (None, None),
+                None => continue,
             };
             out.push(IngestInfo {
                 path: self.orphan_path(&u.key, &u.id).into(),
@@ -330,12 +332,11 @@ impl S3Store {
             return Ok(None);
         }
         // A writer of this process that just started the upload holds its name.
-        let _held = match self.name_of_target(key) {
-            Some(name) => match self.try_hold(name.lock_name()) {
-                Some(held) => Some(held),
-                None => return Ok(Some(false)),
-            },
-            None => None,
+        let Some(name) = self.name_of_target(key) else {
+            return Ok(None);
+        };
+        let Some(_held) = self.try_hold(name.lock_name()) else {
+            return Ok(Some(false));
         };
         if !dry_run {
             match self.inner.s3.abort_multipart(&target, &id.to_owned()).await {
@@ -446,6 +447,11 @@ mod tests {
         let held_id = s3.create_multipart(&store.blob_key(&held)).await.unwrap();
         let outside = Path::from("elsewhere/blobs/x");
         let outside_id = s3.create_multipart(&outside).await.unwrap();
+        // Inside the prefix but not a key of ours (another tool's): not touched either.
+        let foreign_id = s3
+            .create_multipart(&Path::from("cache/notes/x"))
+            .await
+            .unwrap();
         // A partial of more than a part: its state names its upload.
         let data: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
         let named = digest_bytes(Algorithm::Sha256, &data);
@@ -467,7 +473,7 @@ mod tests {
             ids.sort();
             ids
         };
-        assert_eq!(ids(store.multipart_uploads().await.unwrap()).len(), 3);
+        assert_eq!(ids(store.multipart_uploads().await.unwrap()).len(), 4);
         assert!(
             store
                 .plan_orphaned_uploads(Duration::from_secs(3600))
@@ -498,9 +504,10 @@ mod tests {
         let report = store.collect_garbage(&gc, false).await.unwrap();
         assert_eq!(report.removed_ingest.len(), 2, "{report:?}");
         assert_eq!(report.ingest_in_use.len(), 1, "{report:?}");
-        let mut left = ids(store.multipart_uploads().await.unwrap());
-        left.sort();
-        assert_eq!(left, vec![held_id.clone()]);
+        let left = ids(store.multipart_uploads().await.unwrap());
+        let mut want = vec![held_id.clone(), foreign_id];
+        want.sort();
+        assert_eq!(left, want);
         // Outside the prefix: not ours, not touched.
         let all = {
             let mut c = store.inner.config.clone();
