@@ -40,7 +40,7 @@
 
 mod any;
 mod maintain;
-pub mod profile;
+mod profile;
 mod uploads;
 mod writer;
 
@@ -79,7 +79,7 @@ const PRESIGN_FOR: Duration = Duration::from_secs(15 * 60);
 /// Credentials and region come from the standard AWS environment variables
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` or
 /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`), as `object_store` reads them, and what they
-/// leave out from the AWS profile files ([`profile`]).
+/// leave out from the AWS profile files (`profile.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Config {
     /// The bucket.
