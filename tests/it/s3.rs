@@ -508,3 +508,151 @@ fn two_pull_through_replicas_on_one_bucket_fetch_a_cold_blob() {
         "a blob in the bucket went upstream"
     );
 }
+
+/// A `curl --aws-sigv4` request to the node with the test key; the body it answered.
+fn s3_curl(node: &Garage, method: &str, target: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            method,
+            "--aws-sigv4",
+            &format!("aws:amz:{REGION}:s3"),
+        ])
+        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!("{}/{target}", node.endpoint))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{method} {target}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The upload ids of ListMultipartUploads on bucket `bucket`, as curl sees them.
+fn upload_ids(node: &Garage, bucket: &str) -> Vec<String> {
+    let xml = s3_curl(node, "GET", &format!("{bucket}/?uploads="));
+    xml.split("<UploadId>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</UploadId>").map(|(id, _)| id.to_owned()))
+        .collect()
+}
+
+/// A multipart upload started behind layerget's back and never saved in any state (what a
+/// writer killed right after CreateMultipartUpload leaves): `cache gc` lists it with the
+/// partials once older than `--ingest-age`, aborts it, and leaves an upload outside the
+/// cache's prefix alone.
+#[test]
+fn gc_aborts_a_multipart_upload_no_state_names() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("orphaned");
+    let hex = "ab".repeat(32);
+    let create = |key: &str| {
+        let xml = s3_curl(&node, "POST", &format!("orphaned/{key}?uploads="));
+        let id = xml.split_once("<UploadId>").unwrap().1;
+        id.split_once("</UploadId>").unwrap().0.to_owned()
+    };
+    let ours = create(&format!("cache/blobs/sha256/{hex}"));
+    let theirs = create("other/blobs/sha256/x");
+    let cache = |args: &[&str]| {
+        let mut cmd = on_s3(&node);
+        cmd.args(["--cache-dir", &bucket, "cache", "gc"]).args(args);
+        cmd
+    };
+    // An empty cache: its layout marker alone.
+    put_object(
+        &node,
+        "orphaned",
+        "cache/oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    let a = cache(&[]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("0 ingest entries"), "a fresh one stays: {out}");
+    let a = cache(&["--ingest-age", "0", "--dry-run", "--json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["removed_ingest"][0]["path"],
+        format!("s3://orphaned/cache/blobs/sha256/{hex}?uploadId={ours}"),
+        "{doc}"
+    );
+    assert_eq!(doc["removed_ingest"][0]["digest"], format!("sha256:{hex}"));
+    let mut ids = upload_ids(&node, "orphaned");
+    ids.sort();
+    let mut both = vec![ours.clone(), theirs.clone()];
+    both.sort();
+    assert_eq!(ids, both, "a dry run aborts nothing");
+    let a = cache(&["--ingest-age", "0"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("1 ingest entry"), "{out}");
+    assert_eq!(upload_ids(&node, "orphaned"), vec![theirs]);
+}
+
+/// Credentials, region and endpoint from AWS profile files alone (no AWS_* variables, no
+/// --s3-endpoint): the profile AWS_PROFILE names is read as the AWS CLI reads it; one that
+/// is in neither file is an auth error that says so.
+#[test]
+fn a_profile_alone_reaches_the_bucket() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let bucket = node.bucket("profiled");
+    let registry = TestRegistry::start();
+    let digest = registry.push_blob("team/app", &layer(4, 5000));
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, config) = (dir.path().join("credentials"), dir.path().join("config"));
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n\
+             [team]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nregion = us-east-1\n\n[profile team]\nregion = {REGION}\n\
+             endpoint_url = {}\n",
+            node.endpoint
+        ),
+    )
+    .unwrap();
+    let run = |profile: &str| {
+        let mut cmd = layerget();
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT",
+            "LAYERGET_S3_ENDPOINT",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_PROFILE", profile)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("LAYERGET_S3_PATH_STYLE", "1")
+            .args(["--cache-dir", &bucket, "fetch"])
+            .arg(registry.reference("team/app", &digest));
+        cmd
+    };
+    let a = run("team").assert().success();
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(
+        String::from_utf8_lossy(&a.get_output().stdout).trim(),
+        format!("{bucket}/blobs/sha256/{hex}")
+    );
+    let a = run("nobody").assert().code(4);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("the AWS profile `nobody` (AWS_PROFILE) is in neither"),
+        "{err}"
+    );
+}

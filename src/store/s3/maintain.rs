@@ -196,6 +196,9 @@ impl S3Store {
                 });
             }
         }
+        // Multipart uploads no state names (a writer killed before its first save).
+        plan.ingest
+            .extend(self.plan_orphaned_uploads(ingest_age).await?);
         plan.quarantine = self
             .list("quarantine")
             .await?
@@ -216,6 +219,14 @@ impl S3Store {
         let mut report = GcReport::default();
         collect_blobs(self, plan, dry_run, &mut report).await?;
         for item in &plan.ingest {
+            // An orphaned multipart upload (`uploads.rs`) rather than a partial.
+            if let Some(aborted) = self.collect_orphaned_upload(item, dry_run).await? {
+                match aborted {
+                    true => report.removed_ingest.push(item.clone()),
+                    false => report.ingest_in_use.push(item.path.clone()),
+                }
+                continue;
+            }
             let name = match (&item.digest, &item.upload) {
                 (Some(d), _) => Name::Digest(d.clone()),
                 (None, Some(id)) => Name::Upload(id.clone()),

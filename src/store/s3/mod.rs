@@ -40,6 +40,8 @@
 
 mod any;
 mod maintain;
+mod profile;
+mod uploads;
 mod writer;
 
 use std::collections::HashSet;
@@ -51,7 +53,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::signer::Signer as _;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload};
@@ -76,7 +78,8 @@ const PRESIGN_FOR: Duration = Duration::from_secs(15 * 60);
 /// Where the store is and how to reach it: `s3://bucket/prefix` plus the endpoint options.
 /// Credentials and region come from the standard AWS environment variables
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` or
-/// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`), as `object_store` reads them.
+/// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`), as `object_store` reads them, and what they
+/// leave out from the AWS profile files (`profile.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Config {
     /// The bucket.
@@ -154,6 +157,8 @@ struct Inner {
     released: Notify,
     /// Serialises this process's reference updates.
     refs_lock: tokio::sync::Mutex<()>,
+    /// Sends the one request `object_store` has no call for (ListMultipartUploads).
+    lister: uploads::Lister,
 }
 
 impl fmt::Debug for S3Store {
@@ -174,19 +179,64 @@ impl S3Store {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&config.bucket)
             .with_virtual_hosted_style_request(!config.path_style);
-        if let Some(endpoint) = &config.endpoint {
+        // The profile files fill in what neither the environment nor the options say, as
+        // the AWS CLI reads them; keys given in the options (tests) leave them unread.
+        let profile = match &config.keys {
+            Some(_) => profile::Profile::default(),
+            None => profile::from_env().map_err(|e| StoreError::Remote {
+                action: "find credentials for",
+                key: config.url(),
+                source: object_store::Error::Unauthenticated {
+                    path: config.url(),
+                    source: Box::new(e),
+                },
+            })?,
+        };
+        let endpoint = config.endpoint.clone().or(profile.endpoint);
+        if let Some(endpoint) = &endpoint {
             builder = builder
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"));
         }
-        if let Some(region) = &config.region {
+        if let Some(region) = config.region.as_ref().or(profile.region.as_ref()) {
             builder = builder.with_region(region);
         }
-        if let Some((id, secret)) = &config.keys {
+        if let Some((id, secret)) = config.keys.as_ref().or(profile.keys.as_ref()) {
             builder = builder
                 .with_access_key_id(id)
                 .with_secret_access_key(secret);
         }
+        if let Some(token) = &profile.token {
+            builder = builder.with_token(token);
+        }
+        // SigV4 signs a hash of each body by default: a second SHA-256 pass over every part
+        // (the writer hashes them already, with the blob's digest). Where the connection
+        // itself protects the body (TLS, or loopback) `UNSIGNED-PAYLOAD` is sent instead, as
+        // the AWS CLI does over HTTPS; plain HTTP to another host keeps the signed hash.
+        let unsigned = match &endpoint {
+            None => true,
+            Some(e) => payload_is_protected(e),
+        };
+        builder = builder.with_unsigned_payload(unsigned);
+        // object_store's own default, which its requests are signed with.
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+        let lister = uploads::Lister::new(
+            &config.bucket,
+            endpoint.as_deref(),
+            config.path_style,
+            &region,
+        )
+        .map_err(|e| StoreError::Remote {
+            action: "set up a client for",
+            key: config.url(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            },
+        })?;
         let s3 = builder.build().map_err(|source| StoreError::Remote {
             action: "set up a client for",
             key: config.url(),
@@ -199,6 +249,7 @@ impl S3Store {
                 locked: Mutex::new(HashSet::new()),
                 released: Notify::new(),
                 refs_lock: tokio::sync::Mutex::new(()),
+                lister,
             }),
         };
         store.check_layout(create).await?;
@@ -660,6 +711,25 @@ impl ContentStore for S3Store {
     }
 }
 
+/// Whether requests to `endpoint` protect their bodies without a signed hash: HTTPS, or a
+/// loopback address.
+fn payload_is_protected(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    if url.scheme() == "https" {
+        return true;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `GET`, as the signer's HTTP types (the `http` crate's, which reqwest re-exports) spell it.
 fn http_method_get() -> reqwest::Method {
     reqwest::Method::GET
@@ -697,6 +767,22 @@ mod tests {
             "s3://bucket/a//b",
         ] {
             assert!(S3Config::parse_url(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsigned_payloads_only_where_the_connection_protects_them() {
+        for (endpoint, protected) in [
+            ("https://s3.example", true),
+            ("http://127.0.0.1:3900", true),
+            ("http://127.8.0.1", true),
+            ("http://[::1]:9000", true),
+            ("http://localhost:9000", true),
+            ("http://10.0.0.5:3900", false),
+            ("http://s3.internal", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(payload_is_protected(endpoint), protected, "{endpoint}");
         }
     }
 

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use object_store::multipart::{MultipartStore as _, PartId};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -90,6 +90,11 @@ impl State {
             .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
+    /// The multipart upload a saved state names, if it is readable and names one.
+    pub(super) fn upload_of(bytes: &[u8]) -> Option<String> {
+        serde_json::from_slice::<State>(bytes).ok()?.upload
+    }
+
     /// An upload session's algorithm.
     pub(super) fn algorithm(&self) -> Option<Algorithm> {
         match self.algorithm.as_deref() {
@@ -145,7 +150,9 @@ struct Guts {
     /// Bytes handed to parts.
     parted: u64,
     /// The tail: bytes after the parts, not yet a part.
-    buf: Vec<Bytes>,
+    /// A deque: a part takes its chunks from the front, one at a time (a `Vec`'s
+    /// `remove(0)` moved the whole tail for each of a part's ~500 chunks).
+    buf: VecDeque<Bytes>,
     buf_len: u64,
     /// Bytes written ahead of the frontier, in memory, by start.
     pending: BTreeMap<u64, Bytes>,
@@ -155,6 +162,8 @@ struct Guts {
     last_save: Instant,
     /// Whether anything changed since the state was last saved (or resumed).
     dirty: bool,
+    /// The `state.json` of this partial as last saved (or resumed), `None` when there is none.
+    saved: Option<State>,
 }
 
 impl std::fmt::Debug for Guts {
@@ -278,13 +287,14 @@ impl Guts {
             in_flight: VecDeque::new(),
             verifier: algorithm.verifier(),
             parted: 0,
-            buf: Vec::new(),
+            buf: VecDeque::new(),
             buf_len: 0,
             pending: BTreeMap::new(),
             pending_len: 0,
             spilled: BTreeMap::new(),
             last_save: Instant::now(),
             dirty: false,
+            saved: None,
         }
     }
 
@@ -341,13 +351,14 @@ impl Guts {
         self.parts = state.parts.clone();
         self.parted = state.parts.len() as u64 * PART;
         self.buf_len = tail.len() as u64;
-        self.buf = vec![tail];
+        self.buf = VecDeque::from([tail]);
         self.spilled = state.pieces.iter().copied().collect();
         self.note = Checkpoint {
             size: state.size,
             source: state.source.clone(),
             segments: state.segments.clone(),
         };
+        self.saved = Some(state.clone());
         Ok(true)
     }
 
@@ -360,7 +371,9 @@ impl Guts {
             self.store.remove(&self.piece_key(*start)).await?;
         }
         self.store.remove(&self.object("tail")).await?;
-        self.store.remove(&self.object("state.json")).await
+        self.store.remove(&self.object("state.json")).await?;
+        self.saved = None;
+        Ok(())
     }
 
     async fn abort_upload(&self, id: &str) {
@@ -442,18 +455,18 @@ impl Guts {
     /// Appends at the frontier, uploading every full part.
     async fn append(&mut self, bytes: Bytes) -> Result<(), StoreError> {
         self.buf_len += bytes.len() as u64;
-        self.buf.push(bytes);
+        self.buf.push_back(bytes);
         while self.buf_len >= PART {
             let mut part = Vec::new();
             let mut need = PART;
             while need > 0 {
-                let Some(mut chunk) = (!self.buf.is_empty()).then(|| self.buf.remove(0)) else {
+                let Some(mut chunk) = self.buf.pop_front() else {
                     break;
                 };
                 if chunk.len() as u64 > need {
                     // `need` is less than the chunk's length: the cast is exact.
                     let rest = chunk.split_off(need as usize);
-                    self.buf.insert(0, rest);
+                    self.buf.push_front(rest);
                 }
                 need -= chunk.len() as u64;
                 part.push(chunk);
@@ -480,6 +493,7 @@ impl Guts {
                             .remote("start a multipart upload of", &self.target),
                     )?;
                 self.upload = Some(id.clone());
+                self.name_upload(&id).await?;
                 id
             }
         };
@@ -503,6 +517,44 @@ impl Guts {
         if self.in_flight.len() >= IN_FLIGHT {
             self.finish_oldest().await?;
         }
+        Ok(())
+    }
+
+    /// Saves `state.json` again, now naming the multipart upload just created, so that a
+    /// writer killed before its next save (a single-stream fetch saves only when it stops)
+    /// leaves an upload that `cache gc` aborts with this partial rather than one no object
+    /// names. What is saved is the last saved state (or, before any, an empty one) plus the
+    /// upload: still true of the bucket, since an upload without parts adds no bytes, as long as
+    /// the pieces it names were not merged (and deleted) since; when they were, the state is
+    /// left for the next save, and gc's listing of uploads (`uploads.rs`) covers the gap.
+    async fn name_upload(&mut self, id: &str) -> Result<(), StoreError> {
+        let mut state = match &self.saved {
+            Some(saved)
+                if saved.upload.is_none()
+                    && saved
+                        .pieces
+                        .iter()
+                        .all(|(start, _)| self.spilled.contains_key(start)) =>
+            {
+                saved.clone()
+            }
+            Some(_) => return Ok(()),
+            None => State {
+                size: self.note.size,
+                source: self.note.source.clone(),
+                algorithm: self.session.then(|| self.algorithm.as_str().to_owned()),
+                ..State::default()
+            },
+        };
+        state.upload = Some(id.to_owned());
+        state.updated = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
+        self.store
+            .put(&self.object("state.json"), bytes.into())
+            .await?;
+        self.saved = Some(state);
         Ok(())
     }
 
@@ -645,12 +697,14 @@ impl Guts {
         } else {
             self.store.remove(&tail).await?;
         }
-        let state = serde_json::to_vec(&self.state()).unwrap_or_default();
+        let state = self.state();
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
         self.store
-            .put(&self.object("state.json"), state.into())
+            .put(&self.object("state.json"), bytes.into())
             .await?;
         self.last_save = Instant::now();
         self.dirty = false;
+        self.saved = Some(state);
         Ok(())
     }
 
@@ -695,7 +749,7 @@ impl Guts {
             });
         }
         let mut keep = len - self.parted;
-        let mut buf = Vec::new();
+        let mut buf = VecDeque::new();
         for mut chunk in std::mem::take(&mut self.buf) {
             if keep == 0 {
                 break;
@@ -703,7 +757,7 @@ impl Guts {
             // `keep` is less than the length when it is cut: the cast is exact.
             chunk.truncate(keep.min(chunk.len() as u64) as usize);
             keep -= chunk.len() as u64;
-            buf.push(chunk);
+            buf.push_back(chunk);
         }
         self.buf = buf;
         self.buf_len = len - self.parted;
@@ -759,6 +813,19 @@ impl Guts {
         };
         let tail: PutPayload = self.buf.iter().cloned().collect();
         match self.upload.clone() {
+            None if first == blob => {
+                // If-None-Match: * where the store honours it (AWS S3 since 2024): a blob
+                // another writer published meanwhile is left as it is, and its bytes are
+                // ours. Garage 2.5 ignores the header and overwrites: the same bytes again.
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                match self.store.inner.s3.put_opts(&first, tail, opts).await {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(self.store.remote("write", &first)(e)),
+                }
+            }
             None => {
                 self.store
                     .inner
