@@ -500,7 +500,7 @@ mod tests {
 
         // The whole gc: the held one stays (in use), the partial goes with its upload.
         let _writer = store.writer(&held, None).await.unwrap();
-        let gc = store.plan_gc(Duration::ZERO).await.unwrap();
+        let gc = store.plan_gc(false, Duration::ZERO).await.unwrap();
         let report = store.collect_garbage(&gc, false).await.unwrap();
         assert_eq!(report.removed_ingest.len(), 2, "{report:?}");
         assert_eq!(report.ingest_in_use.len(), 1, "{report:?}");
