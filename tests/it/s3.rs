@@ -337,29 +337,6 @@ fn a_cut_fetch_into_s3_resumes_from_its_parts_and_tail() {
     assert_eq!(sha256_digest(&std::fs::read(&file).unwrap()), digest);
 }
 
-/// `curl --aws-sigv4` PUT of `body` under `key` of the node's bucket (a blob written behind
-/// layerget's back: what a bad sync tool or a person could leave).
-fn put_object(node: &Garage, bucket: &str, key: &str, body: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body");
-    std::fs::write(&file, body).unwrap();
-    let status = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-o",
-            "/dev/null",
-            "--aws-sigv4",
-            &format!("aws:amz:{REGION}:s3"),
-        ])
-        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T"])
-        .arg(&file)
-        .arg(format!("{}/{bucket}/{key}", node.endpoint))
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn cache_ls_du_verify_and_gc_on_s3() {
     let Some(node) = Garage::start_or_skip() else {
@@ -380,7 +357,7 @@ fn cache_ls_du_verify_and_gc_on_s3() {
         "cache/blobs/sha256/{}",
         claimed.trim_start_matches("sha256:")
     );
-    put_object(&node, "looked-after", &key, b"something else");
+    node.put_object("looked-after", &key, b"something else");
     let cache = |args: &[&str]| {
         let mut cmd = on_s3(&node);
         cmd.args(["--cache-dir", &bucket, "cache"]).args(args);
@@ -511,17 +488,9 @@ fn two_pull_through_replicas_on_one_bucket_fetch_a_cold_blob() {
 
 /// A `curl --aws-sigv4` request to the node with the test key; the body it answered.
 fn s3_curl(node: &Garage, method: &str, target: &str) -> String {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            method,
-            "--aws-sigv4",
-            &format!("aws:amz:{REGION}:s3"),
-        ])
-        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
-        .arg(format!("{}/{target}", node.endpoint))
+    let out = node
+        .curl(target)
+        .args(["-sf", "-X", method])
         .output()
         .unwrap();
     assert!(out.status.success(), "{method} {target}: {out:?}");
@@ -561,8 +530,7 @@ fn gc_aborts_a_multipart_upload_no_state_names() {
         cmd
     };
     // An empty cache: its layout marker alone.
-    put_object(
-        &node,
+    node.put_object(
         "orphaned",
         "cache/oci-layout",
         br#"{"imageLayoutVersion":"1.0.0"}"#,

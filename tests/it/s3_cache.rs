@@ -34,12 +34,9 @@ fn both(node: &Garage, caches: [&str; 2], args: &[&str]) -> [String; 2] {
 /// HEAD of our own (curl with SigV4): 200 yes, 404 no, anything else fails the test.
 fn in_bucket(node: &Garage, bucket: &str, digest: &str) -> bool {
     let key = format!("cache/blobs/{}", digest.replacen(':', "/", 1));
-    let out = std::process::Command::new("curl")
+    let out = node
+        .curl(&format!("{bucket}/{key}"))
         .args(["-s", "-I", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args(["--aws-sigv4", &format!("aws:amz:{REGION}:s3")])
-        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
-        .arg(format!("{}/{bucket}/{key}", node.endpoint))
         .output()
         .unwrap();
     match String::from_utf8_lossy(&out.stdout).as_ref() {

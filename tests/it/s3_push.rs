@@ -397,29 +397,6 @@ fn a_chunked_push_from_s3_cut_mid_body_resumes_from_the_session_range() {
     assert_eq!(sha256_digest(&r.body), digest);
 }
 
-/// `curl --aws-sigv4` PUT of `body` under `key` of the node's bucket (an object changed behind
-/// layerget's back: what a bad sync tool or a person could leave).
-fn put_object(node: &Garage, bucket: &str, key: &str, body: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body");
-    std::fs::write(&file, body).unwrap();
-    let status = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-o",
-            "/dev/null",
-            "--aws-sigv4",
-            &format!("aws:amz:{REGION}:s3"),
-        ])
-        .args(["--user", &format!("{KEY_ID}:{SECRET}")])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T"])
-        .arg(&file)
-        .arg(format!("{}/{bucket}/{key}", node.endpoint))
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// A layer object overwritten in the bucket with other bytes of the same length: with
 /// `--verify-cached` the push re-reads it, refuses (exit 5) and sends nothing; without, the
 /// destination checks the digest and the blob never appears there.
@@ -447,7 +424,7 @@ fn a_changed_object_in_the_bucket_is_never_pushed_as_the_blob() {
     );
     let mut other = layer(48, 2 << 20);
     other[1000] ^= 0xff;
-    put_object(&node, "changed", &key, &other);
+    node.put_object("changed", &key, &other);
 
     let dest = TestRegistry::start();
     let watch = FaultProxy::start(&dest.addr());

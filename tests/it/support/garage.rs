@@ -73,6 +73,12 @@ impl Garage {
     #[allow(clippy::print_stderr, reason = "a skipped test says why")]
     pub fn cluster_or_skip(n: usize) -> Option<Vec<Garage>> {
         let Some(bin) = binary() else {
+            // scripts/test installs garage and says so: there a missing binary is a failure,
+            // not a skip.
+            assert!(
+                std::env::var_os("LAYERGET_REQUIRE_GARAGE").is_none(),
+                "`garage` is not installed, and LAYERGET_REQUIRE_GARAGE is set"
+            );
             eprintln!("skipped: `garage` is not installed (scripts/test installs it)");
             return None;
         };
@@ -166,6 +172,32 @@ impl Garage {
             ])
         });
         format!("s3://{name}/cache")
+    }
+
+    /// A `curl --aws-sigv4` command for `target` (`bucket/key…`) on this node with the test
+    /// key: how the tests look into the bucket behind layerget's back. Add curl's options.
+    pub fn curl(&self, target: &str) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args(["--aws-sigv4", &format!("aws:amz:{REGION}:s3")])
+            .args(["--user", &format!("{KEY_ID}:{SECRET}")])
+            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+            .arg(format!("{}/{target}", self.endpoint));
+        cmd
+    }
+
+    /// PUTs `body` under `key` of `bucket` behind layerget's back (what a bad sync tool or a
+    /// person could leave).
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("body");
+        std::fs::write(&file, body).unwrap();
+        let status = self
+            .curl(&format!("{bucket}/{key}"))
+            .args(["-sf", "-o", "/dev/null", "-T"])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success(), "PUT {bucket}/{key}");
     }
 
     /// The environment a `layerget` child needs to reach this node with the test key.
