@@ -172,8 +172,9 @@ fn boundary() -> Result<String, ApiError> {
     Ok(hex::encode(bytes))
 }
 
-/// Streams a multipart body: each part's head, then its bytes read with `pread` (the parts
-/// share one file, so no seek position is shared), then the tail.
+/// Streams a multipart body: each part's head, then its bytes read with `pread` through
+/// [`reads`](super::reads) (the parts share one file, so no seek position is shared), then
+/// the tail.
 fn multipart_body(blob: Blob, layout: range::Multipart) -> Body {
     use futures_util::StreamExt as _;
     enum Piece {
@@ -200,9 +201,7 @@ fn multipart_body(blob: Blob, layout: range::Multipart) -> Body {
         async move {
             match piece {
                 Piece::Text(text) => Ok::<Bytes, io::Error>(text),
-                Piece::Blob(span) => tokio::task::spawn_blocking(move || blob.read_range(span))
-                    .await
-                    .map_err(io::Error::other)?,
+                Piece::Blob(span) => super::reads::read(blob, span).await,
             }
         }
     });
@@ -210,12 +209,25 @@ fn multipart_body(blob: Blob, layout: range::Multipart) -> Body {
 }
 
 /// The body for `span` (within the blob) of an open blob: from memory when small, streamed
-/// otherwise.
+/// otherwise (a file through [`reads`](super::reads); memory and remote blobs by the store's
+/// own stream: slices without a copy, one GET rather than one per chunk).
 pub(super) fn body(blob: Blob, span: std::ops::Range<u64>) -> io::Result<Body> {
     let len = span.end.saturating_sub(span.start);
     if len <= INLINE_BODY {
         // One pread on a page-cache hit takes microseconds: cheaper than a thread hop.
         return Ok(Body::from(blob.read_range(span)?));
+    }
+    if span.start > span.end || span.end > blob.size() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a span outside the blob",
+        ));
+    }
+    if blob.is_file() {
+        return Ok(Body::from_stream(super::reads::stream(
+            Arc::new(blob),
+            span,
+        )));
     }
     Ok(Body::from_stream(blob.stream(span)?))
 }

@@ -21,6 +21,15 @@ use crate::store::ContentStore;
 /// Each holds a task for at most `header_timeout`.
 const REFUSING: usize = 64;
 
+/// What hyper buffers per connection, each way. Writing, it asks the body for another chunk
+/// only while less than this is queued for the socket: with its default (408 KiB) and bodies of
+/// 256 KiB chunks, each slow reader held two chunks (64 streams of a pull-through: 32 MiB,
+/// issue 13); with this, one chunk and at most this much of the one before. Reading, it caps
+/// a read of a request (a push's body comes in reads of up to this size); a head must fit too
+/// (it is at most [`MAX_HEADER_BYTES`]).
+const MAX_BUF: usize = 64 << 10;
+const _: () = assert!(MAX_BUF >= MAX_HEADER_BYTES && MAX_BUF >= 8192);
+
 /// Serves `source` on `listener` over plain HTTP without authentication until `shutdown`
 /// completes, then lets in-flight responses finish (for at most `limits.shutdown_grace`).
 pub async fn run<S: ContentStore>(
@@ -47,7 +56,8 @@ pub async fn run_with<S: ContentStore>(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_header_size(MAX_HEADER_BYTES);
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_buf_size(MAX_BUF);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // At least one, or nothing would ever be accepted.
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));

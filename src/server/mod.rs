@@ -60,6 +60,7 @@ mod log;
 mod manifests;
 mod metrics;
 pub mod range;
+mod reads;
 mod referrers;
 mod routing;
 mod scope;

@@ -150,6 +150,27 @@ impl Blob {
         }
     }
 
+    /// Whether its bytes are in a file here, where a read at an offset costs one `pread`
+    /// (memory is sliced without a copy, a remote blob is one GET per read).
+    pub fn is_file(&self) -> bool {
+        matches!(self.body, Body::File(_))
+    }
+
+    /// Fills `buf` with the bytes at `at`, into a buffer the caller reuses (no allocation,
+    /// no zeroing per read: `serve`'s bodies). Out of the blob is an error, not a panic.
+    /// Blocks as [`Blob::read_range`] does (a remote blob: one ranged GET).
+    pub fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        let end = at.checked_add(buf.len() as u64);
+        match &self.body {
+            Body::File(f) if end.is_some_and(|end| end <= self.size) => f.read_exact_at(buf, at),
+            _ => {
+                let end = end.unwrap_or(u64::MAX);
+                buf.copy_from_slice(&self.read_range(at..end)?);
+                Ok(())
+            }
+        }
+    }
+
     /// What the blob's bytes hash to with `algorithm` (`--verify-cached`). Blocks for as long
     /// as reading the blob takes.
     pub fn hash(self, algorithm: Algorithm) -> io::Result<Digest> {

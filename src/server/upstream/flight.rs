@@ -462,11 +462,9 @@ impl<S: ContentStore> Follower<S> {
                 && self.pos < upto
             {
                 let span = self.pos..upto.min(self.pos + STREAM_CHUNK as u64);
-                let read = tokio::task::spawn_blocking(move || blob.read_range(span)).await;
-                let bytes = match read {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(e)) => return Some(Err(e)),
-                    Err(e) => return Some(Err(io::Error::other(e))),
+                let bytes = match crate::server::reads::read(blob, span).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => return Some(Err(e)),
                 };
                 if let Some(Source::Growing(g, restarts)) = &self.source
                     && g.restarts() != *restarts
