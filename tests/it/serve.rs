@@ -265,6 +265,38 @@ fn compare(w: &World, serve: &Serve, index: usize, row: &Row) {
 fn answers_like_the_reference_registry() {
     let w = world();
     let serve = Serve::start(w.cache.path(), &[]);
+    answers_like(&w, &serve);
+}
+
+/// The same table, the cache in an S3 bucket on Garage filled by `layerget pull` of the tag and
+/// `fetch` of the blobs: the same requests get the same answers as from the local cache.
+#[test]
+fn answers_like_the_reference_registry_from_an_s3_cache() {
+    let Some(node) = Garage::start_or_skip() else {
+        return;
+    };
+    let w = world();
+    let bucket = node.bucket("served");
+    let on_bucket = || {
+        let mut cmd = layerget();
+        cmd.envs(node.env()).args(["--cache-dir", &bucket]);
+        cmd
+    };
+    let addr = w.registry.addr();
+    on_bucket()
+        .args(["pull", &format!("{addr}/{REPO}:v1")])
+        .assert()
+        .success();
+    let refs: Vec<String> = (w.digests[..4].iter())
+        .map(|d| format!("{addr}/{REPO}@{d}"))
+        .collect();
+    on_bucket().arg("fetch").args(&refs).assert().success();
+    let serve = Serve::start_env(Path::new(&bucket), &[], &node.env());
+    answers_like(&w, &serve);
+}
+
+/// Compares `serve` with the reference registry over `w`'s content, request by request.
+fn answers_like(w: &World, serve: &Serve) {
     let blob = |d: &str| format!("/v2/{REPO}/blobs/{d}");
     let small = blob(&w.small_digest);
     let big = blob(&w.big_digest);
@@ -413,7 +445,7 @@ fn answers_like_the_reference_registry() {
         ),
     ]);
     for (index, r) in rows.iter().enumerate() {
-        compare(&w, &serve, index, r);
+        compare(w, serve, index, r);
     }
 
     // D3: the same parts in the same order (Go's rules: unmerged, past-the-end ones dropped,
