@@ -237,55 +237,13 @@ fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>, now: SystemT
 }
 
 /// Parses `2026-11-28T03:00:00Z` and `…+01:00` / fractional seconds (what token services send).
-/// `None` for anything else, and the token is then counted from when it arrived.
+/// `None` for anything else (and before 1970), and the token is then counted from when it
+/// arrived.
 fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    // RFC 3339 §5.6 allows a lower-case `t` and `z`.
-    let (date, time) = s.split_once(['T', 't'])?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, u32, u32) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (clock, offset_secs) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
-        (c, 0i64)
-    } else {
-        // The offset starts at the last `+` or `-`: the clock part holds neither.
-        let i = time.rfind(['+', '-'])?;
-        let (c, off) = time.split_at(i);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off.get(1..)?.split_once(':')?;
-        (
-            c,
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
-        )
-    };
+    let time = chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?;
     // Fractional seconds are dropped: a second more or less does not matter here.
-    let clock = clock.split('.').next()?;
-    let mut t = clock.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    // Only the ranges are checked (a 31 February passes): `token_lifetime` ignores an age
-    // outside `0..lifetime`, so a bad date can at worst shorten the token's use.
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+    let secs = u64::try_from(time.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// The body, cut at `MAX_TOKEN_BODY` bytes. A transport error ends it early with what came;
