@@ -712,22 +712,12 @@ impl ContentStore for S3Store {
 }
 
 /// Whether requests to `endpoint` protect their bodies without a signed hash: HTTPS, or a
-/// loopback address.
+/// loopback address (the origin rules the credentials code uses).
 fn payload_is_protected(endpoint: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(endpoint) else {
-        return false;
-    };
-    if url.scheme() == "https" {
-        return true;
-    }
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    reqwest::Url::parse(endpoint)
+        .ok()
+        .and_then(|url| crate::reference::Origin::of(&url))
+        .is_some_and(|origin| origin.scheme() == "https" || origin.is_loopback())
 }
 
 /// `GET`, as the signer's HTTP types (the `http` crate's, which reqwest re-exports) spell it.
