@@ -209,8 +209,9 @@ fn multipart_body(blob: Blob, layout: range::Multipart) -> Body {
 }
 
 /// The body for `span` (within the blob) of an open blob: from memory when small, streamed
-/// otherwise (a file through [`reads`](super::reads); memory and remote blobs by the store's
-/// own stream: slices without a copy, one GET rather than one per chunk).
+/// otherwise (a file by [`sendfile`](super::sendfile) on plain HTTP, else through
+/// [`reads`](super::reads); memory and remote blobs by the store's own stream: slices without
+/// a copy, one GET rather than one per chunk).
 pub(super) fn body(blob: Blob, span: std::ops::Range<u64>) -> io::Result<Body> {
     let len = span.end.saturating_sub(span.start);
     if len <= INLINE_BODY {
@@ -224,10 +225,12 @@ pub(super) fn body(blob: Blob, span: std::ops::Range<u64>) -> io::Result<Body> {
         ));
     }
     if blob.is_file() {
-        return Ok(Body::from_stream(super::reads::stream(
-            Arc::new(blob),
-            span,
-        )));
+        let blob = Arc::new(blob);
+        // Plain HTTP: by `sendfile`; otherwise read into buffers.
+        if let Some(body) = super::sendfile::body(&blob, &span) {
+            return Ok(body);
+        }
+        return Ok(Body::from_stream(super::reads::stream(blob, span)));
     }
     Ok(Body::from_stream(blob.stream(span)?))
 }

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::sendfile::{self, Outbox};
+
 /// How often the watchdog looks at a connection.
 pub(super) const TICK: Duration = Duration::from_millis(500);
 
@@ -257,6 +259,8 @@ pub(super) struct ConnIo {
     _slot: Option<IpSlot>,
     inner: TcpStream,
     meter: Arc<Meter>,
+    /// Files this connection sends for its bodies' stand-ins ([`sendfile`]).
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl ConnIo {
@@ -266,6 +270,48 @@ impl ConnIo {
             _slot: slot,
             inner,
             meter,
+            outbox: None,
+        }
+    }
+
+    /// Sends the files of `outbox` for the stand-ins written to it (plain HTTP only: bytes
+    /// written here must reach the socket as they are).
+    pub(super) fn with_outbox(mut self, outbox: Arc<Outbox>) -> ConnIo {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// `sendfile` of what the stand-in `slice` stands for: some of it, or an error (the
+    /// stand-in matches no queued file, or the file ends before its blob's size).
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        outbox: &Outbox,
+        slice: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let (blob, at, len) = outbox.next(slice)?;
+        let file = blob
+            .as_file()
+            .ok_or_else(|| io::Error::other("a stand-in for a blob without a file"))?;
+        loop {
+            std::task::ready!(self.inner.poll_write_ready(cx))?;
+            let sent = self.inner.try_io(tokio::io::Interest::WRITABLE, || {
+                sendfile::send(&self.inner, file, at, len)
+            });
+            match sent {
+                Ok(0) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "a blob's file ends before its size",
+                    )));
+                }
+                Ok(n) => {
+                    outbox.sent(n);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
     }
 }
@@ -299,7 +345,10 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let poll = match self.outbox.clone() {
+            Some(outbox) if sendfile::is_stand_in(buf) => self.poll_send(cx, &outbox, buf),
+            _ => Pin::new(&mut self.inner).poll_write(cx, buf),
+        };
         self.meter.wrote(&poll);
         poll
     }
@@ -309,7 +358,21 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let poll = match self.outbox.clone() {
+            // Our bytes up to the first stand-in in one `writev`; a stand-in first, by
+            // `sendfile`. Either way some of `bufs`, as a write may take.
+            Some(outbox) => {
+                let first = bufs.iter().position(|b| sendfile::is_stand_in(b));
+                match first.and_then(|i| bufs.split_at_checked(i)) {
+                    Some((ours, [stand_in, ..])) if ours.iter().all(|b| b.is_empty()) => {
+                        self.poll_send(cx, &outbox, stand_in)
+                    }
+                    Some((ours, _)) => Pin::new(&mut self.inner).poll_write_vectored(cx, ours),
+                    None => Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+                }
+            }
+            None => Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+        };
         self.meter.wrote(&poll);
         poll
     }

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use super::routing::router;
 use super::{
     API_VERSION, Access, ApiError, Limits, MAX_HEADER_BYTES, NOSNIFF, conn, error_response,
+    sendfile,
 };
 use crate::store::ContentStore;
 
@@ -122,6 +123,19 @@ pub async fn run_with<S: ContentStore>(
             let _permit = permit;
             match tls {
                 None => {
+                    // Plain HTTP: file bodies go out by `sendfile`. Every request of this
+                    // connection is answered with its outbox in scope, and hyper hands chunks
+                    // to the I/O as they are (its default with a vectored I/O, made sure).
+                    let outbox = Arc::new(sendfile::Outbox::default());
+                    let io = io.with_outbox(outbox.clone());
+                    let service = hyper::service::service_fn(move |request| {
+                        sendfile::scope(
+                            outbox.clone(),
+                            hyper::service::Service::call(&service, request),
+                        )
+                    });
+                    let mut http = http;
+                    http.writev(true);
                     let conn = watcher.watch(http.serve_connection(TokioIo::new(io), service));
                     supervise(conn, watchdog, peer).await;
                 }

@@ -64,6 +64,7 @@ mod reads;
 mod referrers;
 mod routing;
 mod scope;
+mod sendfile;
 pub mod tls;
 mod uploads;
 pub mod upstream;

@@ -10,8 +10,9 @@
 //! `pread` and nothing else, then handed to hyper as [`Bytes`] whose drop (once the socket
 //! took it) puts the buffer back. The pool keeps at most [`POOLED`] buffers; past that a
 //! buffer is freed as usual, so a burst costs memory only while it lasts. The callers own
-//! which bytes to read and when: `blobs` (whole files, ranges, multipart) and the pull-through
-//! `flight` (a blob still arriving).
+//! which bytes to read and when: `blobs` (whole files and ranges over TLS, multipart), the
+//! `sendfile` bodies (the parts of a file not in the page cache) and the pull-through `flight`
+//! (a blob still arriving).
 
 use std::io;
 use std::ops::Range;

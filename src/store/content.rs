@@ -156,6 +156,14 @@ impl Blob {
         matches!(self.body, Body::File(_))
     }
 
+    /// Its file, when its bytes are in one here (`serve` sends it with `sendfile`).
+    pub fn as_file(&self) -> Option<&File> {
+        match &self.body {
+            Body::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// Fills `buf` with the bytes at `at`, into a buffer the caller reuses (no allocation,
     /// no zeroing per read: `serve`'s bodies). Out of the blob is an error, not a panic.
     /// Blocks as [`Blob::read_range`] does (a remote blob: one ranged GET).

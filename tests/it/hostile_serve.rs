@@ -349,3 +349,57 @@ fn a_flood_of_wrong_passwords_gets_429_and_right_ones_still_work() {
     let r = serve.request("GET", "/v2/", &[("Authorization", &basic("bob", "nope"))]);
     assert_eq!(r.status, 401, "{}", r.text());
 }
+
+/// HOSTILE cache: a blob's file is cut short (truncated by someone else) while `serve` sends
+/// it. The body ends early and the connection closes; every byte the client got is the blob's
+/// own at its place (nothing made up for the missing part: no zeros of a stand-in, issue 13).
+#[test]
+fn a_blob_file_cut_short_while_it_is_sent_ends_the_body_early() {
+    let cache = cache_with(&[], None);
+    let digest = add_generated(&cache, BIG, 9);
+    let mut original = Vec::new();
+    generated_bytes(BIG, 9).read_to_end(&mut original).unwrap();
+    let serve = Serve::start(cache.path(), &[]);
+    let mut s = TcpStream::connect(&serve.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    write!(
+        s,
+        "GET /v2/team/app/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    // The head and the first bytes, then the file loses all but its first 8 MiB while the
+    // server waits on the full socket.
+    let mut got = vec![0u8; 1 << 20];
+    s.read_exact(&mut got).unwrap();
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    let cut = 8u64 << 20;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(cache.blob_path(&digest))
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    // To the end: an EOF or a reset ends it, never a whole blob.
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = &got[head_end..];
+    assert!(
+        (body.len() as u64) < BIG,
+        "a body of {} bytes from a cut file",
+        body.len()
+    );
+    assert!(
+        body == &original[..body.len()],
+        "the {} bytes received are not the blob's",
+        body.len()
+    );
+    // The server goes on serving.
+    let r = serve.request("GET", "/v2/", &[]);
+    assert_eq!(r.status, 200);
+}

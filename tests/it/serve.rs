@@ -818,3 +818,125 @@ fn serve_refuses_a_missing_cache() {
         .code(2)
         .stderr(predicates::str::contains("no cache at"));
 }
+
+/// Reads one response off a kept-alive connection: its status, headers (lowercased names) and
+/// `Content-Length` bytes of body (none for a HEAD).
+fn read_kept_alive(
+    reader: &mut impl std::io::BufRead,
+    head_only: bool,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; if head_only { 0 } else { len }];
+    reader.read_exact(&mut body).unwrap();
+    (status, headers, body)
+}
+
+/// A pipelined request and what it must get: (blob, Range header, HEAD?, status, bytes).
+type Pipelined = (usize, Option<String>, bool, u16, Vec<u8>);
+
+/// Large bodies go out by `sendfile` on plain HTTP (issue 13): many of them, whole and ranged,
+/// mixed with small, HEAD and multipart answers, pipelined on one connection, each with exactly
+/// its own bytes (a stand-in out of order or unmatched would show as wrong or missing bytes).
+#[test]
+fn pipelined_big_and_small_answers_on_one_connection_each_carry_their_own_bytes() {
+    let cache = TempCache::new().with_layout();
+    fs::write(
+        cache.path().join("index.json"),
+        r#"{"schemaVersion":2,"manifests":[]}"#,
+    )
+    .unwrap();
+    // Sizes around the server's 1 MiB sendfile jobs and 64 KiB inline bodies.
+    let sizes = [(3 << 20) + 12_345, 1 << 20, 70_000, 5_000];
+    let blobs: Vec<(String, Vec<u8>)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(seed, &size)| {
+            let digest = generated_digest(size, seed as u64 + 40);
+            let path = cache.blob_path(&digest);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            write_generated_file(&path, size, seed as u64 + 40);
+            (digest, fs::read(&path).unwrap())
+        })
+        .collect();
+    let serve = Serve::start(cache.path(), &[]);
+    // (blob, Range header, HEAD?) -> expected status and bytes.
+    let big = &blobs[0].1;
+    let cases: Vec<Pipelined> = vec![
+        (0, None, false, 200, big.clone()),
+        (3, None, false, 200, blobs[3].1.clone()),
+        (
+            0,
+            Some("bytes=1048000-2098000".into()),
+            false,
+            206,
+            big[1_048_000..2_098_001].to_vec(),
+        ),
+        (0, None, true, 200, Vec::new()),
+        (1, None, false, 200, blobs[1].1.clone()),
+        (
+            2,
+            Some("bytes=100-".into()),
+            false,
+            206,
+            blobs[2].1[100..].to_vec(),
+        ),
+        (
+            0,
+            Some("bytes=-70000".into()),
+            false,
+            206,
+            big[big.len() - 70_000..].to_vec(),
+        ),
+        (0, None, false, 200, big.clone()),
+    ];
+    let mut stream = TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut requests = String::new();
+    for (blob, range, head, _, _) in &cases {
+        let method = if *head { "HEAD" } else { "GET" };
+        requests.push_str(&format!(
+            "{method} /v2/team/app/blobs/{} HTTP/1.1\r\nHost: x\r\n",
+            blobs[*blob].0
+        ));
+        if let Some(r) = range {
+            requests.push_str(&format!("Range: {r}\r\n"));
+        }
+        requests.push_str("\r\n");
+    }
+    // All at once: the server answers them in order on the one connection.
+    stream.write_all(requests.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    for (i, (blob, range, head, status, want)) in cases.iter().enumerate() {
+        let (got_status, headers, body) = read_kept_alive(&mut reader, *head);
+        assert_eq!(got_status, *status, "answer {i} ({range:?})");
+        assert!(
+            body == *want,
+            "answer {i}: the {} bytes received are not the {} wanted",
+            body.len(),
+            want.len()
+        );
+        if *head {
+            let len = headers.iter().find(|(k, _)| k == "content-length").unwrap();
+            assert_eq!(len.1, blobs[*blob].1.len().to_string());
+        }
+    }
+}
