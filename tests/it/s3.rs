@@ -466,7 +466,14 @@ fn two_pull_through_replicas_on_one_bucket_fetch_a_cold_blob() {
         .collect();
     for c in clients {
         let r = c.join().unwrap();
-        assert_eq!((r.status, r.body.len() as u64), (200, size), "{}", r.text());
+        assert_eq!(
+            (r.status, r.body.len() as u64),
+            (200, size),
+            "{}\nreplica 0:\n{}\nreplica 1:\n{}",
+            r.text(),
+            replicas[0].log(),
+            replicas[1].log()
+        );
         assert_eq!(sha256_digest(&r.body), digest);
     }
     let sent = proxy.body_bytes();

@@ -192,8 +192,20 @@ async fn transfer<S: ContentStore>(
     }
     match fetched {
         Ok(_) => End::Committed,
-        Err(e) if e.category() == Category::NotFound => End::NotFound,
-        Err(e) => End::Failed(e.to_string()),
+        Err(e) => {
+            // Another replica on the same bucket may have published the blob while ours was
+            // under way (its multipart upload completing ends ours): then it is there.
+            if let Ok(Some(n)) = app.source.stat(digest).await
+                && size.is_none_or(|size| size == n)
+            {
+                tracing::debug!("pull-through of {digest}: {e}; the blob is in the store now");
+                return End::Committed;
+            }
+            match e.category() {
+                Category::NotFound => End::NotFound,
+                _ => End::Failed(e.to_string()),
+            }
+        }
     }
 }
 
@@ -414,6 +426,20 @@ struct Follower<S> {
 impl<S: ContentStore> Follower<S> {
     /// The next chunk; an error ends the body short (the client's connection is cut).
     async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        let next = self.step().await;
+        if let Some(Err(e)) = &next {
+            tracing::warn!(
+                "a client's body of {} ends at byte {} of {}: {e}",
+                self.digest,
+                self.pos,
+                self.size
+            );
+        }
+        next
+    }
+
+    /// [`Follower::next`] before the log line of a body cut short.
+    async fn step(&mut self) -> Option<io::Result<Bytes>> {
         let cut = |why: &str| Some(Err(io::Error::other(why.to_owned())));
         loop {
             if self.pos >= self.end {

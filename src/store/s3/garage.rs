@@ -111,8 +111,14 @@ impl Garage {
                 .map(str::to_owned)
                 .filter(|s| !s.is_empty())
         });
-        let _ = cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]).unwrap();
-        let _ = cli(&["layout", "apply", "--version", "1"]).unwrap();
+        // Each step retried: a node that just answered its id may still refuse the next one.
+        // An apply that took effect but whose answer was lost is seen in `layout show`.
+        let _ = retry(|| cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]));
+        let _ = retry(|| {
+            cli(&["layout", "apply", "--version", "1"]).or_else(|| {
+                cli(&["layout", "show"]).filter(|s| s.contains("Current cluster layout version: 1"))
+            })
+        });
         let _ = retry(|| cli(&["key", "import", "--yes", "-n", "test", KEY_ID, SECRET]));
         node
     }

@@ -858,3 +858,45 @@ mod tests {
         assert_eq!(store.list("").await.unwrap().len(), 2);
     }
 }
+#[cfg(test)]
+mod race_tests {
+    use super::*;
+    use crate::store::BlobWriter as _;
+
+    /// Two replicas (two stores on one bucket) write one blob at once, the older upload
+    /// finishing last: Garage ends it when the newer one completes, and the older writer's
+    /// remaining writes and its commit succeed, leaving the published blob whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_writers_of_one_blob_on_one_bucket_both_succeed() {
+        use crate::digest::digest_bytes;
+        let Some(node) = garage::Garage::start_or_skip().await else {
+            return;
+        };
+        let a = node.store("race").await;
+        let b = S3Store::open(node.config("race"), true).await.unwrap();
+        let data: Vec<u8> = (0..(30u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let d = digest_bytes(Algorithm::Sha256, &data);
+        let size = Some(data.len() as u64);
+        let mib = 1usize << 20;
+        let chunk = |at: usize| Bytes::copy_from_slice(&data[at..at + mib]);
+        let mut older = b.writer(&d, size).await.unwrap();
+        for at in (0..10 * mib).step_by(mib) {
+            older.write(chunk(at)).await.unwrap();
+        }
+        let mut newer = a.writer(&d, size).await.unwrap();
+        for at in (0..30 * mib).step_by(mib) {
+            newer.write(chunk(at)).await.unwrap();
+        }
+        newer.commit(&d).await.unwrap();
+        for at in (10 * mib..30 * mib).step_by(mib) {
+            older.write(chunk(at)).await.unwrap();
+        }
+        assert_eq!(older.offset(), data.len() as u64);
+        older.commit(&d).await.unwrap();
+        for store in [&a, &b] {
+            let blob = store.open(&d).await.unwrap().unwrap();
+            assert_eq!(blob.hash(Algorithm::Sha256).unwrap(), d);
+            assert!(store.partials().await.unwrap().is_empty());
+        }
+    }
+}

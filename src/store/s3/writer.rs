@@ -164,6 +164,10 @@ struct Guts {
     dirty: bool,
     /// The `state.json` of this partial as last saved (or resumed), `None` when there is none.
     saved: Option<State>,
+    /// Whether another writer (another replica on the bucket) published the blob while this
+    /// one was under way, ending our multipart upload: bytes written since are dropped (the
+    /// frontier still advances) and the commit leaves the blob as it is.
+    superseded: bool,
 }
 
 impl std::fmt::Debug for Guts {
@@ -295,6 +299,7 @@ impl Guts {
             last_save: Instant::now(),
             dirty: false,
             saved: None,
+            superseded: false,
         }
     }
 
@@ -425,6 +430,12 @@ impl Guts {
     async fn write_at(&mut self, at: u64, mut bytes: Bytes) -> Result<(), StoreError> {
         let end = at.saturating_add(bytes.len() as u64);
         self.check_room(end)?;
+        if self.superseded {
+            if at <= self.frontier() {
+                self.parted = self.parted.max(end.saturating_sub(self.buf_len));
+            }
+            return Ok(());
+        }
         self.dirty = true;
         let frontier = self.frontier();
         if end <= frontier {
@@ -562,12 +573,42 @@ impl Guts {
         let Some(task) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let part = task
-            .await
-            .map_err(|e| self.store.remote("upload a part of", &self.target)(e.into()))?
-            .map_err(self.store.remote("upload a part of", &self.target))?;
-        self.parts.push(part.content_id);
+        let part = match task.await {
+            Ok(Ok(part)) => part,
+            Ok(Err(_)) if self.superseded => return Ok(()),
+            Ok(Err(e)) if self.published_elsewhere().await => {
+                tracing::debug!("{}: {e}; another writer published the blob", self.target);
+                self.superseded = true;
+                self.dirty = false;
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(self.store.remote("upload a part of", &self.target)(e)),
+            Err(e) => {
+                return Err(self.store.remote("upload a part of", &self.target)(
+                    e.into(),
+                ));
+            }
+        };
+        if !self.superseded {
+            self.parts.push(part.content_id);
+        }
         Ok(())
+    }
+
+    /// Whether this blob's key holds an object of the blob's size now, written by another
+    /// writer (another replica): Garage ends a multipart upload when a newer one of the same
+    /// key completes. Never true of an upload session, whose target is its own.
+    async fn published_elsewhere(&self) -> bool {
+        let Name::Digest(digest) = &self.name else {
+            return false;
+        };
+        if self.session || self.target != self.store.blob_key(digest) {
+            return false;
+        }
+        match self.store.head(&self.target).await {
+            Ok(Some(size)) => self.note.size.is_none_or(|n| n == size),
+            _ => false,
+        }
     }
 
     /// Waits for every part upload under way.
@@ -684,6 +725,10 @@ impl Guts {
     /// Makes every byte written and the checkpoint durable.
     async fn persist(&mut self) -> Result<(), StoreError> {
         self.settle().await?;
+        if self.superseded {
+            // Nothing of ours to keep: the blob is published.
+            return Ok(());
+        }
         self.spill().await?;
         let tail = self.object("tail");
         if self.buf_len > 0 {
@@ -767,6 +812,9 @@ impl Guts {
     /// Publishes the bytes as `digest` after checking size and digest.
     async fn commit(&mut self, digest: &Digest) -> Result<(), StoreError> {
         self.settle().await?;
+        if self.superseded {
+            return self.discard().await;
+        }
         let frontier = self.frontier();
         let offset = self.offset();
         let expected = self.note.size.filter(|_| !self.session);
@@ -852,15 +900,23 @@ impl Guts {
                         content_id: c.clone(),
                     })
                     .collect();
-                self.store
+                let completed = self
+                    .store
                     .inner
                     .s3
                     .complete_multipart(&self.target, &id, parts)
-                    .await
-                    .map_err(
-                        self.store
-                            .remote("complete the multipart upload of", &self.target),
-                    )?;
+                    .await;
+                if let Err(e) = completed {
+                    // Another writer's upload of the same key completing may end ours (Garage
+                    // does): when the blob is there now, it holds the same bytes, verified.
+                    if self.published_elsewhere().await {
+                        return self.discard().await;
+                    }
+                    let why = self
+                        .store
+                        .remote("complete the multipart upload of", &self.target);
+                    return Err(why(e));
+                }
                 self.upload = None;
             }
         }
