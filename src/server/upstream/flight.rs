@@ -192,20 +192,8 @@ async fn transfer<S: ContentStore>(
     }
     match fetched {
         Ok(_) => End::Committed,
-        Err(e) => {
-            // Another replica on the same bucket may have published the blob while ours was
-            // under way (its multipart upload completing ends ours): then it is there.
-            if let Ok(Some(n)) = app.source.stat(digest).await
-                && size.is_none_or(|size| size == n)
-            {
-                tracing::debug!("pull-through of {digest}: {e}; the blob is in the store now");
-                return End::Committed;
-            }
-            match e.category() {
-                Category::NotFound => End::NotFound,
-                _ => End::Failed(e.to_string()),
-            }
-        }
+        Err(e) if e.category() == Category::NotFound => End::NotFound,
+        Err(e) => End::Failed(e.to_string()),
     }
 }
 

@@ -857,11 +857,6 @@ mod tests {
         assert_eq!(store.stat(&claimed).await.unwrap(), None);
         assert_eq!(store.list("").await.unwrap().len(), 2);
     }
-}
-#[cfg(test)]
-mod race_tests {
-    use super::*;
-    use crate::store::BlobWriter as _;
 
     /// Two replicas (two stores on one bucket) write one blob at once, the older upload
     /// finishing last: Garage ends it when the newer one completes, and the older writer's
@@ -869,6 +864,7 @@ mod race_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_writers_of_one_blob_on_one_bucket_both_succeed() {
         use crate::digest::digest_bytes;
+        use crate::store::BlobWriter as _;
         let Some(node) = garage::Garage::start_or_skip().await else {
             return;
         };

@@ -589,20 +589,16 @@ impl Guts {
                 ));
             }
         };
-        if !self.superseded {
-            self.parts.push(part.content_id);
-        }
+        self.parts.push(part.content_id);
         Ok(())
     }
 
     /// Whether this blob's key holds an object of the blob's size now, written by another
     /// writer (another replica): Garage ends a multipart upload when a newer one of the same
-    /// key completes. Never true of an upload session, whose target is its own.
+    /// key completes. Never true of an upload session, whose target is its own; a digest's
+    /// target is the blob's key.
     async fn published_elsewhere(&self) -> bool {
-        let Name::Digest(digest) = &self.name else {
-            return false;
-        };
-        if self.session || self.target != self.store.blob_key(digest) {
+        if !matches!(self.name, Name::Digest(_)) {
             return false;
         }
         match self.store.head(&self.target).await {
